@@ -1,0 +1,7 @@
+"""`python -m tfvae` is `tfvae-train`."""
+
+import sys
+
+from tfvae import cli
+
+sys.exit(cli.train_main())
