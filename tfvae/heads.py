@@ -103,6 +103,11 @@ class PosteriorNormal(tfp.layers.DistributionLambda):
     config.update(latent_dim=self.latent_dim, scale_floor=self.scale_floor)
     return config
 
+  @classmethod
+  def from_config(cls, config):
+    # DistributionLambda.from_config expects a pickled function; ours has none.
+    return cls(**config)
+
 
 class LikelihoodHead(tfp.layers.DistributionLambda):
   """Base class of the decoder likelihoods p(x|z), in the data's own units.
@@ -172,7 +177,7 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
       dict of Tensors [..., event_size]: `loc`, `scale` and any further
       family parameters (`df` for Student's t).
     """
-    parameters = self._standard_parameters(params)
+    parameters = self._standard_parameters(tf.convert_to_tensor(params))
     parameters["loc"] = data_loc + data_scale * parameters["loc"]
     parameters["scale"] = data_scale * parameters["scale"]
     return parameters
@@ -187,6 +192,10 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     config = tf_keras.layers.Layer.get_config(self)
     config.update(event_size=self.event_size, scale_floor=self.scale_floor)
     return config
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(**config)
 
 
 class _NormalMoments:
