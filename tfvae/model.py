@@ -9,6 +9,8 @@ scale both terms are log-densities in nats, so `beta = 1` (the true negative
 ELBO) needs no re-weighting.
 """
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -23,6 +25,23 @@ tfd = tfp.distributions
 # Decoder rows evaluated at once by `marginal_log_likelihood`: bounds memory
 # at about 64k x widest layer floats.
 _MAX_DECODED_ROWS = 65536
+
+
+def make_optimizer(learning_rate=1e-3):
+  """Adam with each gradient element clipped to +-1e6.
+
+  Adam's step does not depend on the gradient's scale, so the clip changes
+  nothing in normal training; it stops one overflowing element (raw data of
+  magnitude 1e6 with a small decoder scale) from turning Adam's moments into
+  inf / inf = NaN.
+
+  Args:
+    learning_rate: Python float.
+
+  Returns:
+    A `tf_keras.optimizers.Adam`.
+  """
+  return tf_keras.optimizers.Adam(learning_rate=learning_rate, clipvalue=1e6)
 
 
 def build_mlp(hidden_units, activation, output_size, name):
@@ -251,9 +270,10 @@ class VAE(tf_keras.Model):
   # -- Training -----------------------------------------------------------------
 
   def compile(self, optimizer=None, **kwargs):
-    """Like `tf_keras.Model.compile`; the optimizer defaults to Adam(1e-3)."""
+    """Like `tf_keras.Model.compile`; the optimizer defaults to
+    `make_optimizer()` (Adam, learning rate 1e-3)."""
     if optimizer is None:
-      optimizer = tf_keras.optimizers.Adam(learning_rate=1e-3)
+      optimizer = make_optimizer()
     super().compile(optimizer=optimizer, **kwargs)
 
   def compute_loss_terms(self, x):
@@ -280,10 +300,12 @@ class VAE(tf_keras.Model):
         "kl": kl,
     }
 
-  def _update_metrics(self, terms):
-    self.loss_tracker.update_state(terms["loss"])
-    self.distortion_tracker.update_state(terms["reconstruction_nll"])
-    self.rate_tracker.update_state(terms["kl"])
+  def _update_metrics(self, terms, batch_size):
+    # Weighted by batch size, so epoch averages are per example even when
+    # the last batch is short.
+    self.loss_tracker.update_state(terms["loss"], batch_size)
+    self.distortion_tracker.update_state(terms["reconstruction_nll"], batch_size)
+    self.rate_tracker.update_state(terms["kl"], batch_size)
     logs = {metric.name: metric.result() for metric in self.metrics}
     if self.kl_warmup_steps:
       logs["beta"] = tf.identity(self.current_beta)
@@ -298,11 +320,11 @@ class VAE(tf_keras.Model):
       terms = self.compute_loss_terms(x)
     gradients = tape.gradient(terms["loss"], self.trainable_variables)
     self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-    return self._update_metrics(terms)
+    return self._update_metrics(terms, tf.shape(x)[0])
 
   def test_step(self, data):
     x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
-    return self._update_metrics(self.compute_loss_terms(x))
+    return self._update_metrics(self.compute_loss_terms(x), tf.shape(x)[0])
 
   def fit(self, x=None, y=None, **kwargs):
     """`tf_keras.Model.fit` on x alone, after checking the data's width.
@@ -314,6 +336,8 @@ class VAE(tf_keras.Model):
     if y is not None:
       raise ValueError("a VAE trains on x alone; pass y=None")
     x = self._check_data(x, "x")
+    if isinstance(x, np.ndarray) and not self.is_adapted:
+      _warn_if_badly_scaled(x)
     validation_data = kwargs.get("validation_data")
     if isinstance(validation_data, (tuple, list)):
       kwargs["validation_data"] = tuple(
@@ -349,6 +373,12 @@ class VAE(tf_keras.Model):
     self.standardization.loc.assign(loc)
     self.standardization.scale.assign(scale)
     return self
+
+  @property
+  def is_adapted(self):
+    """Whether `adapt` set non-trivial standardisation statistics."""
+    return not (np.all(self.standardization.loc.numpy() == 0) and
+                np.all(self.standardization.scale.numpy() == 1))
 
   # -- Inference ----------------------------------------------------------------
 
@@ -475,6 +505,19 @@ class VAE(tf_keras.Model):
             f"expects {self.input_dim}")
       return value
     return data_lib.validate_array(value, name, self.input_dim)
+
+
+def _warn_if_badly_scaled(x):
+  spread = np.std(x, axis=0)
+  magnitude = np.max(np.abs(x), axis=0)
+  if magnitude.max() > 1e3 or spread.max() > 1e2 or (
+      spread[spread > 0].min(initial=1.0) < 1e-2):
+    warnings.warn(
+        "training on raw values whose columns range from std "
+        f"{spread.min():.3g} to {spread.max():.3g} and magnitude up to "
+        f"{magnitude.max():.3g}; call model.adapt(x) first to train on "
+        "standardised values (likelihoods stay in data units)",
+        stacklevel=3)
 
 
 def _positive_int(value, name):

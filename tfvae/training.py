@@ -131,7 +131,7 @@ def train(config):
       feature_names=table.feature_names)
   if config.adapt:
     model.adapt(x_train)
-  model.compile(tf_keras.optimizers.Adam(learning_rate=config.learning_rate))
+  model.compile(model_lib.make_optimizer(config.learning_rate))
 
   has_validation = len(x_validation) > 0
   callbacks = [
