@@ -1,0 +1,97 @@
+"""The command-line trainer: arguments, errors, and a full run."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfvae import cli
+from tfvae import heads
+from tests import tb_events
+
+
+def test_likelihood_names_match_the_registry():
+  assert sorted(cli.LIKELIHOOD_NAMES) == sorted(heads.LIKELIHOODS)
+
+
+def test_hidden_units_parsing():
+  parser = cli.build_train_parser()
+  assert parser.parse_args(["--hidden-units", "64,32"]).hidden_units == (64, 32)
+  assert parser.parse_args(["--hidden-units", "linear"]).hidden_units == ()
+  assert parser.parse_args([]).hidden_units is None
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--hidden-units", "64,x"], "comma-separated integers"),
+    (["--validation-split", "1.5"], "fraction"),
+    (["--likelihood", "bernoulli"], "invalid choice"),
+    (["--epochs", "0"], "positive"),
+])
+def test_bad_arguments_exit_2(argv, message, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.train_main(argv)
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
+
+
+def test_bad_data_is_one_clear_line(tmp_path, capsys):
+  path = tmp_path / "bad.csv"
+  path.write_text("a,b\n1,2\n3,oops\n")
+  assert cli.train_main(["--data", str(path), "--logdir", str(tmp_path / "r")]) == 2
+  err = capsys.readouterr().err.strip()
+  assert err.count("\n") == 0
+  assert err == (f"tfvae-train: error: {path} row 3, column 2 ('b'): "
+                 "'oops' is not a number")
+
+
+def test_missing_data_file(tmp_path, capsys):
+  assert cli.train_main(["--data", str(tmp_path / "none.csv")]) == 2
+  assert "no such file" in capsys.readouterr().err
+
+
+def test_existing_checkpoint_is_refused_before_training(tmp_path, capsys):
+  (tmp_path / "ckpt").mkdir()
+  assert cli.train_main(["--checkpoint-dir", str(tmp_path / "ckpt"),
+                         "--logdir", str(tmp_path / "r")]) == 2
+  assert "--overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_end_to_end_writes_logs_and_checkpoint(tmp_path):
+  rng = np.random.default_rng(0)
+  x = np.stack([rng.uniform(1e-3, 2e-3, 300), rng.uniform(0, 4000, 300),
+                rng.normal(-9, 8, 300)], axis=1)
+  data_path = tmp_path / "d.csv"
+  np.savetxt(data_path, x, delimiter=",", header="small,large,signed",
+             comments="")
+  logdir = tmp_path / "runs"
+  result = subprocess.run(
+      [sys.executable, "-m", "tfvae", "--data", str(data_path),
+       "--epochs", "12", "--hidden-units", "16", "--latent-dim", "2",
+       "--logdir", str(logdir), "--checkpoint-dir", str(tmp_path / "ckpt"),
+       "--num-samples", "50", "--verbose", "2"],
+      capture_output=True, text=True, timeout=300,
+      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+  assert result.returncode == 0, result.stderr
+  out = result.stdout
+  assert "240 training / 60 validation examples, 3 features" in out
+  assert "validation marginal log-likelihood (IWAE, K=50)" in out
+  assert "Epoch 12/12" in out and "val_reconstruction_nll" in out
+  summary = out[out.index("tfvae summary"):]
+  metric_rows = [line.split() for line in summary.splitlines()
+                 if "reconstruction_nll" in line and "loss" in line.split()]
+  assert [row[0] for row in metric_rows] == ["train", "validation"]
+  summary_numbers = [float(row[i]) for row in metric_rows for i in (2, 4, 6)]
+  assert len(summary_numbers) == 6 and np.all(np.isfinite(summary_numbers))
+  assert (tmp_path / "ckpt" / "config.json").is_file()
+  train_tags = tb_events.read_tags(str(logdir / "train"))
+  validation_tags = tb_events.read_tags(str(logdir / "validation"))
+  for tag in ("epoch_loss", "epoch_reconstruction_nll", "epoch_kl"):
+    assert len(train_tags[tag]) == 12 and len(validation_tags[tag]) == 12
+  losses = [value for _, value in train_tags["epoch_loss"]]
+  assert losses[-1] < losses[0]
+  monitor_tags = tb_events.read_tags(str(logdir / "monitor"))
+  assert "latent/active_units" in monitor_tags
+  assert "elbo/importance_weighted" in monitor_tags
