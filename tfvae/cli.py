@@ -153,3 +153,63 @@ def train_main(argv=None):
   ))
   print(summary.format())
   return 0
+
+
+def build_export_parser():
+  parser = argparse.ArgumentParser(
+      prog="tfvae-export",
+      description="Export a training checkpoint as encoder and decoder "
+      "SavedModels laid out for TF Serving.")
+  parser.add_argument("--checkpoint-dir", required=True,
+                      help="a checkpoint written by tfvae-train --checkpoint-dir")
+  parser.add_argument("--export-dir", required=True,
+                      help="e.g. saved_models/NAME (gets encoder/ and decoder/)")
+  parser.add_argument("--version", type=_positive(int),
+                      help="default: one more than the largest existing version")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace an existing version")
+  return parser
+
+
+@_fail_cleanly
+def export_main(argv=None):
+  """`tfvae-export`: checkpoint -> SavedModels."""
+  args = build_export_parser().parse_args(argv)
+  _quiet_tensorflow()
+  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
+  from tfvae import export  # pylint: disable=g-import-not-at-top
+
+  model = checkpoint.load_checkpoint(args.checkpoint_dir)
+  paths = export.export(model, args.export_dir, version=args.version,
+                        overwrite=args.overwrite)
+  for part, path in paths.items():
+    print(f"exported {part}: {path}")
+  return 0
+
+
+def build_encode_parser():
+  parser = argparse.ArgumentParser(
+      prog="tfvae-encode",
+      description="Encode a data file with an exported encoder (its newest "
+      "version), streaming, into a CSV of z_mean and z_stddev.")
+  parser.add_argument("--model", required=True,
+                      help="the encoder's base path, e.g. saved_models/NAME/encoder")
+  parser.add_argument("--data", required=True, help="a .csv or .npy file")
+  parser.add_argument("--output", required=True, help="the CSV to write")
+  parser.add_argument("--batch-size", type=_positive(int), default=4096)
+  parser.add_argument("--overwrite", action="store_true")
+  return parser
+
+
+@_fail_cleanly
+def encode_main(argv=None):
+  """`tfvae-encode`: rows -> latent means and standard deviations."""
+  args = build_encode_parser().parse_args(argv)
+  _quiet_tensorflow()
+  from tfvae import serving  # pylint: disable=g-import-not-at-top
+
+  rows, version_path = serving.encode_file(
+      args.model, args.data, args.output, batch_size=args.batch_size,
+      overwrite=args.overwrite)
+  print(f"encoded {rows} rows with {version_path} into {args.output}")
+  return 0

@@ -1,0 +1,99 @@
+"""Using exported SavedModels: load the newest version, encode files.
+
+Only plain TensorFlow is needed here: the exported graphs carry the
+standardisation and the heads' parameter maps.
+"""
+
+import csv
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from tfvae import data as data_lib
+from tfvae import export as export_lib
+
+
+def load_signature(base_path, signature="serving_default"):
+  """Loads a signature from the newest version under a model base path.
+
+  Args:
+    base_path: e.g. `saved_models/demo/encoder` (a folder of versions), or
+      one version folder itself.
+    signature: the signature's name.
+
+  Returns:
+    (function, input_name, input_width, version_path).
+
+  Raises:
+    ValueError: no SavedModel is found, or it lacks the signature.
+  """
+  base_path = os.fspath(base_path)
+  if os.path.isfile(os.path.join(base_path, "saved_model.pb")):
+    version_path = base_path
+  else:
+    version_path = export_lib.latest_version_path(base_path)
+  loaded = tf.saved_model.load(version_path)
+  if signature not in loaded.signatures:
+    raise ValueError(f"{version_path}: no signature {signature!r} "
+                     f"(has {sorted(loaded.signatures)})")
+  function = loaded.signatures[signature]
+  _, input_specs = function.structured_input_signature
+  name, spec = next(iter(input_specs.items()))
+  # Keep the loaded object alive as long as the function is used.
+  function._tfvae_loaded = loaded  # pylint: disable=protected-access
+  return function, name, spec.shape[-1], version_path
+
+
+def encode_file(model_path, data_path, output_path, batch_size=4096,
+                overwrite=False):
+  """Encodes a data file with an exported encoder, streaming in batches.
+
+  Writes a CSV with columns `z_mean_0..`, `z_stddev_0..`, one row per input
+  row. The output is written to a temporary file and renamed at the end, so
+  a failure leaves no partial output.
+
+  Args:
+    model_path: the encoder's base path (newest version used) or a version.
+    data_path: a `.csv` or `.npy` file with the model's input width.
+    output_path: the CSV to write.
+    batch_size: rows per batch: memory stays bounded for any file size.
+    overwrite: replace an existing output file.
+
+  Returns:
+    (number of rows encoded, version folder used).
+
+  Raises:
+    ValueError: bad data (named by file, row and column) or a width that
+      does not match the model.
+    FileExistsError: `output_path` exists and `overwrite` is False.
+  """
+  output_path = os.path.abspath(os.fspath(output_path))
+  if os.path.exists(output_path) and not overwrite:
+    raise FileExistsError(f"{output_path} already exists; pass --overwrite")
+  function, input_name, width, version_path = load_signature(model_path)
+  directory = os.path.dirname(output_path)
+  os.makedirs(directory, exist_ok=True)
+  handle, temp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
+  rows = 0
+  try:
+    with os.fdopen(handle, "w", newline="") as f:
+      writer = csv.writer(f)
+      header_written = False
+      for batch, _ in data_lib.iter_batches(data_path, batch_size, width):
+        outputs = function(**{input_name: tf.constant(batch)})
+        names = sorted(outputs)  # z_mean, z_stddev
+        if not header_written:
+          writer.writerow([f"{name}_{i}" for name in names
+                           for i in range(outputs[name].shape[-1])])
+          header_written = True
+        values = np.concatenate([outputs[name].numpy() for name in names], axis=1)
+        writer.writerows(values.tolist())
+        rows += len(batch)
+    os.replace(temp_path, output_path)
+  except BaseException:
+    if os.path.exists(temp_path):
+      os.remove(temp_path)
+    raise
+  return rows, version_path
