@@ -95,3 +95,35 @@ def test_train_end_to_end_writes_logs_and_checkpoint(tmp_path):
   monitor_tags = tb_events.read_tags(str(logdir / "monitor"))
   assert "latent/active_units" in monitor_tags
   assert "elbo/importance_weighted" in monitor_tags
+
+
+@pytest.mark.slow
+def test_train_export_then_encode(tmp_path):
+  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+  bin_dir = os.path.dirname(sys.executable)
+  def run(tool, *args):
+    result = subprocess.run([os.path.join(bin_dir, tool), *args],
+                            capture_output=True, text=True, timeout=300, env=env)
+    return result
+  trained = run("tfvae-train", "--epochs", "3", "--num-samples", "10",
+                "--logdir", str(tmp_path / "runs"),
+                "--checkpoint-dir", str(tmp_path / "ckpt"),
+                "--export-dir", str(tmp_path / "models"))
+  assert trained.returncode == 0, trained.stderr
+  assert f"exported encoder: {tmp_path / 'models' / 'encoder' / '1'}" in trained.stdout
+  exported = run("tfvae-export", "--checkpoint-dir", str(tmp_path / "ckpt"),
+                 "--export-dir", str(tmp_path / "models"))
+  assert exported.returncode == 0, exported.stderr
+  assert str(tmp_path / "models" / "decoder" / "2") in exported.stdout
+  from tfvae import data  # pylint: disable=g-import-not-at-top
+  np.save(tmp_path / "wine.npy", data.load_default().values)
+  encoded = run("tfvae-encode", "--model", str(tmp_path / "models" / "encoder"),
+                "--data", str(tmp_path / "wine.npy"), "--output", str(tmp_path / "z.csv"))
+  assert encoded.returncode == 0, encoded.stderr
+  assert "encoded 178 rows" in encoded.stdout
+  z = np.loadtxt(tmp_path / "z.csv", delimiter=",", skiprows=1)
+  assert z.shape == (178, 10) and np.isfinite(z).all()
+  again = run("tfvae-encode", "--model", str(tmp_path / "models" / "encoder"),
+              "--data", str(tmp_path / "wine.npy"), "--output", str(tmp_path / "z.csv"))
+  assert again.returncode == 2
+  assert again.stderr.strip().endswith("already exists; pass --overwrite")

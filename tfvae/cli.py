@@ -96,11 +96,12 @@ def build_train_parser():
                       help="raise beta linearly from 0 over this many steps")
   parser.add_argument("--free-bits", type=_non_negative, default=0.0,
                       help="nats per latent dimension")
-  parser.add_argument("--epochs", type=_positive(int), default=300)
+  parser.add_argument("--epochs", type=_positive(int), default=1000,
+                      help="an upper bound: early stopping usually ends sooner")
   parser.add_argument("--batch-size", type=_positive(int), default=32)
   parser.add_argument("--learning-rate", type=_positive(float), default=1e-3)
   parser.add_argument("--validation-split", type=_fraction, default=0.2)
-  parser.add_argument("--patience", type=int, default=30,
+  parser.add_argument("--patience", type=int, default=50,
                       help="early-stopping patience in epochs on val_loss "
                       "(0 disables); the best weights are kept")
   parser.add_argument("--no-adapt", action="store_true",

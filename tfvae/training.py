@@ -28,11 +28,11 @@ class TrainConfig:
   beta: float = 1.0
   kl_warmup_steps: int = 0
   free_bits: float = 0.0
-  epochs: int = 300
+  epochs: int = 1000
   batch_size: int = 32
   learning_rate: float = 1e-3
   validation_split: float = 0.2
-  patience: int = 30
+  patience: int = 50
   adapt: bool = True
   num_samples: int = 1000
   seed: int = 0
