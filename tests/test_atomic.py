@@ -42,3 +42,19 @@ def test_remove_stale_temporaries(tmp_path):
   removed = atomic.remove_stale_temporaries(tmp_path)
   assert [os.path.basename(p) for p in removed] == [".tmp-1-abc"]
   assert os.listdir(tmp_path) == ["2"]
+
+
+def test_atomic_file(tmp_path):
+  with atomic.atomic_file(tmp_path / "a.csv") as f:
+    f.write("1,2\n")
+    assert not (tmp_path / "a.csv").exists()
+  assert (tmp_path / "a.csv").read_text() == "1,2\n"
+  with pytest.raises(FileExistsError):
+    with atomic.atomic_file(tmp_path / "a.csv"):
+      pass
+  with pytest.raises(RuntimeError):
+    with atomic.atomic_file(tmp_path / "a.csv", overwrite=True) as f:
+      f.write("partial")
+      raise RuntimeError
+  assert (tmp_path / "a.csv").read_text() == "1,2\n"
+  assert os.listdir(tmp_path) == ["a.csv"]

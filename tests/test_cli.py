@@ -127,3 +127,40 @@ def test_train_export_then_encode(tmp_path):
               "--data", str(tmp_path / "wine.npy"), "--output", str(tmp_path / "z.csv"))
   assert again.returncode == 2
   assert again.stderr.strip().endswith("already exists; pass --overwrite")
+
+
+def test_score_with_a_checkpoint_flags_the_outlier(tmp_path, capsys):
+  import tfvae  # pylint: disable=g-import-not-at-top
+  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(400, 3)).astype(np.float32) * [1, 10, 100] + [0, 5, 50]
+  model = tfvae.VAE(input_dim=3, hidden_units=(16,), latent_dim=2)
+  model.adapt(x)
+  model.compile()
+  model.fit(x, epochs=20, batch_size=64, verbose=0)
+  checkpoint.save_checkpoint(model, tmp_path / "ckpt")
+  test = x[:50].copy()
+  test[17] = [8, 5, 50]  # 8 standard deviations out in column 0
+  np.save(tmp_path / "test.npy", test)
+  assert cli.score_main(["--data", str(tmp_path / "test.npy"), "--checkpoint",
+                         str(tmp_path / "ckpt"), "--output", str(tmp_path / "s.csv"),
+                         "--num-samples", "100", "--batch-size", "16"]) == 0
+  assert "scored 50 rows" in capsys.readouterr().out
+  table = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+  np.testing.assert_array_equal(table[:, 0], np.arange(50))
+  assert int(np.argmax(table[:, 1])) == 17
+  # The same numbers as the Python API, batch seeds included.
+  np.testing.assert_allclose(table[:16, 1], model.score(test[:16], 100, seed=0))
+  assert cli.score_main(["--data", str(tmp_path / "test.npy"), "--checkpoint",
+                         str(tmp_path / "ckpt"), "--output", str(tmp_path / "s.csv")]) == 2
+  assert "already exists" in capsys.readouterr().err
+
+
+def test_score_without_a_checkpoint_trains_first(tmp_path, capsys):
+  from tfvae import data  # pylint: disable=g-import-not-at-top
+  np.save(tmp_path / "wine.npy", data.load_default().values)
+  assert cli.score_main(["--data", str(tmp_path / "wine.npy"), "--output",
+                         str(tmp_path / "s.csv"), "--num-samples", "20"]) == 0
+  scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)[:, 1]
+  assert scores.shape == (178,) and np.isfinite(scores).all()
+  assert not (tmp_path / "runs").exists()

@@ -69,3 +69,36 @@ def remove_stale_temporaries(parent):
       shutil.rmtree(path, ignore_errors=True)
       removed.append(path)
   return removed
+
+
+@contextlib.contextmanager
+def atomic_file(final_path, overwrite=False, mode="w", newline=""):
+  """Yields an open temporary file that becomes `final_path` on success.
+
+  Args:
+    final_path: the file to create.
+    overwrite: replace an existing file; otherwise that is an error, raised
+      before anything is written.
+    mode, newline: as for `open`.
+
+  Yields:
+    The open file object.
+
+  Raises:
+    FileExistsError: `final_path` exists and `overwrite` is False.
+  """
+  final_path = os.path.abspath(os.fspath(final_path))
+  if os.path.exists(final_path) and not overwrite:
+    raise FileExistsError(f"{final_path} already exists; pass --overwrite")
+  parent = os.path.dirname(final_path)
+  os.makedirs(parent, exist_ok=True)
+  handle, temp_path = tempfile.mkstemp(
+      prefix=f"{_TEMP_PREFIX}{os.path.basename(final_path)}-", dir=parent)
+  try:
+    with os.fdopen(handle, mode, newline=newline) as f:
+      yield f
+    os.replace(temp_path, final_path)
+  except BaseException:
+    if os.path.exists(temp_path):
+      os.remove(temp_path)
+    raise

@@ -214,3 +214,48 @@ def encode_main(argv=None):
       overwrite=args.overwrite)
   print(f"encoded {rows} rows with {version_path} into {args.output}")
   return 0
+
+
+def build_score_parser():
+  parser = argparse.ArgumentParser(
+      prog="tfvae-score",
+      description="Anomaly scores: -log p(x) per row in nats (higher is "
+      "stranger), by importance sampling. With --checkpoint-dir a trained "
+      "model scores the data; without, a model is first trained on the data "
+      "itself with tfvae-train's defaults.")
+  parser.add_argument("--data", required=True, help="a .csv or .npy file")
+  parser.add_argument("--checkpoint-dir", "--checkpoint",
+                      help="a checkpoint written by tfvae-train --checkpoint-dir")
+  parser.add_argument("--output", required=True, help="the CSV to write")
+  parser.add_argument("--num-samples", type=_positive(int), default=1000)
+  parser.add_argument("--batch-size", type=_positive(int), default=1024)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--overwrite", action="store_true")
+  return parser
+
+
+@_fail_cleanly
+def score_main(argv=None):
+  """`tfvae-score`: rows -> -log p(x)."""
+  args = build_score_parser().parse_args(argv)
+  _quiet_tensorflow()
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
+  from tfvae import scoring  # pylint: disable=g-import-not-at-top
+  from tfvae import training  # pylint: disable=g-import-not-at-top
+
+  if os.path.exists(args.output) and not args.overwrite:
+    raise FileExistsError(f"{args.output} already exists; pass --overwrite")
+  if args.checkpoint_dir:
+    model = checkpoint.load_checkpoint(args.checkpoint_dir)
+  else:
+    model = training.train(training.TrainConfig(
+        data=args.data, seed=args.seed, verbose=0, logdir=None)).model
+  scores = scoring.score_file(model, args.data, args.output,
+                              num_samples=args.num_samples,
+                              batch_size=args.batch_size, seed=args.seed,
+                              overwrite=args.overwrite)
+  print(f"scored {len(scores)} rows into {args.output}: -log p(x) in nats, "
+        f"median {np.median(scores):.3f}, max {np.max(scores):.3f} "
+        f"(row {int(np.argmax(scores))})")
+  return 0

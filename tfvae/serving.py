@@ -6,11 +6,11 @@ standardisation and the heads' parameter maps.
 
 import csv
 import os
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
+from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import export as export_lib
 
@@ -69,31 +69,19 @@ def encode_file(model_path, data_path, output_path, batch_size=4096,
       does not match the model.
     FileExistsError: `output_path` exists and `overwrite` is False.
   """
-  output_path = os.path.abspath(os.fspath(output_path))
   if os.path.exists(output_path) and not overwrite:
     raise FileExistsError(f"{output_path} already exists; pass --overwrite")
   function, input_name, width, version_path = load_signature(model_path)
-  directory = os.path.dirname(output_path)
-  os.makedirs(directory, exist_ok=True)
-  handle, temp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".csv", dir=directory)
   rows = 0
-  try:
-    with os.fdopen(handle, "w", newline="") as f:
-      writer = csv.writer(f)
-      header_written = False
-      for batch, _ in data_lib.iter_batches(data_path, batch_size, width):
-        outputs = function(**{input_name: tf.constant(batch)})
-        names = sorted(outputs)  # z_mean, z_stddev
-        if not header_written:
-          writer.writerow([f"{name}_{i}" for name in names
-                           for i in range(outputs[name].shape[-1])])
-          header_written = True
-        values = np.concatenate([outputs[name].numpy() for name in names], axis=1)
-        writer.writerows(values.tolist())
-        rows += len(batch)
-    os.replace(temp_path, output_path)
-  except BaseException:
-    if os.path.exists(temp_path):
-      os.remove(temp_path)
-    raise
+  with atomic.atomic_file(output_path, overwrite=overwrite) as f:
+    writer = csv.writer(f)
+    for batch, _ in data_lib.iter_batches(data_path, batch_size, width):
+      outputs = function(**{input_name: tf.constant(batch)})
+      names = sorted(outputs)  # z_mean, z_stddev
+      if rows == 0:
+        writer.writerow([f"{name}_{i}" for name in names
+                         for i in range(outputs[name].shape[-1])])
+      values = np.concatenate([outputs[name].numpy() for name in names], axis=1)
+      writer.writerows(values.tolist())
+      rows += len(batch)
   return rows, version_path

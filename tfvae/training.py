@@ -36,7 +36,7 @@ class TrainConfig:
   adapt: bool = True
   num_samples: int = 1000
   seed: int = 0
-  logdir: str = "runs/tfvae"
+  logdir: str = "runs/tfvae"  # None: no TensorBoard logs
   checkpoint_dir: str = None
   export_dir: str = None
   overwrite: bool = False
@@ -85,8 +85,9 @@ class TrainSummary:
       lines.append(
           f"  validation marginal log-likelihood (IWAE, K={self.num_samples}): "
           f"{self.validation_log_likelihood:.4f} nats per example")
-    lines.append(f"  TensorBoard logs: {self.logdir}  "
-                 f"(tensorboard --logdir {self.logdir})")
+    if self.logdir:
+      lines.append(f"  TensorBoard logs: {self.logdir}  "
+                   f"(tensorboard --logdir {self.logdir})")
     if self.checkpoint_dir:
       lines.append(f"  checkpoint: {self.checkpoint_dir}")
     for part, path in (self.export_paths or {}).items():
@@ -134,11 +135,13 @@ def train(config):
   model.compile(model_lib.make_optimizer(config.learning_rate))
 
   has_validation = len(x_validation) > 0
-  callbacks = [
-      tf_keras.callbacks.TensorBoard(log_dir=config.logdir),
-      monitoring.LatentMonitor(
-          config.logdir, x_validation if has_validation else x_train),
-  ]
+  callbacks = []
+  if config.logdir:
+    callbacks += [
+        tf_keras.callbacks.TensorBoard(log_dir=config.logdir),
+        monitoring.LatentMonitor(
+            config.logdir, x_validation if has_validation else x_train),
+    ]
   if has_validation and config.patience > 0:
     callbacks.append(tf_keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.patience,
