@@ -242,6 +242,14 @@ def test_sample_reconstruct_and_score():
                              -model.marginal_log_likelihood(x[:4], 30, seed=5))
 
 
+def test_latent_dim_one_works_for_every_sample_shape():
+  x = small_data(n=20)
+  model = tfvae.VAE(input_dim=4, latent_dim=1)
+  assert model.marginal_log_likelihood(x, num_samples=7, seed=0).shape == (20,)
+  assert model.decode(np.zeros((3, 5, 1), np.float32)).batch_shape == (3, 5)
+  assert model.sample(4, seed=0).shape == (4, 4)
+
+
 def test_marginal_likelihood_chunks_give_the_same_answer(monkeypatch):
   x = small_data(n=50)
   model = tfvae.VAE(input_dim=4)

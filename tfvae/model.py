@@ -257,8 +257,13 @@ class VAE(tf_keras.Model):
       A distribution with batch_shape [...], event_shape [input_dim].
     """
     z = self._as_tensor(z, "z", self.latent_dim)
+    # The network sees 2-D input: Keras would squeeze a [K, B, 1] sample
+    # batch (latent_dim 1) to [K, B] when conforming it to the built shape.
+    batch_shape = tf.shape(z)[:-1]
+    params = self.decoder_net(tf.reshape(z, [-1, self.latent_dim]))
+    params = tf.reshape(params, tf.concat([batch_shape, tf.shape(params)[-1:]], 0))
     return self.likelihood_head([
-        self.decoder_net(z),
+        params,
         tf.convert_to_tensor(self.standardization.loc),
         tf.convert_to_tensor(self.standardization.scale),
     ])
