@@ -1,6 +1,7 @@
 """The VAE model: training mechanics, stability, likelihoods, round trips."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -281,3 +282,35 @@ def test_constructor_validation():
     tfvae.VAE(input_dim=3, likelihood="bernoulli")
   with pytest.raises(ValueError, match="feature_names has 2 names"):
     tfvae.VAE(input_dim=3, feature_names=["a", "b"])
+
+
+def test_adapt_beats_raw_values_on_wide_range_data():
+  scales = np.array([1e-3, 1.0, 100.0, 1e4], np.float32)
+  x = synthetic.make_nonlinear(3000, seed=1) * scales
+  x_test = synthetic.make_nonlinear(1000, seed=2) * scales
+  results = {}
+  for adapt in (True, False):
+    tf_keras.utils.set_random_seed(0)
+    model = tfvae.VAE(input_dim=4, latent_dim=2, hidden_units=(32, 32))
+    if adapt:
+      model.adapt(x)
+    model.compile()
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore")
+      history = model.fit(x, epochs=15, batch_size=64, verbose=0)
+    assert_all_finite(history)
+    results[adapt] = np.mean(model.marginal_log_likelihood(x_test, 100, seed=0))
+  assert np.isfinite(results[True]) and np.isfinite(results[False])
+  assert results[True] > results[False] + 1.0, results
+
+
+def test_fit_warns_about_raw_badly_scaled_data():
+  x = small_data() * 1e4
+  model = tfvae.VAE(input_dim=4)
+  model.compile()
+  with pytest.warns(UserWarning, match=r"call model.adapt\(x\) first"):
+    model.fit(x, epochs=1, verbose=0)
+  model.adapt(x)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    model.fit(x, epochs=1, verbose=0)
