@@ -156,6 +156,7 @@ def test_score_with_a_checkpoint_flags_the_outlier(tmp_path, capsys):
   assert "already exists" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_score_without_a_checkpoint_trains_first(tmp_path, capsys):
   from tfvae import data  # pylint: disable=g-import-not-at-top
   np.save(tmp_path / "wine.npy", data.load_default().values)

@@ -99,6 +99,7 @@ def test_fit_rejects_bad_input():
     model.encode(np.ones((2, 3)))
 
 
+@pytest.mark.filterwarnings("ignore:training on raw values")
 @pytest.mark.parametrize("name", ["constant_column", "duplicated_rows",
                                   "wide_range_raw", "values_of_1e6"])
 @pytest.mark.parametrize("adapt", [False, True])
