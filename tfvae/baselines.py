@@ -20,8 +20,9 @@ def fit_full_gaussian(x, ridge=1e-6):
 
   Args:
     x: array [N, D].
-    ridge: added to the diagonal, relative to the mean variance, so that a
-      constant column does not make the covariance singular.
+    ridge: added to each diagonal entry, relative to that column's own
+      variance (columns may differ in scale by many orders of magnitude), so
+      that a collinear set of columns does not make the covariance singular.
 
   Returns:
     (mean [D], covariance [D, D]).
@@ -29,8 +30,9 @@ def fit_full_gaussian(x, ridge=1e-6):
   x = np.asarray(x, dtype=np.float64)
   mean = x.mean(axis=0)
   covariance = np.cov(x, rowvar=False, bias=True)
-  covariance += ridge * max(np.trace(covariance) / len(mean), 1e-12) * np.eye(
-      len(mean))
+  variances = np.diag(covariance)
+  tiny = np.finfo(np.float64).tiny ** 0.5
+  covariance = covariance + np.diag(ridge * np.maximum(variances, tiny))
   return mean, covariance
 
 

@@ -89,7 +89,8 @@ def build_train_parser():
       help="comma-separated widths, e.g. 64,64; 'linear' for none; "
       "default: one layer of width input_dim")
   parser.add_argument("--likelihood", choices=LIKELIHOOD_NAMES,
-                      default="gaussian")
+                      default="student_t",
+                      help="decoder family (default student_t: see the README)")
   parser.add_argument("--beta", type=_non_negative, default=1.0,
                       help="KL weight (1 = the true negative ELBO)")
   parser.add_argument("--kl-warmup-steps", type=int, default=0,

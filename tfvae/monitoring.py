@@ -10,6 +10,8 @@ Keras' `TensorBoard` callback already logs `epoch_loss`,
   are inactive;
 - `decoder/stddev`: a histogram of the decoder's per-feature standard
   deviation at the posterior mean, in data units;
+- `decoder/df`: Student's t degrees of freedom per feature (small: heavy
+  tails; large: nearly Gaussian);
 - `elbo/importance_weighted`: the IWAE estimate of log p(x), in nats;
 - `elbo/beta`: the KL weight in force.
 """
@@ -90,5 +92,9 @@ class LatentMonitor(tf_keras.callbacks.Callback):
       tf.summary.scalar("latent/active_units",
                         compute_active_units(loc.numpy()))
       tf.summary.histogram("decoder/stddev", likelihood.stddev())
+      raw_df = getattr(model.likelihood_head, "raw_df", None)
+      if raw_df is not None:  # Student's t: the learned tail heaviness
+        tf.summary.histogram(
+            "decoder/df", tf.nn.softplus(raw_df) + model.likelihood_head.min_df)
       tf.summary.scalar("elbo/importance_weighted", np.mean(log_likelihood))
       tf.summary.scalar("elbo/beta", model.current_beta)

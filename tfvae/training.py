@@ -24,7 +24,7 @@ class TrainConfig:
   data: str = None  # None: the embedded default data
   latent_dim: int = 5
   hidden_units: tuple = None  # None: one layer of width input_dim
-  likelihood: str = "gaussian"
+  likelihood: str = "student_t"
   beta: float = 1.0
   kl_warmup_steps: int = 0
   free_bits: float = 0.0
