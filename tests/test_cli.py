@@ -165,3 +165,13 @@ def test_score_without_a_checkpoint_trains_first(tmp_path, capsys):
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)[:, 1]
   assert scores.shape == (178,) and np.isfinite(scores).all()
   assert not (tmp_path / "runs").exists()
+
+
+def test_help_does_not_import_tensorflow():
+  code = ("import sys\nfrom tfvae import cli\n"
+          "try:\n  cli.train_main(['--help'])\nexcept SystemExit:\n  pass\n"
+          "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=60)
+  assert result.returncode == 0, result.stderr
+  assert "--latent-dim" in result.stdout

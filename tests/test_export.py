@@ -217,3 +217,11 @@ def test_saved_model_cli_show_and_run(tmp_path):
                              posterior.mean(), atol=1e-5)
   np.testing.assert_allclose(np.load(tmp_path / "out" / "z_stddev.npy"),
                              posterior.stddev(), atol=1e-5)
+
+
+def test_tfvae_export_is_callable_and_still_a_module(tmp_path):
+  model, _ = trained_model()
+  paths = tfvae.export(model, tmp_path, version=3)
+  assert paths["decoder"] == str(tmp_path / "decoder" / "3")
+  assert tfvae.export.integer_versions(tmp_path / "encoder") == [3]
+  assert export.export is not tfvae.export and callable(export.export)

@@ -25,6 +25,8 @@ import contextlib
 import json
 import os
 import re
+import sys
+import types
 
 import numpy as np
 import tensorflow as tf
@@ -223,3 +225,15 @@ def export(model, export_dir, version=None, overwrite=False):
       _write_part(temp, modules[part], model, part, version, warmup[part],
                   inputs[part])
   return paths
+
+
+class _CallableModule(types.ModuleType):
+  """Makes `tfvae.export(model, export_dir)` call `export` while this module
+  stays importable as `tfvae.export` (for `integer_versions`, the module
+  classes and constants)."""
+
+  def __call__(self, model, export_dir, version=None, overwrite=False):
+    return export(model, export_dir, version=version, overwrite=overwrite)
+
+
+sys.modules[__name__].__class__ = _CallableModule
