@@ -5,7 +5,6 @@ Names follow TFP: the `rate` is KL(q(z|x) || p(z)) and the `distortion` is
 `distortion + rate`; the trainer minimises `distortion + beta * rate`.
 """
 
-
 import tensorflow as tf
 
 
