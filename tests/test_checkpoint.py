@@ -1,4 +1,4 @@
-"""Checkpoints: exact round trip, no silent overwrite, clear errors."""
+"""Checkpoints: exact round trip, optimizer state, overwrite rules."""
 
 import json
 
@@ -7,37 +7,66 @@ import pytest
 
 import tfvae
 from tfvae import checkpoint
+from tests.helpers import fitted_model
+from tests.helpers import small_data
 
 
-def test_round_trip_keeps_weights_and_standardisation(tmp_path):
-  x = np.random.default_rng(0).normal(100, 30, size=(64, 3)).astype(np.float32)
-  model = tfvae.VAE(input_dim=3, likelihood="laplace", feature_names=["a", "b", "c"])
-  model.adapt(x)
-  path = checkpoint.save_checkpoint(model, tmp_path / "ckpt")
-  restored = checkpoint.load_checkpoint(path)
+def test_round_trip_keeps_weights_standardisation_and_optimizer(tmp_path):
+  x = small_data() * [1, 10, 100, 1000]
+  model = fitted_model(x, epochs=2, likelihood="laplace",
+                       feature_names=["a", "b", "c", "d"])
+  path = checkpoint.save_checkpoint(model, tmp_path / "ckpt",
+                                    metadata={"note": "hello"})
+  restored = tfvae.load_checkpoint(path)
   assert restored.get_config() == model.get_config()
   np.testing.assert_array_equal(restored.standardization.scale.numpy(),
                                 model.standardization.scale.numpy())
   np.testing.assert_array_equal(restored.marginal_log_likelihood(x, 10, seed=1),
                                 model.marginal_log_likelihood(x, 10, seed=1))
+  assert int(restored.optimizer.iterations) == int(model.optimizer.iterations)
+  marker = checkpoint.read_metadata(path)
+  assert marker["format"] == checkpoint.FORMAT and marker["note"] == "hello"
+  assert checkpoint.is_checkpoint(path)
 
 
-def test_no_silent_overwrite(tmp_path):
+def test_overwrite_replaces_only_tfvae_checkpoints(tmp_path):
   model = tfvae.VAE(input_dim=2)
   checkpoint.save_checkpoint(model, tmp_path / "ckpt")
   with pytest.raises(FileExistsError, match="refusing to overwrite"):
     checkpoint.save_checkpoint(model, tmp_path / "ckpt")
   checkpoint.save_checkpoint(model, tmp_path / "ckpt", overwrite=True)
   assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+  # A folder of the user's: refused, untouched, with overwrite or without.
+  mine = tmp_path / "mine"
+  mine.mkdir()
+  (mine / "data.csv").write_text("1,2\n")
+  (mine / "sub").mkdir()
+  for overwrite in (False, True):
+    with pytest.raises(FileExistsError):
+      checkpoint.check_checkpoint_dir(mine, overwrite=overwrite)
+    with pytest.raises(FileExistsError):
+      checkpoint.save_checkpoint(model, mine, overwrite=overwrite)
+  assert (mine / "data.csv").read_text() == "1,2\n" and (mine / "sub").is_dir()
+  # A marker that claims another format is not ours either.
+  (mine / checkpoint.MARKER_FILE).write_text(json.dumps({"format": "other"}))
+  assert not checkpoint.is_checkpoint(mine)
+  # An empty folder may be used.
+  (tmp_path / "empty").mkdir()
+  checkpoint.save_checkpoint(model, tmp_path / "empty")
+  assert checkpoint.is_checkpoint(tmp_path / "empty")
+
+
+def test_checkpoint_dir_checks(tmp_path):
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(ValueError, match="is a file"):
+    checkpoint.check_checkpoint_dir(tmp_path / "file")
+  with pytest.raises(OSError, match="is a file, not a folder"):
+    checkpoint.check_checkpoint_dir(tmp_path / "file" / "ckpt")
 
 
 def test_load_errors(tmp_path):
-  with pytest.raises(ValueError, match="config.json is missing"):
+  with pytest.raises(ValueError, match="model.keras is missing"):
     checkpoint.load_checkpoint(tmp_path)
-  (tmp_path / "config.json").write_text("{not json")
-  (tmp_path / "weights.h5").write_text("")
-  with pytest.raises(ValueError, match="not valid JSON"):
-    checkpoint.load_checkpoint(tmp_path)
-  (tmp_path / "config.json").write_text(json.dumps({"input_dim": 2}))
-  with pytest.raises((ValueError, OSError)):
+  (tmp_path / checkpoint.MODEL_FILE).write_text("not a zip")
+  with pytest.raises(ValueError, match="cannot load the model"):
     checkpoint.load_checkpoint(tmp_path)

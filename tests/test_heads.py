@@ -1,11 +1,13 @@
-"""Distribution heads: densities against numpy formulas, floors, configs."""
+"""Distribution heads: densities and parameters against numpy, floors, configs."""
 
 import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
+from tfvae import families
 from tfvae import heads
 
 
@@ -28,6 +30,30 @@ def softplus(v):
   return np.log1p(np.exp(v))
 
 
+def expected_parameters(family, params, head):
+  """Each family's parameters from the raw network outputs, in numpy."""
+  d = head.event_size
+  floor = head.scale_floor
+  if family in (families.GAUSSIAN, families.LAPLACE):
+    return {"loc": params[:, :d], "scale": softplus(params[:, d:]) + floor}
+  if family == families.STUDENT_T:
+    df = head.min_df + 1e-3 + softplus(head.raw_df.numpy())
+    return {"loc": params[:, :d], "scale": softplus(params[:, d:]) + floor,
+            "df": np.broadcast_to(df, params[:, :d].shape)}
+  if family == families.GAUSSIAN_SHARED:
+    scale = softplus(head.raw_scale.numpy()) + floor
+    return {"loc": params, "scale": np.broadcast_to(scale, params.shape)}
+  return {"loc": params, "scale": np.full(params.shape, math.sqrt(1e-4 * d / 2))}
+
+
+def numpy_log_prob(family, x, p):
+  if family == families.LAPLACE:
+    return numpy_laplace_log_prob(x, p["loc"], p["scale"])
+  if family == families.STUDENT_T:
+    return numpy_student_t_log_prob(x, p["df"], p["loc"], p["scale"])
+  return numpy_normal_log_prob(x, p["loc"], p["scale"])
+
+
 def test_posterior_log_prob_matches_numpy(rng):
   head = heads.PosteriorNormal(latent_dim=3, scale_floor=1e-4)
   params = rng.normal(size=(5, heads.PosteriorNormal.params_size(3))).astype(np.float32)
@@ -40,73 +66,95 @@ def test_posterior_log_prob_matches_numpy(rng):
   np.testing.assert_allclose(posterior.stddev(), scale, rtol=1e-5)
 
 
+def test_posterior_converts_to_its_mean_without_drawing(rng):
+  head = heads.PosteriorNormal(latent_dim=2)
+  params = rng.normal(size=(4, 4)).astype(np.float32)
+  tf.random.set_seed(7)
+  converted = tf.convert_to_tensor(head(params))
+  after = tf.random.uniform([3]).numpy()
+  tf.random.set_seed(7)
+  untouched = tf.random.uniform([3]).numpy()
+  np.testing.assert_array_equal(converted, params[:, :2])
+  np.testing.assert_array_equal(after, untouched)  # no random op was created
+
+
 def test_posterior_scale_has_floor():
   head = heads.PosteriorNormal(latent_dim=2, scale_floor=1e-3)
   params = tf.constant([[0.0, 0.0, -200.0, -200.0]])
   np.testing.assert_allclose(head(params).stddev(), [[1e-3, 1e-3]], rtol=1e-6)
 
 
-@pytest.mark.parametrize("family,reference", [
-    ("gaussian", "normal"), ("gaussian_shared", "normal"),
-    ("laplace", "laplace"), ("student_t", "student_t"), ("mse", "normal")])
-def test_likelihood_log_prob_in_data_units(family, reference, rng):
+@pytest.mark.parametrize("family", families.NAMES)
+def test_likelihood_parameters_and_log_prob_against_numpy(family, rng):
   d = 4
   head = heads.make_likelihood(family, d, scale_floor=1e-3)
+  for weight in head.trainable_weights:  # known, non-default values
+    weight.assign(rng.normal(size=weight.shape).astype(np.float32))
   params = rng.normal(size=(6, head.params_size(d))).astype(np.float32)
-  data_loc = rng.normal(size=d).astype(np.float32) * 100
-  data_scale = rng.uniform(0.01, 1000, size=d).astype(np.float32)
-  x = (data_loc + data_scale * rng.normal(size=(6, d))).astype(np.float32)
-  likelihood = head([params, data_loc, data_scale])
-  # Independent reference: the family's density of u = (x - m) / s in
-  # standardised units, minus the log-Jacobian sum(log s).
+  expected = expected_parameters(family, params.astype(np.float64), head)
+  got = head.distribution_parameters(params)
+  assert set(got) == set(expected)
+  for name in expected:
+    np.testing.assert_allclose(got[name], expected[name], rtol=2e-6)
+  u = rng.normal(size=(6, d))
+  np.testing.assert_allclose(head(params).log_prob(u.astype(np.float32)),
+                             numpy_log_prob(family, u, expected), rtol=2e-5,
+                             atol=2e-5)
+
+
+@pytest.mark.parametrize("family", families.NAMES)
+def test_data_units_carry_the_log_jacobian(family, rng):
+  d = 3
+  head = heads.make_likelihood(family, d)
+  params = rng.normal(size=(5, head.params_size(d))).astype(np.float64)
+  data_loc = rng.normal(size=d) * 1e6
+  data_scale = rng.uniform(0.01, 1000, size=d)
+  standard = {k: tf.cast(v, tf.float64) for k, v in
+              head.distribution_parameters(params).items()}
+  x = data_loc + data_scale * rng.normal(size=(5, d))
+  in_data_units = head.make_distribution(
+      head.to_data_units(standard, data_loc, data_scale))
   u = (x - data_loc) / data_scale
-  p = head.distribution_parameters(params, 0.0, 1.0)
-  loc, scale = p["loc"].numpy(), p["scale"].numpy()
-  if reference == "normal":
-    expected = numpy_normal_log_prob(u, loc, scale)
-  elif reference == "laplace":
-    expected = numpy_laplace_log_prob(u, loc, scale)
-  else:
-    expected = numpy_student_t_log_prob(u, p["df"].numpy(), loc, scale)
-  expected = expected.sum(-1) - np.log(data_scale).sum()
-  np.testing.assert_allclose(likelihood.log_prob(x), expected, rtol=2e-5,
-                             atol=2e-4)
-  # `moments` (used by the serving graphs) agrees with TFP's mean / stddev.
-  mean, stddev = head.moments(head.distribution_parameters(
-      params, data_loc, data_scale))
-  np.testing.assert_allclose(mean, likelihood.mean(), rtol=1e-5)
-  np.testing.assert_allclose(stddev, likelihood.stddev(), rtol=1e-5)
+  np.testing.assert_allclose(
+      in_data_units.log_prob(x),
+      head.make_distribution(standard).log_prob(u) - np.log(data_scale),
+      rtol=1e-9, atol=1e-9)
+  np.testing.assert_allclose(
+      in_data_units.mean(),
+      data_loc + data_scale * head.make_distribution(standard).mean(), rtol=1e-12)
 
 
-def test_gaussian_standard_parameters_are_softplus_plus_floor(rng):
-  head = heads.GaussianLikelihood(2, scale_floor=0.01)
-  params = np.array([[1.0, -2.0, 0.5, -300.0]], np.float32)
-  p = head.distribution_parameters(params, 0.0, 1.0)
-  np.testing.assert_allclose(p["loc"], [[1.0, -2.0]])
-  np.testing.assert_allclose(p["scale"], [[softplus(0.5) + 0.01, 0.01]], rtol=1e-6)
-
-
-@pytest.mark.parametrize("family", sorted(set(heads.LIKELIHOODS) - {"mse"}))
+@pytest.mark.parametrize("family", sorted(set(families.NAMES) - {families.MSE}))
 def test_scale_floor_holds_for_every_learned_scale(family):
   head = heads.make_likelihood(family, 3, scale_floor=0.05)
   params = tf.fill([2, head.params_size(3)], -500.0)
-  head([params, tf.zeros(3), tf.ones(3)])  # builds any weights
   for weight in head.trainable_weights:
     weight.assign(tf.fill(weight.shape, -500.0))
-  scale = head.distribution_parameters(params, tf.zeros(3), tf.ones(3))["scale"]
-  assert np.all(scale.numpy() >= 0.05 * (1 - 1e-6))
+  scale = head.distribution_parameters(params)["scale"].numpy()
+  np.testing.assert_allclose(scale, 0.05, rtol=1e-6)
 
 
-def test_student_t_df_stays_above_two():
-  head = heads.StudentTLikelihood(3)
-  head([tf.zeros([1, 6]), tf.zeros(3), tf.ones(3)])
-  head.raw_df.assign(tf.fill([3], -1000.0))
-  p = head.distribution_parameters(tf.zeros([1, 6]), 0.0, 1.0)
-  assert np.all(p["df"].numpy() > 2.0)
-  _, stddev = head.moments(p)
-  assert np.all(np.isfinite(stddev.numpy()))
+@pytest.mark.parametrize("min_df", [1.0, 2.5])
+def test_student_t_df_has_its_floor_and_an_infinite_stddev_below_two(min_df):
+  head = heads.StudentTLikelihood(3, min_df=min_df)
+  head.raw_df.assign([-1000.0, 0.0, 1000.0])
+  p = head.distribution_parameters(tf.zeros([1, 6]))
+  df = p["df"].numpy()[0]
+  floor = min_df + 1e-3
+  np.testing.assert_allclose(df, [floor, floor + math.log(2.0), 1000 + floor],
+                             rtol=1e-6)
+  assert np.all(df > min_df)
+  distribution = head.make_distribution(p)
+  stddev = distribution.stddev().numpy()[0]
+  scale = softplus(0.0) + head.scale_floor
+  for value, d in zip(stddev, df):
+    if d > 2:
+      assert value == pytest.approx(scale * math.sqrt(d / (d - 2)), rel=1e-5)
+    else:
+      assert value == np.inf
+  np.testing.assert_array_equal(distribution.mean(), 0.0)  # df > 1: mean exists
   with pytest.raises(ValueError, match="min_df"):
-    heads.StudentTLikelihood(3, min_df=2.0)
+    heads.StudentTLikelihood(3, min_df=0.5)
 
 
 def test_mse_head_reproduces_the_snippets_objective(rng):
@@ -115,16 +163,14 @@ def test_mse_head_reproduces_the_snippets_objective(rng):
   d = 5
   head = heads.FixedScaleGaussianLikelihood(d)
   assert head.fixed_scale == pytest.approx(math.sqrt(1e-4 * d / 2))
-  p = head.distribution_parameters(np.zeros([2, d], np.float32), 0.0, 1.0)
-  np.testing.assert_allclose(p["scale"], np.full([2, d], head.fixed_scale))
   kl = rng.uniform(0, 10, size=8)
-  x = rng.normal(size=(8, d)).astype(np.float32)
+  x = rng.normal(size=(8, d))
   differences = []
   for _ in range(3):
-    mu = rng.normal(size=(8, d)).astype(np.float32)
-    nll = -head([mu, np.zeros(d, np.float32), np.ones(d, np.float32)]).log_prob(x)
+    mu = rng.normal(size=(8, d))
+    nll = -head(mu).log_prob(x).numpy().sum(-1)
     snippet = np.mean((x - mu)**2, axis=-1) + 1e-4 * kl
-    differences.append(nll.numpy() + kl - snippet / 1e-4)
+    differences.append(nll + kl - snippet / 1e-4)
   # The NLLs are ~1e4 nats in float32, hence the absolute tolerance.
   np.testing.assert_allclose(differences[0], differences[1], atol=0.02)
   np.testing.assert_allclose(differences[0], differences[2], atol=0.02)
@@ -132,22 +178,25 @@ def test_mse_head_reproduces_the_snippets_objective(rng):
   np.testing.assert_allclose(differences[0], expected_constant, atol=0.02)
 
 
-@pytest.mark.parametrize("family", sorted(heads.LIKELIHOODS))
-def test_config_round_trip(family):
+@pytest.mark.parametrize("family", families.NAMES)
+def test_keras_serialization_round_trip(family):
   head = heads.make_likelihood(family, 3, scale_floor=0.02, name="lik")
-  config = head.get_config()
-  clone = type(head).from_config(config)
-  assert clone.get_config() == config
-  assert clone.event_size == 3 and clone.scale_floor == 0.02
+  config = tf_keras.saving.serialize_keras_object(head)
+  assert config["registered_name"].startswith("tfvae>")
+  clone = tf_keras.saving.deserialize_keras_object(config)
+  assert type(clone) is type(head) and clone.get_config() == head.get_config()
 
 
 def test_posterior_config_round_trip():
   head = heads.PosteriorNormal(4, scale_floor=1e-3, name="q")
-  clone = heads.PosteriorNormal.from_config(head.get_config())
+  clone = tf_keras.saving.deserialize_keras_object(
+      tf_keras.saving.serialize_keras_object(head))
   assert clone.get_config() == head.get_config()
 
 
-def test_unknown_family_is_a_clear_error():
+def test_families_match_the_registry():
+  assert tuple(heads.LIKELIHOODS) == families.NAMES
+  assert families.DEFAULT in families.NAMES
   with pytest.raises(ValueError, match="unknown likelihood 'poisson'"):
     heads.make_likelihood("poisson", 3)
 

@@ -61,15 +61,6 @@ def test_linear_warmup():
   assert float(objectives.compute_linear_warmup(0, 0, 1.5)) == 1.5
 
 
-def test_distortion_is_negative_log_prob():
-  likelihood = tfd.Independent(tfd.Normal([0.0, 1.0], [1.0, 2.0]), 1)
-  x = tf.constant([[0.5, -1.0]])
-  expected = -(-0.5 * 0.25 - 0.5 * math.log(2 * math.pi)
-               - 0.5 * 1.0 - math.log(2.0) - 0.5 * math.log(2 * math.pi))
-  assert float(objectives.compute_distortion(likelihood, x)[0]) == (
-      pytest.approx(expected, rel=1e-6))
-
-
 def test_iwae_estimate_closed_forms():
   # Equal weights: the estimate is that weight, whatever K.
   log_weights = tf.fill([7, 3], -2.5)
@@ -95,3 +86,46 @@ def test_iwae_estimate_is_exact_for_a_conjugate_model(rng):
   estimate = float(objectives.compute_iwae_log_likelihood(log_weights[:, None])[0])
   exact = float(tfd.Normal(0.0, math.sqrt(2.0)).log_prob(x))
   assert estimate == pytest.approx(exact, abs=5e-3)
+
+
+def test_rate_with_sample_weights_is_the_weighted_batch_mean():
+  kl_per_dim = tf.constant([[1.0, 0.0], [3.0, 2.0]])
+  rate = objectives.compute_rate(kl_per_dim, sample_weight=tf.constant([3.0, 1.0]))
+  assert float(rate) == pytest.approx((3 * 1 + 3) / 4 + 2 / 4)
+
+
+@pytest.mark.parametrize("max_decoded_rows", [1, 7, 48, 10_000])
+def test_chunked_iwae_is_exact_on_known_weights(max_decoded_rows, rng):
+  num_rows, num_samples = 13, 50
+  log_weights = rng.normal(size=(num_samples, num_rows)) * 5.0
+  calls = []
+
+  def chunk(rows, samples):
+    calls.append((rows, samples))
+    assert (rows.stop - rows.start) * (samples.stop - samples.start) <= max(
+        max_decoded_rows, samples.stop - samples.start)
+    block = log_weights[samples, rows]
+    peak = block.max(axis=0)
+    return peak + np.log(np.exp(block - peak).sum(axis=0))
+
+  got = objectives.compute_chunked_iwae(chunk, num_rows, num_samples,
+                                        max_decoded_rows)
+  peak = log_weights.max(axis=0)
+  exact = peak + np.log(np.exp(log_weights - peak).sum(axis=0)) - math.log(
+      num_samples)
+  np.testing.assert_allclose(got, exact, rtol=0, atol=1e-12)
+  # Every (row, sample) pair is covered exactly once.
+  covered = np.zeros((num_samples, num_rows), int)
+  for rows, samples in calls:
+    covered[samples, rows] += 1
+  np.testing.assert_array_equal(covered, 1)
+
+
+def test_iwae_chunks_tile_by_size_only():
+  rows, samples = objectives.compute_iwae_chunks(10, 1000, 4096)
+  assert [(s.start, s.stop) for s in samples] == [(0, 1000)]
+  assert [(r.start, r.stop) for r in rows] == [(0, 4), (4, 8), (8, 10)]
+  rows, samples = objectives.compute_iwae_chunks(3, 5000, 2048)
+  assert [(s.start, s.stop) for s in samples] == [(0, 2048), (2048, 4096),
+                                                   (4096, 5000)]
+  assert len(rows) == 3

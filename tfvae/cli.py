@@ -1,24 +1,23 @@
 """Command-line entry points: argument parsing only, the work is in the library.
 
-TensorFlow is imported after the arguments are parsed, so `--help` and
-argument errors answer at once. Any `ValueError` / `TypeError` / `OSError`
-from the library becomes one line on stderr and exit status 2.
+Every command checks its arguments, its output locations and its data
+before importing TensorFlow, so a mistake is answered in a second, not
+after TensorFlow's start-up or an hour of training. Any `ValueError`,
+`TypeError`, `OSError` (or TensorFlow error) becomes one line on stderr and
+exit status 2; warnings become one `warning:` line each.
 """
 
 import argparse
 import functools
+import math
 import os
+import re
 import sys
+import warnings
 
 from tfvae import __version__
-
-# The registered decoder families (`tfvae.heads.LIKELIHOODS`), listed here so
-# that parsing arguments does not import TensorFlow; a test keeps them equal.
-LIKELIHOOD_NAMES = ("gaussian", "gaussian_shared", "laplace", "student_t", "mse")
-
-
-def _quiet_tensorflow():
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfvae import data as data_lib
+from tfvae import families
 
 
 def _fail_cleanly(main):
@@ -26,100 +25,235 @@ def _fail_cleanly(main):
 
   @functools.wraps(main)
   def wrapper(argv=None):
-    prog = main.__name__.replace("_main", "").replace("_", "-")
+    prog = "tfvae-" + main.__name__.replace("_main", "").replace("_", "-")
+
+    def show_warning(message, category, filename, lineno, file=None,
+                     line=None):
+      del category, filename, lineno, file, line
+      print(f"{prog}: warning: {_with_flag_hints(str(message))}",
+            file=sys.stderr)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show_warning
     try:
       return main(argv)
     except (ValueError, TypeError, OSError, FloatingPointError) as error:
-      print(f"tfvae-{prog}: error: {error}", file=sys.stderr)
+      print(f"{prog}: error: {_with_flag_hints(str(error))}", file=sys.stderr)
       return 2
     except KeyboardInterrupt:
-      print(f"tfvae-{prog}: interrupted", file=sys.stderr)
+      print(f"{prog}: interrupted", file=sys.stderr)
       return 130
+    except Exception as error:  # pylint: disable=broad-except
+      tf = sys.modules.get("tensorflow")
+      if tf is not None and isinstance(error, tf.errors.OpError):
+        first = error.message.strip().splitlines()[0]
+        print(f"{prog}: error: {first}", file=sys.stderr)
+        return 2
+      raise
+    finally:
+      warnings.showwarning = previous
 
   return wrapper
 
 
-def _hidden_units(text):
-  """Parses "64,64" -> (64, 64), "" or "none" -> () (a linear model)."""
-  text = text.strip()
-  if text.lower() in ("", "none", "linear"):
-    return ()
+def _with_flag_hints(message):
+  """Library messages name API arguments; the CLI names its flags."""
+  message = re.sub(r"\b(overwrite|header)=True\b", r"--\1", message)
+  message = re.sub(r"\bindex_column='(\w+)'", r"--index-column \1", message)
+  return re.sub(r"\b(delimiter|encoding)=", r"--\1 ", message)
+
+
+# -- Argument types: each rejects what cannot train, naming the value --------
+
+
+def _positive_int(text):
   try:
-    units = tuple(int(part) for part in text.split(","))
+    value = int(text)
   except ValueError:
     raise argparse.ArgumentTypeError(
-        f"expected comma-separated integers such as 64,64, got {text!r}") from None
-  if any(unit < 1 for unit in units):
-    raise argparse.ArgumentTypeError(f"layer widths must be positive: {text!r}")
-  return units
-
-
-def _fraction(text):
-  value = float(text)
-  if not 0 <= value < 1:
-    raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
+        f"expected a positive integer, got {text!r}") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
   return value
 
 
-def _positive(kind):
+def _non_negative_int(text):
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f"expected an integer >= 0, got {text!r}") from None
+  if value < 0:
+    raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
+  return value
+
+
+def _seed(text):
+  try:
+    return data_lib.check_seed(int(text))
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f"expected an integer in [0, 2**63), got {text!r}") from None
+
+
+def _finite(minimum=None, exclusive=False):
   def parse(text):
-    value = kind(text)
-    if value <= 0:
-      raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    try:
+      value = float(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+      raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    if minimum is not None and (value < minimum or
+                                (exclusive and value == minimum)):
+      relation = ">" if exclusive else ">="
+      raise argparse.ArgumentTypeError(
+          f"expected a number {relation} {minimum:g}, got {text}")
     return value
   return parse
 
 
-def _non_negative(text):
-  value = float(text)
-  if value < 0:
-    raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+def _fraction(text):
+  value = _finite(0.0)(text)
+  if value >= 1:
+    raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
   return value
+
+
+def _hidden_units(text):
+  """Parses "64,64" -> (64, 64), "" / "none" / "linear" -> () (a linear model)."""
+  text = text.strip()
+  if text.lower() in ("", "none", "linear"):
+    return ()
+  try:
+    return data_lib.check_widths(int(part) for part in text.split(","))
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        "expected comma-separated positive integers such as 64,64, got "
+        f"{text!r}") from None
+
+
+def _delimiter(text):
+  text = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";",
+          "pipe": "|", "space": " "}.get(text, text)
+  try:
+    data_lib.ReadOptions(delimiter=text)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(str(error)) from None
+  return text
+
+
+def _na_values(text):
+  """'NA,?' -> ('NA', '?'); '' -> () (no missing values allowed)."""
+  return () if text == "" else tuple(token.strip() for token in text.split(","))
+
+
+def _encoding(text):
+  try:
+    data_lib.ReadOptions(encoding=text)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(str(error)) from None
+  return text
+
+
+def add_read_options(parser):
+  """The flags of `tfvae.data.ReadOptions`, shared by every command."""
+  group = parser.add_argument_group("reading CSV files")
+  group.add_argument("--delimiter", type=_delimiter,
+                     help="cell delimiter (default: detected among , ; tab |)")
+  header = group.add_mutually_exclusive_group()
+  header.add_argument("--header", dest="header", action="store_true",
+                      default=None,
+                      help="the first row holds column names (even numeric "
+                      "ones such as years)")
+  header.add_argument("--no-header", dest="header", action="store_false",
+                      help="the first row is data")
+  group.add_argument("--encoding", type=_encoding,
+                     help="text encoding (default UTF-8; UTF-16 and byte-order "
+                     "marks are detected)")
+  group.add_argument(
+      "--na-values", type=_na_values, default=data_lib.DEFAULT_NA_VALUES,
+      help="comma-separated cell texts meaning 'missing' (default: empty, "
+      + ", ".join(v for v in data_lib.DEFAULT_NA_VALUES if v) +
+      "); '' allows no missing values")
+  group.add_argument("--index-column", choices=data_lib.INDEX_COLUMN_CHOICES,
+                     default="auto",
+                     help="a row-index first column (unnamed, counting 0, 1, "
+                     "2, ...): auto drops it with a warning (default)")
+
+
+def read_options(args):
+  return data_lib.ReadOptions(
+      delimiter=args.delimiter, header=args.header, encoding=args.encoding,
+      na_values=args.na_values, index_column=args.index_column)
+
+
+def _add_verbose(parser, default=1):
+  parser.add_argument(
+      "--verbose", type=int, choices=(0, 1, 2, 3), default=default,
+      help="0: the result only; 1: one progress line (default); 2: Keras' "
+      "line per epoch; 3: also TensorFlow's own start-up and log lines")
+
+
+# -- tfvae-train ---------------------------------------------------------------
 
 
 def build_train_parser():
   parser = argparse.ArgumentParser(
       prog="tfvae-train",
-      description="Train a VAE on real-valued data (a .csv or .npy table). "
-      "Without --data it trains on the embedded UCI Wine data.")
-  parser.add_argument("--data", help="a .csv (optional header) or .npy file")
-  parser.add_argument("--latent-dim", type=_positive(int), default=5)
-  parser.add_argument(
+      description="Train a VAE on real-valued data (a .csv, .npy or .parquet "
+      "table; empty cells and NA mark missing values). Without --data it "
+      "trains on the embedded UCI Wine data.")
+  parser.add_argument("--data", help="a .csv (optional header), .npy or "
+                      ".parquet file")
+  add_read_options(parser)
+  model = parser.add_argument_group("model")
+  model.add_argument("--latent-dim", type=_positive_int, default=5)
+  model.add_argument(
       "--hidden-units", type=_hidden_units, default=None,
       help="comma-separated widths, e.g. 64,64; 'linear' for none; "
       "default: one layer of width input_dim")
-  parser.add_argument("--likelihood", choices=LIKELIHOOD_NAMES,
-                      default="student_t",
-                      help="decoder family (default student_t: see the README)")
-  parser.add_argument("--beta", type=_non_negative, default=1.0,
-                      help="KL weight (1 = the true negative ELBO)")
-  parser.add_argument("--kl-warmup-steps", type=int, default=0,
-                      help="raise beta linearly from 0 over this many steps")
-  parser.add_argument("--free-bits", type=_non_negative, default=0.0,
-                      help="nats per latent dimension")
-  parser.add_argument("--epochs", type=_positive(int), default=1000,
-                      help="an upper bound: early stopping usually ends sooner")
-  parser.add_argument("--batch-size", type=_positive(int), default=32)
-  parser.add_argument("--learning-rate", type=_positive(float), default=1e-3)
-  parser.add_argument("--validation-split", type=_fraction, default=0.2)
-  parser.add_argument("--patience", type=int, default=50,
-                      help="early-stopping patience in epochs on val_loss "
-                      "(0 disables); the best weights are kept")
-  parser.add_argument("--no-adapt", action="store_true",
-                      help="train on raw values instead of standardised ones")
-  parser.add_argument("--num-samples", type=_positive(int), default=1000,
-                      help="importance samples for the marginal log-likelihood")
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--logdir", default="runs/tfvae",
-                      help="TensorBoard log directory")
-  parser.add_argument("--checkpoint-dir",
-                      help="write the trained model (config + weights) here")
-  parser.add_argument("--export-dir",
-                      help="export encoder and decoder SavedModels here")
-  parser.add_argument("--overwrite", action="store_true",
-                      help="replace an existing checkpoint directory")
-  parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
-                      help="Keras progress output (1 = bar, 2 = line/epoch)")
+  model.add_argument("--likelihood", choices=families.NAMES,
+                     default=families.DEFAULT,
+                     help=f"decoder family (default {families.DEFAULT}: see "
+                     "the README)")
+  model.add_argument("--beta", type=_finite(0.0), default=1.0,
+                     help="KL weight (1 = the true negative ELBO)")
+  model.add_argument("--kl-warmup-steps", type=_non_negative_int, default=0,
+                     help="raise beta linearly from 0 over this many steps")
+  model.add_argument("--free-bits", type=_finite(0.0), default=0.0,
+                     help="nats per latent dimension")
+  model.add_argument("--num-train-samples", type=_positive_int, default=1,
+                     help="importance samples per example in the training "
+                     "bound (1: the ELBO)")
+  fit = parser.add_argument_group("training")
+  fit.add_argument("--epochs", type=_positive_int, default=1000,
+                   help="an upper bound: early stopping usually ends sooner")
+  fit.add_argument("--batch-size", type=_positive_int, default=32)
+  fit.add_argument("--learning-rate", type=_finite(0.0, exclusive=True),
+                   default=1e-3)
+  fit.add_argument("--validation-split", type=_fraction, default=0.2)
+  fit.add_argument("--patience", type=_non_negative_int, default=50,
+                   help="early-stopping patience in epochs on val_loss "
+                   "(0 disables); the best weights are kept")
+  fit.add_argument("--no-adapt", action="store_true",
+                   help="train on raw values instead of standardised ones")
+  fit.add_argument("--num-samples", type=_positive_int, default=1000,
+                   help="importance samples for the summary's marginal "
+                   "log-likelihood")
+  fit.add_argument("--seed", type=_seed, default=0)
+  outputs = parser.add_argument_group("outputs")
+  outputs.add_argument("--logdir", default="runs/tfvae",
+                       help="TensorBoard log directory ('' for none)")
+  outputs.add_argument("--checkpoint-dir",
+                       help="write the trained model (Keras .keras file and "
+                       "optimizer state) here")
+  outputs.add_argument("--export-dir",
+                       help="export encoder and decoder SavedModels here")
+  outputs.add_argument("--overwrite", action="store_true",
+                       help="replace an existing tfvae checkpoint (never "
+                       "anything else)")
+  _add_verbose(parser)
   parser.add_argument("--version", action="version", version=__version__)
   return parser
 
@@ -128,17 +262,18 @@ def build_train_parser():
 def train_main(argv=None):
   """`tfvae-train`: fit, evaluate, log, and optionally checkpoint / export."""
   args = build_train_parser().parse_args(argv)
-  _quiet_tensorflow()
   from tfvae import training  # pylint: disable=g-import-not-at-top
 
-  summary = training.train(training.TrainConfig(
+  config = training.TrainConfig(
       data=args.data,
+      read_options=read_options(args),
       latent_dim=args.latent_dim,
       hidden_units=args.hidden_units,
       likelihood=args.likelihood,
       beta=args.beta,
       kl_warmup_steps=args.kl_warmup_steps,
       free_bits=args.free_bits,
+      num_train_samples=args.num_train_samples,
       epochs=args.epochs,
       batch_size=args.batch_size,
       learning_rate=args.learning_rate,
@@ -147,14 +282,18 @@ def train_main(argv=None):
       adapt=not args.no_adapt,
       num_samples=args.num_samples,
       seed=args.seed,
-      logdir=args.logdir,
+      logdir=args.logdir or None,
       checkpoint_dir=args.checkpoint_dir,
       export_dir=args.export_dir,
       overwrite=args.overwrite,
       verbose=args.verbose,
-  ))
+  )
+  summary = training.run(config)
   print(summary.format())
   return 0
+
+
+# -- tfvae-export ---------------------------------------------------------------
 
 
 def build_export_parser():
@@ -166,10 +305,11 @@ def build_export_parser():
                       help="a checkpoint written by tfvae-train --checkpoint-dir")
   parser.add_argument("--export-dir", required=True,
                       help="e.g. saved_models/NAME (gets encoder/ and decoder/)")
-  parser.add_argument("--version", type=_positive(int),
+  parser.add_argument("--version", type=_positive_int,
                       help="default: one more than the largest existing version")
   parser.add_argument("--overwrite", action="store_true",
-                      help="replace an existing version")
+                      help="replace an existing version that tfvae wrote")
+  _add_verbose(parser)
   return parser
 
 
@@ -177,16 +317,24 @@ def build_export_parser():
 def export_main(argv=None):
   """`tfvae-export`: checkpoint -> SavedModels."""
   args = build_export_parser().parse_args(argv)
-  _quiet_tensorflow()
+  from tfvae import atomic  # pylint: disable=g-import-not-at-top
+  from tfvae import runtime  # pylint: disable=g-import-not-at-top
+  atomic.check_writable_folder(args.export_dir)
+  if os.path.isfile(args.export_dir):
+    raise ValueError(f"{args.export_dir} is a file; expected a folder")
+  runtime.import_tensorflow(verbose=args.verbose >= 3)
   from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
   from tfvae import export  # pylint: disable=g-import-not-at-top
 
   model = checkpoint.load_checkpoint(args.checkpoint_dir)
-  paths = export.export(model, args.export_dir, version=args.version,
-                        overwrite=args.overwrite)
+  paths = export.export_model(model, args.export_dir, version=args.version,
+                              overwrite=args.overwrite)
   for part, path in paths.items():
     print(f"exported {part}: {path}")
   return 0
+
+
+# -- tfvae-encode ---------------------------------------------------------------
 
 
 def build_encode_parser():
@@ -196,10 +344,13 @@ def build_encode_parser():
       "version), streaming, into a CSV of z_mean and z_stddev.")
   parser.add_argument("--model", required=True,
                       help="the encoder's base path, e.g. saved_models/NAME/encoder")
-  parser.add_argument("--data", required=True, help="a .csv or .npy file")
+  parser.add_argument("--data", required=True,
+                      help="a .csv, .npy or .parquet file")
+  add_read_options(parser)
   parser.add_argument("--output", required=True, help="the CSV to write")
-  parser.add_argument("--batch-size", type=_positive(int), default=4096)
+  parser.add_argument("--batch-size", type=_positive_int, default=4096)
   parser.add_argument("--overwrite", action="store_true")
+  _add_verbose(parser)
   return parser
 
 
@@ -207,56 +358,72 @@ def build_encode_parser():
 def encode_main(argv=None):
   """`tfvae-encode`: rows -> latent means and standard deviations."""
   args = build_encode_parser().parse_args(argv)
-  _quiet_tensorflow()
+  from tfvae import atomic  # pylint: disable=g-import-not-at-top
+  from tfvae import runtime  # pylint: disable=g-import-not-at-top
+  atomic.check_output_file(args.output, args.overwrite, protect=[args.data])
+  data_lib.open_table(args.data, read_options(args))  # fails early on a bad file
+  runtime.import_tensorflow(verbose=args.verbose >= 3)
   from tfvae import serving  # pylint: disable=g-import-not-at-top
 
   rows, version_path = serving.encode_file(
       args.model, args.data, args.output, batch_size=args.batch_size,
-      overwrite=args.overwrite)
+      overwrite=args.overwrite, options=read_options(args),
+      verbose=args.verbose)
   print(f"encoded {rows} rows with {version_path} into {args.output}")
   return 0
+
+
+# -- tfvae-score ----------------------------------------------------------------
 
 
 def build_score_parser():
   parser = argparse.ArgumentParser(
       prog="tfvae-score",
-      description="Anomaly scores: -log p(x) per row in nats (higher is "
-      "stranger), by importance sampling. With --checkpoint-dir a trained "
-      "model scores the data; without, a model is first trained on the data "
-      "itself with tfvae-train's defaults.")
-  parser.add_argument("--data", required=True, help="a .csv or .npy file")
+      description="Anomaly scores: -log p(x_obs) per row in nats (higher is "
+      "stranger), by importance sampling; missing values are allowed. With "
+      "--checkpoint-dir a trained model scores the data; without, a model is "
+      "first trained on the data itself with tfvae-train's defaults.")
+  parser.add_argument("--data", required=True,
+                      help="a .csv, .npy or .parquet file")
+  add_read_options(parser)
   parser.add_argument("--checkpoint-dir", "--checkpoint",
                       help="a checkpoint written by tfvae-train --checkpoint-dir")
   parser.add_argument("--output", required=True, help="the CSV to write")
-  parser.add_argument("--num-samples", type=_positive(int), default=1000)
-  parser.add_argument("--batch-size", type=_positive(int), default=1024)
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--num-samples", type=_positive_int, default=1000)
+  parser.add_argument("--per-feature", action="store_true",
+                      help="also write each score divided by the row's number "
+                      "of observed values")
+  parser.add_argument("--batch-size", type=_positive_int, default=1024)
+  parser.add_argument("--seed", type=_seed, default=0)
   parser.add_argument("--overwrite", action="store_true")
+  _add_verbose(parser)
   return parser
 
 
 @_fail_cleanly
 def score_main(argv=None):
-  """`tfvae-score`: rows -> -log p(x)."""
+  """`tfvae-score`: rows -> -log p(x_obs)."""
   args = build_score_parser().parse_args(argv)
-  _quiet_tensorflow()
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
-  from tfvae import scoring  # pylint: disable=g-import-not-at-top
-  from tfvae import training  # pylint: disable=g-import-not-at-top
-
-  if os.path.exists(args.output) and not args.overwrite:
-    raise FileExistsError(f"{args.output} already exists; pass --overwrite")
-  if args.checkpoint_dir:
-    model = checkpoint.load_checkpoint(args.checkpoint_dir)
+  from tfvae import atomic  # pylint: disable=g-import-not-at-top
+  atomic.check_output_file(args.output, args.overwrite, protect=[args.data])
+  options = read_options(args)
+  if args.checkpoint_dir is None:
+    from tfvae import training  # pylint: disable=g-import-not-at-top
+    model = training.run(training.TrainConfig(
+        data=args.data, read_options=options, seed=args.seed,
+        verbose=min(args.verbose, 1), logdir=None)).model
   else:
-    model = training.train(training.TrainConfig(
-        data=args.data, seed=args.seed, verbose=0, logdir=None)).model
-  scores = scoring.score_file(model, args.data, args.output,
-                              num_samples=args.num_samples,
-                              batch_size=args.batch_size, seed=args.seed,
-                              overwrite=args.overwrite)
-  print(f"scored {len(scores)} rows into {args.output}: -log p(x) in nats, "
-        f"median {np.median(scores):.3f}, max {np.max(scores):.3f} "
-        f"(row {int(np.argmax(scores))})")
+    from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
+    if not checkpoint.is_checkpoint(args.checkpoint_dir):
+      raise ValueError(f"{args.checkpoint_dir} is not a tfvae checkpoint")
+    data_lib.open_table(args.data, options)
+    from tfvae import runtime  # pylint: disable=g-import-not-at-top
+    runtime.import_tensorflow(verbose=args.verbose >= 3)
+    model = checkpoint.load_checkpoint(args.checkpoint_dir)
+  from tfvae import scoring  # pylint: disable=g-import-not-at-top
+  result = scoring.score_file(
+      model, args.data, args.output, num_samples=args.num_samples,
+      batch_size=args.batch_size, seed=args.seed, overwrite=args.overwrite,
+      options=options, per_feature=args.per_feature, verbose=args.verbose)
+  print(result.describe(args.output))
   return 0

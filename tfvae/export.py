@@ -7,37 +7,48 @@ TF Serving serves the largest integer version):
     export_dir/decoder/<version>/saved_model.pb, variables/, assets.extra/
 
 Signatures, all returning plain tensors computed without sampling (the
-serving graphs need neither tfvae nor TensorFlow Probability to load):
+serving graphs need neither tfvae nor TensorFlow Probability to load). They
+call the model's public `posterior_parameters` and `likelihood_parameters`:
+the same path from x to z and from z to x as training and scoring.
 
-- encoder `serving_default`: x float32 [None, input_dim] ->
-  z_mean, z_stddev float32 [None, latent_dim];
-- encoder `sample`: x [None, input_dim], seed int32 [2] -> z [None, latent_dim],
-  a reproducible draw from q(z|x);
-- decoder `serving_default`: z float32 [None, latent_dim] ->
-  x_mean, x_stddev float32 [None, input_dim] in the data's units, plus the
-  family's own parameters when it is not Gaussian (x_loc, x_scale, x_df).
+- encoder `serving_default`: x float64 [None, input_dim] (NaN marks a
+  missing value) -> z_mean, z_stddev float32 [None, latent_dim];
+  `serving_float32`: the same for float32 input (gRPC clients that send
+  float32 tensors; float32 loses the precision of large offsets);
+  `sample`: x float64, seed int64 [2] -> z, a reproducible draw from q(z|x).
+- decoder `serving_default`: z float32 [None, latent_dim] -> x_mean,
+  x_stddev float64 [None, input_dim] in the data's units, plus the family's
+  own parameters when it is not Gaussian (x_loc, x_scale, and x_df for
+  Student's t, whose x_stddev is infinite where df <= 2).
 
-Keras' `model.save` is avoided on purpose: models whose outputs are TFP
-distributions fail to save or reload without their distributions.
+TF Serving's REST API parses JSON numbers into the signature's dtype, so the
+float64 input keeps values such as Unix seconds exact.
+
+Keras' `model.save` is not used here: the served graphs are plain functions
+of the inputs, and each part carries only its own variables.
 """
 
-import contextlib
 import json
 import os
 import re
-import sys
-import types
 
 import numpy as np
 import tensorflow as tf
 
 import tfvae
 from tfvae import atomic
+from tfvae import families
 
 METADATA_FILE = "tfvae_metadata.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
-_PARTS = ("encoder", "decoder")
-_GAUSSIAN_FAMILIES = ("gaussian", "gaussian_shared", "mse")
+PARTS = ("encoder", "decoder")
+_GAUSSIAN_FAMILIES = (families.GAUSSIAN, families.GAUSSIAN_SHARED, families.MSE)
+
+
+def _check_width(tensor, width, name):
+  # Checked at the entry, so a wrong width fails with a message naming the
+  # input rather than deep inside the network.
+  return tf.ensure_shape(tensor, [None, width], name=f"check_{name}")
 
 
 class EncoderModule(tf.Module):
@@ -47,28 +58,34 @@ class EncoderModule(tf.Module):
     super().__init__(name="tfvae_encoder")
     self.standardization = model.standardization
     self.encoder_net = model.encoder_net
-    self._posterior_parameters = model.posterior_head.distribution_parameters
-    x_spec = tf.TensorSpec([None, model.input_dim], tf.float32, name="x")
+    self._model = model  # not tracked: a tf.Module only tracks its attributes' variables
+    width = model.input_dim
     self.serving_default = tf.function(
-        self._moments, input_signature=[x_spec])
+        self._moments,
+        input_signature=[tf.TensorSpec([None, width], tf.float64, name="x")])
+    self.serving_float32 = tf.function(
+        self._moments,
+        input_signature=[tf.TensorSpec([None, width], tf.float32, name="x")])
     self.sample = tf.function(
         self._sample,
-        input_signature=[x_spec, tf.TensorSpec([2], tf.int32, name="seed")])
-
-  def _parameters(self, x):
-    # Checked at the entry, so a wrong width fails with a message naming the
-    # input rather than deep inside the network.
-    x = tf.ensure_shape(x, [None, self.standardization.input_dim], name="check_x")
-    return self._posterior_parameters(self.encoder_net(self.standardization(x)))
+        input_signature=[tf.TensorSpec([None, width], tf.float64, name="x"),
+                         tf.TensorSpec([2], tf.int64, name="seed")])
 
   def _moments(self, x):
-    p = self._parameters(x)
+    p = self._model.posterior_parameters(
+        _check_width(x, self._model.input_dim, "x"))
     return {"z_mean": p["loc"], "z_stddev": p["scale"]}
 
   def _sample(self, x, seed):
-    p = self._parameters(x)
+    p = self._model.posterior_parameters(
+        _check_width(x, self._model.input_dim, "x"))
     noise = tf.random.stateless_normal(tf.shape(p["loc"]), seed=seed)
     return {"z": p["loc"] + p["scale"] * noise}
+
+  @property
+  def signatures(self):
+    return {"serving_default": self.serving_default,
+            "serving_float32": self.serving_float32, "sample": self.sample}
 
 
 class DecoderModule(tf.Module):
@@ -78,25 +95,26 @@ class DecoderModule(tf.Module):
     super().__init__(name="tfvae_decoder")
     self.standardization = model.standardization
     self.decoder_net = model.decoder_net
-    self.head_weights = list(model.likelihood_head.weights)  # shared scale, df
-    self._head = model.likelihood_head
+    self.likelihood_head = model.likelihood_head  # shared scale, df
+    self._model = model
     self._gaussian = model.likelihood in _GAUSSIAN_FAMILIES
-    self._latent_dim = model.latent_dim
     self.serving_default = tf.function(
         self._moments,
         input_signature=[
             tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")])
 
   def _moments(self, z):
-    z = tf.ensure_shape(z, [None, self._latent_dim], name="check_z")
-    parameters = self._head.distribution_parameters(
-        self.decoder_net(z), self.standardization.loc,
-        self.standardization.scale)
-    mean, stddev = self._head.moments(parameters)
-    outputs = {"x_mean": mean, "x_stddev": stddev}
+    p = self._model.likelihood_parameters(
+        _check_width(z, self._model.latent_dim, "z"))
+    outputs = {"x_mean": p["mean"], "x_stddev": p["stddev"]}
     if not self._gaussian:
-      outputs.update({f"x_{name}": value for name, value in parameters.items()})
+      outputs.update({f"x_{name}": value for name, value in p.items()
+                      if name not in ("mean", "stddev")})
     return outputs
+
+  @property
+  def signatures(self):
+    return {"serving_default": self.serving_default}
 
 
 def integer_versions(base_path):
@@ -118,12 +136,18 @@ def latest_version_path(base_path):
   if not versions:
     raise ValueError(
         f"{base_path}: no integer version folder (expected e.g. {base_path}/1/"
-        "saved_model.pb, as written by tfvae.export)")
+        "saved_model.pb, as written by tfvae.export_model)")
   return os.path.join(base_path, str(versions[-1]))
+
+
+def is_tfvae_export(path):
+  """Whether `path` is a version folder that tfvae wrote."""
+  return os.path.isfile(os.path.join(path, "assets.extra", METADATA_FILE))
 
 
 def _metadata(model, part, version):
   return {
+      "format": "tfvae-export",
       "part": part,
       "version": version,
       "input_dim": model.input_dim,
@@ -138,102 +162,168 @@ def _metadata(model, part, version):
   }
 
 
-def _write_warmup(path, model_name, input_name, rows):
-  """Writes TF Serving warm-up PredictionLog records; False if unavailable."""
+def _write_warmup(path, model_name, inputs):
+  """Writes TF Serving warm-up PredictionLog records; False if unavailable.
+
+  Args:
+    path: the records file.
+    model_name: the served model's name.
+    inputs: list of (signature name, {input name: numpy array}).
+  """
   try:
     from tensorflow_serving.apis import predict_pb2  # pylint: disable=g-import-not-at-top
     from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
   except ImportError:
     return False
   with tf.io.TFRecordWriter(path) as writer:
-    for batch in rows:
+    for signature, tensors in inputs:
       request = predict_pb2.PredictRequest()
       request.model_spec.name = model_name
-      request.model_spec.signature_name = "serving_default"
-      request.inputs[input_name].CopyFrom(
-          tf.make_tensor_proto(batch, dtype=tf.float32))
+      request.model_spec.signature_name = signature
+      for name, value in tensors.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
       log = prediction_log_pb2.PredictionLog(
           predict_log=prediction_log_pb2.PredictLog(request=request))
       writer.write(log.SerializeToString())
   return True
 
 
-def _write_part(path, module, model, part, version, warmup_rows, input_name):
-  signatures = {"serving_default": module.serving_default}
-  if part == "encoder":
-    signatures["sample"] = module.sample
-  tf.saved_model.save(module, path, signatures=signatures)
+def write_servable(path, module, metadata, warmup_inputs):
+  """Saves one servable: the SavedModel, its metadata and warm-up records.
+
+  Args:
+    path: the (temporary) version folder.
+    module: a `tf.Module` with a `signatures` dict.
+    metadata: a JSON-able dict, written to `assets.extra/tfvae_metadata.json`.
+    warmup_inputs: list of (signature name, {input name: array}).
+  """
+  tf.saved_model.save(module, path, signatures=module.signatures)
   extra = os.path.join(path, "assets.extra")
   os.makedirs(extra, exist_ok=True)
-  metadata = _metadata(model, part, version)
+  metadata = dict(metadata)
   metadata["warmup_requests"] = _write_warmup(
-      os.path.join(extra, WARMUP_FILE), part, input_name, warmup_rows)
+      os.path.join(extra, WARMUP_FILE), metadata["part"], warmup_inputs)
   with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
     json.dump(metadata, f, indent=2)
 
 
-def export(model, export_dir, version=None, overwrite=False):
-  """Exports `model`'s encoder and decoder as SavedModels for TF Serving.
+def _check_replaceable_version(path):
+  if not is_tfvae_export(path):
+    raise FileExistsError(
+        f"{path} exists but is not a tfvae export; refusing to replace it")
 
-  Both version folders are first written under hidden temporary names and
-  renamed into place only when both are complete; temporaries left by a
-  killed export are removed at the next one.
+
+def export_servables(export_dir, servables, version=None, overwrite=False):
+  """Writes several servables as one new version each, atomically.
+
+  Every part is written under a hidden temporary name first; then, holding
+  a lock on `export_dir`, the version is chosen (one more than the largest
+  of any part, unless given) and the parts are renamed into place. Two
+  exports into the same folder at the same time therefore end as two
+  versions.
+
+  Args:
+    export_dir: the folder holding one base path per part.
+    servables: dict part name -> (module, metadata dict, warm-up inputs).
+    version: integer version, or None for the next one.
+    overwrite: replace an existing version that tfvae wrote.
+
+  Returns:
+    dict part name -> written version folder.
+
+  Raises:
+    ValueError: `version` is not a positive integer.
+    FileExistsError: the version exists and may not be replaced.
+  """
+  export_dir = os.path.abspath(os.fspath(export_dir))
+  if version is not None:
+    if isinstance(version, bool) or int(version) != version or int(version) < 1:
+      raise ValueError(f"version must be a positive integer, got {version!r}")
+    version = int(version)
+  check_export_dir(export_dir)
+  bases = {part: os.path.join(export_dir, part) for part in servables}
+  if version is not None and not overwrite:
+    for base in bases.values():
+      if os.path.lexists(os.path.join(base, str(version))):
+        raise FileExistsError(
+            f"{os.path.join(base, str(version))} already exists; pass "
+            "overwrite=True or another version")
+  staged = {}
+  try:
+    for part, (module, metadata, warmup) in servables.items():
+      os.makedirs(bases[part], exist_ok=True)
+      atomic.remove_stale_temporaries(bases[part])
+      temp = atomic.make_temp_dir(bases[part], "version")
+      staged[part] = temp
+      write_servable(temp, module, dict(metadata, part=part), warmup)
+    with atomic.folder_lock(export_dir):
+      if version is None:
+        version = 1 + max((v for base in bases.values()
+                           for v in integer_versions(base)), default=0)
+      paths = {part: os.path.join(base, str(version))
+               for part, base in bases.items()}
+      for path in paths.values():
+        if os.path.lexists(path):
+          if not overwrite:
+            raise FileExistsError(
+                f"{path} already exists; pass overwrite=True or another "
+                "version")
+          _check_replaceable_version(path)
+      for part, temp in staged.items():
+        _set_version(temp, version)
+        atomic.finish_directory(temp, paths[part])
+      staged = {}
+    return paths
+  finally:
+    for temp in staged.values():
+      atomic.discard_directory(temp)
+
+
+def _set_version(path, version):
+  metadata_path = os.path.join(path, "assets.extra", METADATA_FILE)
+  with open(metadata_path, encoding="utf-8") as f:
+    metadata = json.load(f)
+  metadata["version"] = version
+  with open(metadata_path, "w", encoding="utf-8") as f:
+    json.dump(metadata, f, indent=2)
+
+
+def check_export_dir(export_dir):
+  """Raises `OSError` / `ValueError` unless exports can be written there."""
+  export_dir = os.path.abspath(os.fspath(export_dir))
+  if os.path.lexists(export_dir) and not os.path.isdir(export_dir):
+    raise ValueError(f"{export_dir} is a file; expected a folder for exports")
+  atomic.check_writable_folder(export_dir)
+  return export_dir
+
+
+def export_model(model, export_dir, version=None, overwrite=False):
+  """Exports `model`'s encoder and decoder as SavedModels for TF Serving.
 
   Args:
     model: a `tfvae.VAE`.
     export_dir: the folder holding `encoder/` and `decoder/`.
     version: integer version; default one more than the largest existing
       version of either part (1 for a new folder).
-    overwrite: replace an existing version folder. Otherwise an existing one
-      is an error and nothing is written.
+    overwrite: replace an existing version folder that tfvae wrote;
+      anything else is refused.
 
   Returns:
     dict mapping "encoder" and "decoder" to the written version folders.
 
   Raises:
     ValueError: `version` is not a positive integer.
-    FileExistsError: the version exists and `overwrite` is False.
+    FileExistsError: the version exists and may not be replaced.
   """
-  bases = {part: os.path.join(os.fspath(export_dir), part) for part in _PARTS}
-  for base in bases.values():
-    atomic.remove_stale_temporaries(base)
-  if version is None:
-    existing = [v for base in bases.values() for v in integer_versions(base)]
-    version = max(existing, default=0) + 1
-  if isinstance(version, bool) or int(version) != version or int(version) < 1:
-    raise ValueError(f"version must be a positive integer, got {version!r}")
-  version = int(version)
-  paths = {part: os.path.join(base, str(version)) for part, base in bases.items()}
-  for path in paths.values():
-    if os.path.exists(path) and not overwrite:
-      raise FileExistsError(
-          f"{path} already exists; pass overwrite=True (--overwrite) or "
-          "another version")
-
   typical_x = model.standardization.loc.numpy()[None, :]
-  warmup = {
-      "encoder": [typical_x, np.repeat(typical_x, 64, axis=0)],
-      "decoder": [np.zeros([1, model.latent_dim], np.float32),
-                  np.zeros([64, model.latent_dim], np.float32)],
+  zeros = np.zeros([1, model.latent_dim], np.float32)
+  servables = {
+      "encoder": (EncoderModule(model), _metadata(model, "encoder", version),
+                  [("serving_default", {"x": typical_x}),
+                   ("serving_default", {"x": np.repeat(typical_x, 64, 0)}),
+                   ("serving_float32", {"x": typical_x.astype(np.float32)})]),
+      "decoder": (DecoderModule(model), _metadata(model, "decoder", version),
+                  [("serving_default", {"z": zeros}),
+                   ("serving_default", {"z": np.repeat(zeros, 64, 0)})]),
   }
-  modules = {"encoder": EncoderModule(model), "decoder": DecoderModule(model)}
-  inputs = {"encoder": "x", "decoder": "z"}
-  with contextlib.ExitStack() as stack:
-    for part in _PARTS:
-      temp = stack.enter_context(
-          atomic.atomic_directory(paths[part], overwrite=overwrite))
-      _write_part(temp, modules[part], model, part, version, warmup[part],
-                  inputs[part])
-  return paths
-
-
-class _CallableModule(types.ModuleType):
-  """Makes `tfvae.export(model, export_dir)` call `export` while this module
-  stays importable as `tfvae.export` (for `integer_versions`, the module
-  classes and constants)."""
-
-  def __call__(self, model, export_dir, version=None, overwrite=False):
-    return export(model, export_dir, version=version, overwrite=overwrite)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+  return export_servables(export_dir, servables, version, overwrite)

@@ -4,18 +4,20 @@ Every head is a `tfp.layers.DistributionLambda` subclass with an explicit
 `get_config` (no pickled lambdas), a static `params_size(event_size)` telling
 the network in front of it how many outputs to produce, and a floor under
 every learned scale so that log-densities stay finite on constant or
-discrete columns.
+discrete columns. Heads are registered as Keras-serialisable ("tfvae>...").
 
-Likelihood heads work in two coordinate systems. The decoder network emits
-parameters for *standardised* data; `distribution_parameters` maps them back
-to the data's own units with the affine map `x = data_loc + data_scale * u`.
-For the location-scale families used here that push-forward is again a member
-of the family (loc -> data_loc + data_scale * loc, scale -> data_scale *
-scale), so the returned distribution's `log_prob` already includes the
-log-Jacobian `-sum(log data_scale)`: every likelihood is in data units.
+Likelihood heads work in standardised units: called on the decoder
+network's outputs they return the family's distribution of
+`u = (x - data_loc) / data_scale`, one scalar distribution per feature
+(batch shape [..., D]), so that a model can sum log-densities over the
+observed features only. All families are location-scale families, so the
+distribution in data units is the same family with
+`loc -> data_loc + data_scale * loc` and `scale -> data_scale * scale`
+(`to_data_units`), and its log-density includes the log-Jacobian
+`-sum(log data_scale)`.
 
-`distribution_parameters` and `moments` use TensorFlow ops only, so the
-serving graphs in `tfvae.export` can call them without TFP.
+A traced TFP distribution's `mean()` / `stddev()` are plain TensorFlow ops,
+so the serving graphs built from these heads load without TFP.
 """
 
 import math
@@ -24,10 +26,15 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from tfvae import families
+
 tfd = tfp.distributions
 
 # softplus(_SOFTPLUS_ONE) == 1: start learned scales at one standard deviation.
 _SOFTPLUS_ONE = math.log(math.e - 1.0)
+# Student's t degrees of freedom stay this far above their floor, so that
+# df > 1 (the mean exists) holds in float32 even where softplus underflows.
+_DF_MARGIN = 1e-3
 
 
 def floored_softplus(raw, floor):
@@ -35,7 +42,7 @@ def floored_softplus(raw, floor):
 
   Args:
     raw: float Tensor of unconstrained values, any shape.
-    floor: Python float >= 0, the smallest scale the result can take.
+    floor: Python float >= 0, the smallest value the result can take.
 
   Returns:
     Tensor shaped like `raw`, strictly greater than `floor`.
@@ -43,11 +50,22 @@ def floored_softplus(raw, floor):
   return tf.nn.softplus(raw) + floor
 
 
+def inverse_softplus(value):
+  """The raw value whose softplus is `value` (a Python float > 0)."""
+  return math.log(math.expm1(value))
+
+
+def _mean(distribution):
+  return distribution.mean()
+
+
+@tf_keras.saving.register_keras_serializable(package="tfvae")
 class PosteriorNormal(tfp.layers.DistributionLambda):
   """Diagonal Normal posterior q(z|x) with a softplus scale and a floor.
 
   The input holds `[loc, raw_scale]` concatenated on the last axis; the scale
-  is `softplus(raw_scale) + scale_floor`.
+  is `softplus(raw_scale) + scale_floor`. Converted to a tensor (e.g. when a
+  Keras layer consumes it) the posterior gives its mean: no random draw.
 
   #### Example
 
@@ -71,10 +89,8 @@ class PosteriorNormal(tfp.layers.DistributionLambda):
       raise ValueError(f"scale_floor must be >= 0, got {scale_floor!r}")
     self.latent_dim = int(latent_dim)
     self.scale_floor = float(scale_floor)
-    super().__init__(
-        make_distribution_fn=self._make_distribution,
-        convert_to_tensor_fn=tfd.Distribution.sample,
-        **kwargs)
+    super().__init__(make_distribution_fn=self._make_distribution,
+                     convert_to_tensor_fn=_mean, **kwargs)
 
   @staticmethod
   def params_size(latent_dim):
@@ -93,10 +109,13 @@ class PosteriorNormal(tfp.layers.DistributionLambda):
     loc, raw_scale = tf.split(params, 2, axis=-1)
     return {"loc": loc, "scale": floored_softplus(raw_scale, self.scale_floor)}
 
+  @staticmethod
+  def make_distribution(parameters):
+    """The posterior from `distribution_parameters`, event_shape [latent_dim]."""
+    return tfd.Independent(tfd.Normal(**parameters), reinterpreted_batch_ndims=1)
+
   def _make_distribution(self, params):
-    return tfd.Independent(
-        tfd.Normal(**self.distribution_parameters(params)),
-        reinterpreted_batch_ndims=1)
+    return self.make_distribution(self.distribution_parameters(params))
 
   def get_config(self):
     config = tf_keras.layers.Layer.get_config(self)
@@ -110,13 +129,12 @@ class PosteriorNormal(tfp.layers.DistributionLambda):
 
 
 class LikelihoodHead(tfp.layers.DistributionLambda):
-  """Base class of the decoder likelihoods p(x|z), in the data's own units.
+  """Base class of the decoder likelihoods p(x|z), in standardised units.
 
-  Called on `[params, data_loc, data_scale]`: `params` [..., params_size]
-  from the decoder network and the per-feature standardisation
-  `data_loc`, `data_scale` [event_size] (zeros and ones when the model
-  was not adapted). Subclasses define `params_size`,
-  `_standard_parameters` and `_family`.
+  Called on `params` [..., params_size] from the decoder network, it
+  returns the family's distribution per feature, batch_shape
+  [..., event_size]. Subclasses define `family_name`, `params_size`,
+  `distribution_parameters` and `make_distribution`.
 
   Args:
     event_size: Python int, number of features D.
@@ -125,7 +143,7 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     **kwargs: forwarded to `tf_keras.layers.Layer`.
   """
 
-  # Name used by `make_likelihood` and `VAE(likelihood=...)`.
+  # The name in `tfvae.families` that `make_likelihood` builds this head for.
   family_name = None
 
   def __init__(self, event_size, scale_floor=1e-3, **kwargs):
@@ -135,58 +153,50 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
       raise ValueError(f"scale_floor must be > 0, got {scale_floor!r}")
     self.event_size = int(event_size)
     self.scale_floor = float(scale_floor)
-    super().__init__(
-        make_distribution_fn=self._make_distribution,
-        convert_to_tensor_fn=tfd.Distribution.mean,
-        **kwargs)
+    super().__init__(make_distribution_fn=self._make_distribution,
+                     convert_to_tensor_fn=_mean, **kwargs)
 
   @staticmethod
   def params_size(event_size):
     raise NotImplementedError
 
-  def _standard_parameters(self, params):
-    """Returns the family's parameters for standardised data, as a dict."""
-    raise NotImplementedError
-
-  @staticmethod
-  def _family(parameters):
-    """Builds the scalar TFP distribution from `distribution_parameters`."""
-    raise NotImplementedError
-
-  @staticmethod
-  def moments(parameters):
-    """Mean and standard deviation from `distribution_parameters`, TF ops only.
-
-    Args:
-      parameters: dict from `distribution_parameters`.
-
-    Returns:
-      (mean, stddev), each [..., event_size].
-    """
-    raise NotImplementedError
-
-  def distribution_parameters(self, params, data_loc, data_scale):
-    """Maps decoder outputs to the family's parameters in data units.
+  def distribution_parameters(self, params):
+    """Maps decoder outputs to the family's parameters, standardised units.
 
     Args:
       params: float Tensor [..., params_size(event_size)].
-      data_loc: float Tensor [event_size].
-      data_scale: float Tensor [event_size], positive.
 
     Returns:
       dict of Tensors [..., event_size]: `loc`, `scale` and any further
-      family parameters (`df` for Student's t).
+      family parameter (`df` for Student's t).
     """
-    parameters = self._standard_parameters(tf.convert_to_tensor(params))
-    parameters["loc"] = data_loc + data_scale * parameters["loc"]
-    parameters["scale"] = data_scale * parameters["scale"]
-    return parameters
+    raise NotImplementedError
 
-  def _make_distribution(self, inputs):
-    params, data_loc, data_scale = inputs
-    return tfd.Independent(
-        self._family(self.distribution_parameters(params, data_loc, data_scale)),
-        reinterpreted_batch_ndims=1)
+  @staticmethod
+  def make_distribution(parameters):
+    """The scalar family from a parameter dict, batch shape [..., D]."""
+    raise NotImplementedError
+
+  @staticmethod
+  def to_data_units(parameters, data_loc, data_scale):
+    """The parameters of x = data_loc + data_scale * u, for u ~ the family.
+
+    Exact for every location-scale family: only `loc` and `scale` change.
+
+    Args:
+      parameters: dict from `distribution_parameters`.
+      data_loc, data_scale: Tensors [event_size] of the parameters' dtype.
+
+    Returns:
+      dict with the same keys.
+    """
+    mapped = dict(parameters)
+    mapped["loc"] = data_loc + data_scale * parameters["loc"]
+    mapped["scale"] = data_scale * parameters["scale"]
+    return mapped
+
+  def _make_distribution(self, params):
+    return self.make_distribution(self.distribution_parameters(params))
 
   def get_config(self):
     config = tf_keras.layers.Layer.get_config(self)
@@ -198,152 +208,148 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     return cls(**config)
 
 
-class _NormalMoments:
-  """Mixin: Normal parameters are already the mean and the stddev."""
-
-  @staticmethod
-  def _family(parameters):
-    return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
-
-  @staticmethod
-  def moments(parameters):
-    return parameters["loc"], parameters["scale"]
+def _split_loc_scale(params, floor):
+  loc, raw_scale = tf.split(params, 2, axis=-1)
+  return loc, floored_softplus(raw_scale, floor)
 
 
-class GaussianLikelihood(_NormalMoments, LikelihoodHead):
-  """Diagonal Normal with mean(z) and a softplus scale(z) per feature.
+@tf_keras.saving.register_keras_serializable(package="tfvae")
+class GaussianLikelihood(LikelihoodHead):
+  """Normal with mean(z) and a softplus scale(z) per feature.
 
   Heteroscedastic: the scale is an output of the decoder network.
   Input `[loc, raw_scale]` [..., 2 * event_size].
   """
 
-  family_name = "gaussian"
+  family_name = families.GAUSSIAN
 
   @staticmethod
   def params_size(event_size):
     return 2 * int(event_size)
 
-  def _standard_parameters(self, params):
-    loc, raw_scale = tf.split(params, 2, axis=-1)
-    return {"loc": loc, "scale": floored_softplus(raw_scale, self.scale_floor)}
-
-
-class _SharedScaleMixin:
-  """A per-feature raw scale weight that does not depend on z."""
-
-  def build(self, input_shape):
-    self.raw_scale = self.add_weight(
-        name="raw_scale",
-        shape=[self.event_size],
-        initializer=tf_keras.initializers.Constant(_SOFTPLUS_ONE),
-        trainable=True)
-    super().build(input_shape)
+  def distribution_parameters(self, params):
+    loc, scale = _split_loc_scale(params, self.scale_floor)
+    return {"loc": loc, "scale": scale}
 
   @staticmethod
-  def params_size(event_size):
-    return int(event_size)
-
-  def _shared_scale(self, loc):
-    return tf.broadcast_to(
-        floored_softplus(self.raw_scale, self.scale_floor), tf.shape(loc))
+  def make_distribution(parameters):
+    return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
 
 
-class SharedScaleGaussianLikelihood(_SharedScaleMixin, _NormalMoments,
-                                    LikelihoodHead):
+@tf_keras.saving.register_keras_serializable(package="tfvae")
+class SharedScaleGaussianLikelihood(LikelihoodHead):
   """Normal with mean(z) and a learned per-feature scale independent of z.
 
   The calibrated decoder of Rybkin et al. (2021), "Simple and Effective VAE
   Training with Calibrated Decoders" (sigma-VAE). Input: loc [..., event_size].
   """
 
-  family_name = "gaussian_shared"
+  family_name = families.GAUSSIAN_SHARED
 
-  def _standard_parameters(self, params):
-    return {"loc": params, "scale": self._shared_scale(params)}
+  def __init__(self, event_size, scale_floor=1e-3, **kwargs):
+    super().__init__(event_size, scale_floor=scale_floor, **kwargs)
+    # Created here, not in `build`: the model calls `distribution_parameters`
+    # directly as well as through the layer.
+    self.raw_scale = self.add_weight(
+        name="raw_scale", shape=[self.event_size],
+        initializer=tf_keras.initializers.Constant(_SOFTPLUS_ONE),
+        trainable=True)
+
+  @staticmethod
+  def params_size(event_size):
+    return int(event_size)
+
+  def distribution_parameters(self, params):
+    params = tf.convert_to_tensor(params)
+    scale = floored_softplus(self.raw_scale, self.scale_floor)
+    return {"loc": params,
+            "scale": tf.broadcast_to(tf.cast(scale, params.dtype),
+                                     tf.shape(params))}
+
+  @staticmethod
+  def make_distribution(parameters):
+    return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
 
 
+@tf_keras.saving.register_keras_serializable(package="tfvae")
 class LaplaceLikelihood(LikelihoodHead):
-  """Diagonal Laplace with loc(z) and a softplus scale(z) per feature.
+  """Laplace with loc(z) and a softplus scale(z) per feature.
 
   Heavier tails than the Normal; its NLL is an L1 reconstruction error with
   a learned per-feature scale. Input `[loc, raw_scale]` [..., 2 * event_size].
   """
 
-  family_name = "laplace"
+  family_name = families.LAPLACE
 
   @staticmethod
   def params_size(event_size):
     return 2 * int(event_size)
 
-  def _standard_parameters(self, params):
-    loc, raw_scale = tf.split(params, 2, axis=-1)
-    return {"loc": loc, "scale": floored_softplus(raw_scale, self.scale_floor)}
+  def distribution_parameters(self, params):
+    loc, scale = _split_loc_scale(params, self.scale_floor)
+    return {"loc": loc, "scale": scale}
 
   @staticmethod
-  def _family(parameters):
+  def make_distribution(parameters):
     return tfd.Laplace(loc=parameters["loc"], scale=parameters["scale"])
 
-  @staticmethod
-  def moments(parameters):
-    return parameters["loc"], math.sqrt(2.0) * parameters["scale"]
 
-
+@tf_keras.saving.register_keras_serializable(package="tfvae")
 class StudentTLikelihood(LikelihoodHead):
-  """Diagonal Student's t with loc(z), scale(z) and learned per-feature df.
+  """Student's t with loc(z), scale(z) and learned per-feature df.
 
-  The degrees of freedom are `min_df + softplus(raw_df)` with `min_df > 2`,
-  so the mean and the standard deviation always exist.
+  The degrees of freedom are `min_df + softplus(raw_df) + 0.001` > `min_df`
+  (the 0.001 keeps df above the floor in float32 too). With `min_df >= 1`
+  the mean always exists (it is `loc`); the standard deviation
+  `scale * sqrt(df / (df - 2))` exists only where df > 2 and is infinite
+  elsewhere (TFP's `stddev()` returns inf there, and so do the served
+  `x_stddev` outputs; `scale` and `df` describe the spread in every case).
   Input `[loc, raw_scale]` [..., 2 * event_size].
 
   Args:
     event_size: Python int, number of features D.
     scale_floor: Python float, smallest scale in standardised units.
       Default value: `1e-3`.
-    min_df: Python float > 2, the smallest degrees of freedom.
-      Default value: `2.1`.
+    min_df: Python float >= 1, the degrees of freedom's floor; 1 allows
+      tails as heavy as a Cauchy's. Default value: `1.0` (chosen by
+      `scripts/bench_quality.py`; see the README).
     **kwargs: forwarded to `tf_keras.layers.Layer`.
   """
 
-  family_name = "student_t"
+  family_name = families.STUDENT_T
+  DEFAULT_MIN_DF = 1.0
 
-  def __init__(self, event_size, scale_floor=1e-3, min_df=2.1, **kwargs):
-    if not min_df > 2:
+  def __init__(self, event_size, scale_floor=1e-3, min_df=DEFAULT_MIN_DF,
+               **kwargs):
+    if not min_df >= 1:
       raise ValueError(
-          f"min_df must be > 2 so that the stddev exists, got {min_df!r}")
+          f"min_df must be >= 1 so that the mean exists, got {min_df!r}")
     self.min_df = float(min_df)
     super().__init__(event_size, scale_floor=scale_floor, **kwargs)
-
-  def build(self, input_shape):
-    # Start at df = min_df + 5, a moderately heavy tail.
+    # Start at df = min_df + 5: a moderately heavy tail either way.
     self.raw_df = self.add_weight(
-        name="raw_df",
-        shape=[self.event_size],
-        initializer=tf_keras.initializers.Constant(math.log(math.expm1(5.0))),
+        name="raw_df", shape=[self.event_size],
+        initializer=tf_keras.initializers.Constant(inverse_softplus(5.0)),
         trainable=True)
-    super().build(input_shape)
 
   @staticmethod
   def params_size(event_size):
     return 2 * int(event_size)
 
-  def _standard_parameters(self, params):
-    loc, raw_scale = tf.split(params, 2, axis=-1)
-    df = tf.broadcast_to(floored_softplus(self.raw_df, self.min_df), tf.shape(loc))
-    return {
-        "loc": loc,
-        "scale": floored_softplus(raw_scale, self.scale_floor),
-        "df": df,
-    }
+  def degrees_of_freedom(self):
+    """The per-feature degrees of freedom, float32 [event_size]."""
+    return floored_softplus(self.raw_df, self.min_df + _DF_MARGIN)
+
+  def distribution_parameters(self, params):
+    loc, scale = _split_loc_scale(params, self.scale_floor)
+    df = tf.broadcast_to(tf.cast(self.degrees_of_freedom(), loc.dtype),
+                         tf.shape(loc))
+    return {"loc": loc, "scale": scale, "df": df}
 
   @staticmethod
-  def _family(parameters):
-    return tfd.StudentT(
-        df=parameters["df"], loc=parameters["loc"], scale=parameters["scale"])
-
-  @staticmethod
-  def moments(parameters):
-    df = parameters["df"]
-    return parameters["loc"], parameters["scale"] * tf.sqrt(df / (df - 2.0))
+  def make_distribution(parameters):
+    return tfd.StudentT(df=parameters["df"], loc=parameters["loc"],
+                        scale=parameters["scale"])
 
   def get_config(self):
     config = super().get_config()
@@ -351,16 +357,21 @@ class StudentTLikelihood(LikelihoodHead):
     return config
 
 
-class FixedScaleGaussianLikelihood(_NormalMoments, LikelihoodHead):
+@tf_keras.saving.register_keras_serializable(package="tfvae")
+class FixedScaleGaussianLikelihood(LikelihoodHead):
   """Normal with mean(z) and the fixed scale implied by `MSE + 1e-4 * KL`.
 
   The original snippet minimised `mean((x - mu)**2) + 1e-4 * KL`, the mean
   taken over the D features. Multiplying by `1 / (1e-4 * D)` gives
   `sum((x - mu)**2) / (1e-4 * D) + KL`, which is the negative ELBO of a
   Gaussian decoder with the fixed variance `sigma**2 = 1e-4 * D / 2` (plus a
-  constant). Training this head with the usual negative ELBO therefore
-  follows the snippet's objective exactly, while every reported number is an
-  honest log-likelihood in nats. Input: loc [..., event_size].
+  constant). The scale is fixed in the units the networks see: on a model
+  that was not adapted these are the data's units and training follows the
+  snippet's objective exactly; after `adapt` they are standardised units,
+  so the objective is the snippet's applied to standardised columns (each
+  column's fixed scale in data units is `sigma * data_scale`). Every
+  reported number is an honest log-likelihood in nats either way.
+  Input: loc [..., event_size].
 
   Args:
     event_size: Python int, number of features D.
@@ -371,7 +382,7 @@ class FixedScaleGaussianLikelihood(_NormalMoments, LikelihoodHead):
     **kwargs: forwarded to `tf_keras.layers.Layer`.
   """
 
-  family_name = "mse"
+  family_name = families.MSE
 
   def __init__(self, event_size, scale_floor=1e-3, kl_weight=1e-4, **kwargs):
     if not kl_weight > 0:
@@ -388,8 +399,15 @@ class FixedScaleGaussianLikelihood(_NormalMoments, LikelihoodHead):
   def params_size(event_size):
     return int(event_size)
 
-  def _standard_parameters(self, params):
-    return {"loc": params, "scale": tf.fill(tf.shape(params), self.fixed_scale)}
+  def distribution_parameters(self, params):
+    params = tf.convert_to_tensor(params)
+    return {"loc": params,
+            "scale": tf.fill(tf.shape(params),
+                             tf.constant(self.fixed_scale, params.dtype))}
+
+  @staticmethod
+  def make_distribution(parameters):
+    return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
 
   def get_config(self):
     config = super().get_config()
@@ -409,19 +427,17 @@ def make_likelihood(family, event_size, scale_floor=1e-3, **kwargs):
   """Builds the likelihood head registered under `family`.
 
   Args:
-    family: one of `LIKELIHOODS`: "gaussian", "gaussian_shared", "laplace",
-      "student_t", "mse".
+    family: one of `tfvae.families.NAMES`.
     event_size: Python int, number of features D.
     scale_floor: Python float, smallest scale in standardised units.
-    **kwargs: forwarded to the head's constructor.
+    **kwargs: forwarded to the head's constructor (`min_df` for
+      "student_t").
 
   Returns:
     A `LikelihoodHead`.
 
   Raises:
-    ValueError: if `family` is not a registered family.
+    ValueError: if `family` is not a family.
   """
-  if family not in LIKELIHOODS:
-    raise ValueError(
-        f"unknown likelihood {family!r}; expected one of {sorted(LIKELIHOODS)}")
+  families.check_family(family)
   return LIKELIHOODS[family](event_size, scale_floor=scale_floor, **kwargs)

@@ -1,14 +1,23 @@
-"""The VAE: networks, heads and prior wired into a `tf_keras.Model`.
+"""The VAE: networks, standardisation, heads and prior wired into a Keras model.
 
 Training minimises the batch mean of
 
-    -log p(x|z) + beta * KL(q(z|x) || N(0, I)),   z ~ q(z|x) (one sample),
+    -log p(x_obs|z) + beta * KL(q(z|x_obs) || N(0, I)),   z ~ q(z|x_obs),
 
-with the KL in closed form (Kingma & Welling 2014). With a learned decoder
-scale both terms are log-densities in nats, so `beta = 1` (the true negative
-ELBO) needs no re-weighting.
+with the KL in closed form and one reparameterised sample (Kingma & Welling
+2014), or, with `num_train_samples=K > 1`, the negative importance-weighted
+bound with K samples (Burda et al. 2016). With a learned decoder scale both
+terms are log-densities in nats, so `beta = 1` (the true negative ELBO)
+needs no re-weighting. `x_obs` is x without its missing (NaN) entries: the
+decoder's log-density is summed over the observed features only (Mattei &
+Frellsen 2019).
+
+There is one path from x to z (`posterior_parameters`) and one from z to x
+(`likelihood_parameters`); the trainer, the importance-weighted estimate,
+the SavedModel export and the TensorBoard monitor all go through them.
 """
 
+import math
 import warnings
 
 import numpy as np
@@ -17,111 +26,35 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from tfvae import data as data_lib
+from tfvae import families
 from tfvae import heads
+from tfvae import networks
 from tfvae import objectives
+from tfvae import preprocessing
+from tfvae import statistics
 
 tfd = tfp.distributions
 
-# Decoder rows evaluated at once by `marginal_log_likelihood`: bounds memory
-# at about 64k x widest layer floats.
-_MAX_DECODED_ROWS = 65536
+# (row, sample) pairs decoded at once by `marginal_log_likelihood`: bounds
+# memory at about 64k x the widest layer floats.
+MAX_DECODED_ROWS = 65536
+# `fit` refuses values this many robust standard deviations (or raw units,
+# without `adapt`) from the column's centre: float32 training overflows.
+TRAINABLE_LIMIT = 1e8
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def make_optimizer(learning_rate=1e-3):
-  """Adam with each gradient element clipped to +-1e6.
-
-  Adam's step does not depend on the gradient's scale, so the clip changes
-  nothing in normal training; it stops one overflowing element (raw data of
-  magnitude 1e6 with a small decoder scale) from turning Adam's moments into
-  inf / inf = NaN.
-
-  Args:
-    learning_rate: Python float.
-
-  Returns:
-    A `tf_keras.optimizers.Adam`.
-  """
-  return tf_keras.optimizers.Adam(learning_rate=learning_rate, clipvalue=1e6)
-
-
-def build_mlp(hidden_units, activation, output_size, name):
-  """A stack of Dense layers ending in a linear layer of `output_size`.
-
-  Args:
-    hidden_units: sequence of ints, widths of the hidden layers (may be
-      empty for a linear map).
-    activation: Keras activation name for the hidden layers.
-    output_size: Python int, width of the final linear layer.
-    name: the Sequential's name.
-
-  Returns:
-    A `tf_keras.Sequential` mapping [..., in] to [..., output_size].
-  """
-  layers = [
-      tf_keras.layers.Dense(units, activation=activation, name=f"hidden_{i}")
-      for i, units in enumerate(hidden_units)
-  ]
-  layers.append(tf_keras.layers.Dense(output_size, name="params"))
-  return tf_keras.Sequential(layers, name=name)
-
-
-class Standardization(tf_keras.layers.Layer):
-  """Holds per-feature `loc` and `scale` and maps x to (x - loc) / scale.
-
-  Starts as the identity (loc 0, scale 1); `VAE.adapt` sets the statistics.
-  """
-
-  def __init__(self, input_dim, **kwargs):
-    super().__init__(**kwargs)
-    self.input_dim = int(input_dim)
-    self.loc = self.add_weight(
-        name="loc", shape=[self.input_dim], initializer="zeros", trainable=False)
-    self.scale = self.add_weight(
-        name="scale", shape=[self.input_dim], initializer="ones",
-        trainable=False)
-
-  def call(self, x):
-    return (x - self.loc) / self.scale
-
-  def get_config(self):
-    config = super().get_config()
-    config.update(input_dim=self.input_dim)
-    return config
-
-
-def compute_standardization(x):
-  """Robust per-feature location and scale for `VAE.adapt`.
-
-  The location is the median and the scale the interquartile range divided
-  by 1.349 (the standard deviation for Gaussian data): a few outliers do not
-  squash the bulk of a column. Columns whose interquartile range is zero
-  (mostly one value, e.g. binary) fall back to the standard deviation, and
-  constant columns to 1.
-
-  Args:
-    x: float array [num_examples, input_dim].
-
-  Returns:
-    (loc, scale): float32 arrays [input_dim], scale > 0.
-  """
-  x = np.asarray(x, dtype=np.float64)
-  loc = np.median(x, axis=0)
-  q25, q75 = np.percentile(x, [25, 75], axis=0)
-  scale = (q75 - q25) / 1.349
-  std = x.std(axis=0)
-  # Spreads below float32 resolution at this magnitude are no spread at all.
-  tiny = 8 * np.finfo(np.float32).eps * np.maximum(np.abs(loc), 1e-30)
-  scale = np.where(scale > tiny, scale, np.where(std > tiny, std, 1.0))
-  return loc.astype(np.float32), scale.astype(np.float32)
-
-
+@tf_keras.saving.register_keras_serializable(package="tfvae")
 class VAE(tf_keras.Model):
   """Variational autoencoder for unrestricted real-valued data.
 
   Encoder: Dense layers -> `heads.PosteriorNormal`, q(z|x) a diagonal
   Normal with a softplus scale. Prior: N(0, I). Decoder: Dense layers -> a
-  likelihood head p(x|z) (`heads.LIKELIHOODS`), reported in the data's own
-  units.
+  likelihood head p(x|z) (`tfvae.families`), reported in the data's own
+  units. Missing values (NaN) are allowed everywhere x is.
+
+  Calling the model (`model(x)`, `predict`) gives a deterministic
+  reconstruction: the decoder's mean at the posterior mean, in data units.
 
   #### Example
 
@@ -142,21 +75,28 @@ class VAE(tf_keras.Model):
       decoder. Default value: `None`.
     activation: Keras activation of the hidden layers.
       Default value: `"leaky_relu"`.
-    likelihood: decoder family, one of "gaussian", "gaussian_shared",
-      "laplace", "student_t", "mse". The default, Student's t, came
-      within 0.04 nats per example of the best family on every data set of
-      `scripts/bench_quality.py`, where the Gaussian lost up to 1.8 nats.
-      Default value: `"student_t"`.
+    likelihood: decoder family, one of `tfvae.families.NAMES`.
+      Default value: `"student_t"` (see the README's benchmark).
     beta: Python float >= 0, the KL weight (after warm-up).
       Default value: `1.0`.
     kl_warmup_steps: Python int >= 0; beta rises linearly from 0 over this
       many optimizer steps. Default value: `0`.
     free_bits: Python float >= 0, nats per latent dimension below which the
-      batch-mean KL gets no gradient. Default value: `0.0`.
+      batch-mean KL gets no gradient (single-sample training only).
+      Default value: `0.0`.
+    num_train_samples: Python int K >= 1; K > 1 trains on the
+      importance-weighted bound with K samples. Default value: `1`.
+    min_df: Student's t degrees-of-freedom floor (>= 1).
+      Default value: `1.0`.
     posterior_scale_floor: smallest posterior stddev. Default value: `1e-4`.
     likelihood_scale_floor: smallest decoder scale, in standardised units
       (data units when not adapted). Default value: `1e-3`.
+    missing_indicator: whether the encoder sees which values are missing
+      (besides the observed values, with missing ones set to 0).
+      Default value: `True`.
     feature_names: optional sequence of D column names, kept for exports.
+    seed: optional int in [0, 2**63) for the training noise; None draws one
+      from TensorFlow's global seed (`tf_keras.utils.set_random_seed`).
     **kwargs: forwarded to `tf_keras.Model` (e.g. `name`).
   """
 
@@ -165,36 +105,47 @@ class VAE(tf_keras.Model):
                latent_dim=5,
                hidden_units=None,
                activation="leaky_relu",
-               likelihood="student_t",
+               likelihood=families.DEFAULT,
                beta=1.0,
                kl_warmup_steps=0,
                free_bits=0.0,
+               num_train_samples=1,
+               min_df=heads.StudentTLikelihood.DEFAULT_MIN_DF,
                posterior_scale_floor=1e-4,
                likelihood_scale_floor=1e-3,
+               missing_indicator=True,
                feature_names=None,
+               seed=None,
                **kwargs):
     kwargs.setdefault("name", "vae")
+    kwargs["autocast"] = False  # x stays float64 until it is standardised
+    for keras_only in ("trainable", "dtype"):
+      kwargs.pop(keras_only, None)
     super().__init__(**kwargs)
-    self.input_dim = _positive_int(input_dim, "input_dim")
-    self.latent_dim = _positive_int(latent_dim, "latent_dim")
+    self.input_dim = data_lib.check_positive_int(input_dim, "input_dim")
+    self.latent_dim = data_lib.check_positive_int(latent_dim, "latent_dim")
     if hidden_units is None:
       hidden_units = (self.input_dim,)
-    self.hidden_units = tuple(
-        _positive_int(units, "hidden_units entry") for units in hidden_units)
+    self.hidden_units = data_lib.check_widths(hidden_units)
     self.activation = activation
     tf_keras.activations.get(activation)  # fail early on an unknown name
-    self.likelihood = likelihood
-    if not beta >= 0:
-      raise ValueError(f"beta must be >= 0, got {beta!r}")
-    self.beta = float(beta)
-    if int(kl_warmup_steps) < 0:
-      raise ValueError(f"kl_warmup_steps must be >= 0, got {kl_warmup_steps!r}")
-    self.kl_warmup_steps = int(kl_warmup_steps)
-    if not free_bits >= 0:
-      raise ValueError(f"free_bits must be >= 0, got {free_bits!r}")
-    self.free_bits = float(free_bits)
-    self.posterior_scale_floor = float(posterior_scale_floor)
-    self.likelihood_scale_floor = float(likelihood_scale_floor)
+    self.likelihood = families.check_family(likelihood)
+    self.beta = data_lib.check_finite(beta, "beta", minimum=0)
+    self.kl_warmup_steps = data_lib.check_non_negative_int(
+        kl_warmup_steps, "kl_warmup_steps")
+    self.free_bits = data_lib.check_finite(free_bits, "free_bits", minimum=0)
+    self.num_train_samples = data_lib.check_positive_int(
+        num_train_samples, "num_train_samples")
+    if self.free_bits and self.num_train_samples > 1:
+      raise ValueError("free_bits applies to single-sample training; use "
+                       "num_train_samples=1 with free_bits")
+    self.min_df = data_lib.check_finite(min_df, "min_df", minimum=1)
+    self.posterior_scale_floor = data_lib.check_finite(
+        posterior_scale_floor, "posterior_scale_floor", minimum=0)
+    self.likelihood_scale_floor = data_lib.check_finite(
+        likelihood_scale_floor, "likelihood_scale_floor", minimum=0,
+        exclusive=True)
+    self.missing_indicator = bool(missing_indicator)
     if feature_names is not None:
       feature_names = tuple(str(name) for name in feature_names)
       if len(feature_names) != self.input_dim:
@@ -202,17 +153,27 @@ class VAE(tf_keras.Model):
             f"feature_names has {len(feature_names)} names, "
             f"expected input_dim={self.input_dim}")
     self.feature_names = feature_names
+    seed = data_lib.check_seed(seed)
+    if seed is None:  # follow TensorFlow's global seed
+      seed = int(tf.random.uniform([], 0, 2**62, dtype=tf.int64))
+    self.seed = seed
 
-    self.standardization = Standardization(self.input_dim, name="standardization")
+    self.standardization = preprocessing.Standardization(
+        self.input_dim, name="standardization")
     self.posterior_head = heads.PosteriorNormal(
-        self.latent_dim, scale_floor=self.posterior_scale_floor, name="posterior")
+        self.latent_dim, scale_floor=self.posterior_scale_floor,
+        name="posterior")
+    head_options = ({"min_df": self.min_df}
+                    if self.likelihood == families.STUDENT_T else {})
     self.likelihood_head = heads.make_likelihood(
-        likelihood, self.input_dim, scale_floor=self.likelihood_scale_floor,
-        name="likelihood")
-    self.encoder_net = build_mlp(
-        self.hidden_units, activation,
-        heads.PosteriorNormal.params_size(self.latent_dim), "encoder")
-    self.decoder_net = build_mlp(
+        self.likelihood, self.input_dim,
+        scale_floor=self.likelihood_scale_floor, name="likelihood",
+        **head_options)
+    self.encoder_net = networks.EncoderNetwork(
+        self.input_dim, self.hidden_units, activation,
+        heads.PosteriorNormal.params_size(self.latent_dim),
+        missing_indicator=self.missing_indicator, name="encoder")
+    self.decoder_net = networks.build_mlp(
         self.hidden_units[::-1], activation,
         self.likelihood_head.params_size(self.input_dim), "decoder")
     # The KL weight in force, a variable so the schedule works inside `fit`.
@@ -223,12 +184,23 @@ class VAE(tf_keras.Model):
     self.loss_tracker = tf_keras.metrics.Mean(name="loss")
     self.distortion_tracker = tf_keras.metrics.Mean(name="reconstruction_nll")
     self.rate_tracker = tf_keras.metrics.Mean(name="kl")
+    self.objective_tracker = tf_keras.metrics.Mean(name="objective")
+    # Read (and reset) by `tfvae.monitoring`; not an epoch metric.
+    self.gradient_norm_tracker = tf_keras.metrics.Mean(name="gradient_norm")
     # Create every weight now, so `load_weights` works on a fresh model.
-    self(tf.zeros([1, self.input_dim]))
+    self(tf.zeros([1, self.input_dim], tf.float64))
 
   @property
   def metrics(self):
-    return [self.loss_tracker, self.distortion_tracker, self.rate_tracker]
+    metrics = [self.loss_tracker, self.distortion_tracker, self.rate_tracker]
+    if self._objective_differs:
+      metrics.append(self.objective_tracker)
+    return metrics
+
+  @property
+  def _objective_differs(self):
+    """Whether training minimises something other than the reported loss."""
+    return bool(self.kl_warmup_steps or self.free_bits)
 
   @property
   def prior(self):
@@ -236,22 +208,86 @@ class VAE(tf_keras.Model):
     return tfd.Independent(
         tfd.Normal(tf.zeros([self.latent_dim]), 1.0), reinterpreted_batch_ndims=1)
 
-  # -- The probabilistic pieces -------------------------------------------------
+  @property
+  def is_adapted(self):
+    """Whether `adapt` has set the standardisation statistics."""
+    return bool(self.standardization.adapted.numpy())
 
-  def encode(self, x):
-    """The posterior q(z|x).
+  # -- x -> z and z -> x: the one path each way ---------------------------------
+
+  def _standardize(self, x):
+    """x [B, D] (any float, NaN: missing) -> (u float64 [B, D], observed bool)."""
+    u = self.standardization(x)
+    return u, tf.logical_not(tf.math.is_nan(u))
+
+  @staticmethod
+  def _network_inputs(u, observed):
+    """The encoder's inputs: values (missing set to 0) and the indicator, f32."""
+    limit = preprocessing.ENCODER_INPUT_LIMIT
+    values = tf.clip_by_value(tf.where(observed, u, 0.0), -limit, limit)
+    return (tf.cast(values, tf.float32),
+            tf.cast(tf.logical_not(observed), tf.float32))
+
+  def _posterior_from_standard(self, u, observed):
+    return self.posterior_head.distribution_parameters(
+        self.encoder_net(*self._network_inputs(u, observed)))
+
+  def posterior_parameters(self, x):
+    """The parameters of q(z|x): plain tensors, no sampling.
 
     Args:
-      x: float [batch_size, input_dim], in data units.
+      x: float [batch_size, input_dim] in data units (float64 keeps the
+        precision of large offsets); NaN marks a missing value.
 
     Returns:
-      A distribution with batch_shape [batch_size], event_shape [latent_dim].
+      dict with `loc` and `scale`, float32 [batch_size, latent_dim].
     """
-    x = self._as_tensor(x, "x", self.input_dim)
-    return self.posterior_head(self.encoder_net(self.standardization(x)))
+    return self._posterior_from_standard(*self._standardize(
+        self._as_data_tensor(x)))
+
+  def encode(self, x):
+    """The posterior q(z|x): batch_shape [batch_size], event_shape [latent_dim].
+
+    The encoder network's output goes through the `tfp.layers` head; its
+    parameters are those of `posterior_parameters`.
+    """
+    u, observed = self._standardize(self._as_data_tensor(x))
+    return self.posterior_head(self.encoder_net(
+        *self._network_inputs(u, observed)))
+
+  def _standard_likelihood_parameters(self, z):
+    """The likelihood's parameters in standardised units, float32 [..., D]."""
+    z = tf.convert_to_tensor(z, tf.float32)
+    batch_shape = tf.shape(z)[:-1]
+    # The network sees 2-D input: Keras would squeeze a [K, B, 1] sample
+    # batch (latent_dim 1) to [K, B] when conforming it to the built shape.
+    params = self.decoder_net(tf.reshape(z, [-1, self.latent_dim]))
+    params = tf.reshape(params, tf.concat([batch_shape, tf.shape(params)[-1:]], 0))
+    return self.likelihood_head.distribution_parameters(params)
+
+  def likelihood_parameters(self, z):
+    """The parameters of p(x|z) in data units: plain float64 tensors.
+
+    Args:
+      z: float [..., latent_dim].
+
+    Returns:
+      dict of float64 Tensors [..., input_dim]: the family's `loc` and
+      `scale` (and `df` for Student's t), and its `mean` and `stddev`
+      (infinite where a Student's t has df <= 2).
+    """
+    z = self._as_tensor(z, "z", self.latent_dim)
+    standard = {name: tf.cast(value, tf.float64) for name, value in
+                self._standard_likelihood_parameters(z).items()}
+    parameters = self.likelihood_head.to_data_units(
+        standard, self.standardization.loc, self.standardization.scale)
+    distribution = self.likelihood_head.make_distribution(parameters)
+    parameters["mean"] = distribution.mean()
+    parameters["stddev"] = distribution.stddev()
+    return parameters
 
   def decode(self, z):
-    """The likelihood p(x|z), in data units.
+    """The likelihood p(x|z) in data units (float64).
 
     Args:
       z: float [..., latent_dim].
@@ -259,212 +295,407 @@ class VAE(tf_keras.Model):
     Returns:
       A distribution with batch_shape [...], event_shape [input_dim].
     """
-    z = self._as_tensor(z, "z", self.latent_dim)
-    # The network sees 2-D input: Keras would squeeze a [K, B, 1] sample
-    # batch (latent_dim 1) to [K, B] when conforming it to the built shape.
-    batch_shape = tf.shape(z)[:-1]
-    params = self.decoder_net(tf.reshape(z, [-1, self.latent_dim]))
-    params = tf.reshape(params, tf.concat([batch_shape, tf.shape(params)[-1:]], 0))
-    return self.likelihood_head([
-        params,
-        tf.convert_to_tensor(self.standardization.loc),
-        tf.convert_to_tensor(self.standardization.scale),
-    ])
+    parameters = self.likelihood_parameters(z)
+    family = {name: parameters[name] for name in parameters
+              if name not in ("mean", "stddev")}
+    return tfd.Independent(self.likelihood_head.make_distribution(family),
+                           reinterpreted_batch_ndims=1)
+
+  def _log_likelihood(self, z, u, observed, dtype):
+    """log p(x_obs|z) in data units, [..., batch_size].
+
+    Computed in standardised units (where the values are of order one)
+    minus the log-Jacobian of the observed features.
+
+    Args:
+      z: float32 [..., batch_size, latent_dim].
+      u: float64 [batch_size, input_dim], standardised x.
+      observed: bool [batch_size, input_dim].
+      dtype: the dtype of the log-density (float64 when scoring, so that
+        extreme values give finite numbers).
+    """
+    standard = {name: tf.cast(value, dtype) for name, value in
+                self._standard_likelihood_parameters(z).items()}
+    u_filled = tf.cast(tf.where(observed, u, 0.0), dtype)
+    log_prob = self.likelihood_head.make_distribution(standard).log_prob(
+        u_filled)
+    log_prob = tf.where(observed, log_prob, tf.zeros([], dtype))
+    log_jacobian = tf.reduce_sum(
+        tf.where(observed, self.standardization.log_scale(), 0.0), axis=-1)
+    return tf.reduce_sum(log_prob, axis=-1) - tf.cast(log_jacobian, dtype)
 
   def call(self, x, training=None):
-    """The decoder mean at one posterior sample, [batch_size, input_dim]."""
-    return self.decode(self.encode(x).sample()).mean()
+    """The deterministic reconstruction: decoder mean at the posterior mean.
+
+    Args:
+      x: float [batch_size, input_dim], data units (NaN: missing).
+
+    Returns:
+      float64 Tensor [batch_size, input_dim], data units.
+    """
+    del training
+    return self.likelihood_parameters(self.posterior_parameters(x)["loc"])["mean"]
 
   # -- Training -----------------------------------------------------------------
 
-  def compile(self, optimizer=None, **kwargs):
+  def compile(self, optimizer=None, loss=None, metrics=None, loss_weights=None,
+              weighted_metrics=None, **kwargs):
     """Like `tf_keras.Model.compile`; the optimizer defaults to
-    `make_optimizer()` (Adam, learning rate 1e-3)."""
-    if optimizer is None:
-      optimizer = make_optimizer()
-    super().compile(optimizer=optimizer, **kwargs)
+    `networks.make_optimizer()` (Adam, learning rate 1e-3).
 
-  def compute_loss_terms(self, x):
-    """The objective's terms on one batch, each a scalar in nats per example.
+    A VAE's loss is its negative ELBO and its metrics are fixed (`loss`,
+    `reconstruction_nll`, `kl`): `loss`, `metrics`, `loss_weights` and
+    `weighted_metrics` would be ignored, so they are refused.
+    """
+    for name, value in (("loss", loss), ("metrics", metrics),
+                        ("loss_weights", loss_weights),
+                        ("weighted_metrics", weighted_metrics)):
+      if value:
+        raise ValueError(
+            f"VAE.compile({name}=...) is not supported: a VAE minimises its "
+            "negative ELBO and reports loss, reconstruction_nll and kl; "
+            "pass only the optimizer (and Keras' execution options)")
+    if optimizer is None:
+      optimizer = networks.make_optimizer()
+    # An empty weighted_metrics tells Keras that sample weights are used on
+    # purpose (the loss is weighted in train_step), which it otherwise warns.
+    super().compile(optimizer=optimizer, weighted_metrics=[], **kwargs)
+
+  def compile_from_config(self, config):
+    """Recompiles a model loaded by `tf_keras.models.load_model`, with the
+    saved optimizer (whose state the loader then restores)."""
+    config = tf_keras.saving.deserialize_keras_object(config)
+    self.compile(**config)
+    self.optimizer.build(self.trainable_variables)
+
+  def _step_seed(self, counter, salt):
+    """A stateless seed [2] for one step: the model's seed and a counter."""
+    return tf.stack([tf.constant(self.seed, tf.int64),
+                     tf.cast(counter, tf.int64) * 4 + salt])
+
+  def _per_example_terms(self, x, seed, betas):
+    """The objective's terms per example, in nats.
 
     Args:
-      x: float32 Tensor [batch_size, input_dim].
+      x: float [batch_size, input_dim] (NaN: missing).
+      seed: stateless seed [2] for the posterior draws.
+      betas: dict name -> KL weight; a negative bound is returned per name.
 
     Returns:
-      dict with `loss` (minimised: distortion + beta * rate with free bits),
-      `reconstruction_nll` (mean -log p(x|z)) and `kl` (mean analytic KL).
+      dict of Tensors: `distortion` [B] (mean over the K draws of
+      -log p(x_obs|z)), `kl` [B] (analytic), `kl_per_dim` [B, latent_dim],
+      and per name in `betas` the negative bound [B] with that weight.
     """
-    posterior = self.encode(x)
-    z = posterior.sample()
-    distortion = tf.reduce_mean(
-        objectives.compute_distortion(self.decode(z), x))
-    kl_per_dim = objectives.compute_gaussian_kl(posterior.mean(),
-                                                posterior.stddev())
-    kl = tf.reduce_mean(tf.reduce_sum(kl_per_dim, axis=-1))
-    rate = objectives.compute_rate(kl_per_dim, self.free_bits)
-    return {
-        "loss": distortion + self.current_beta * rate,
-        "reconstruction_nll": distortion,
-        "kl": kl,
+    u, observed = self._standardize(x)
+    posterior = self._posterior_from_standard(u, observed)
+    loc, scale = posterior["loc"], posterior["scale"]
+    num_samples = self.num_train_samples
+    noise = tf.random.stateless_normal(
+        tf.concat([[num_samples], tf.shape(loc)], 0), seed=seed)
+    z = loc + scale * noise  # [K, B, latent_dim]
+    log_likelihood = self._log_likelihood(z, u, observed, tf.float32)  # [K, B]
+    kl_per_dim = objectives.compute_gaussian_kl(loc, scale)
+    terms = {
+        "distortion": -tf.reduce_mean(log_likelihood, axis=0),
+        "kl": tf.reduce_sum(kl_per_dim, axis=-1),
+        "kl_per_dim": kl_per_dim,
     }
+    if num_samples > 1:
+      log_prior = -0.5 * tf.reduce_sum(tf.square(z), -1)
+      log_posterior = -tf.reduce_sum(
+          0.5 * tf.square(noise) + tf.math.log(scale), -1)
+    for name, beta in betas.items():
+      if num_samples == 1:
+        terms[name] = terms["distortion"] + beta * terms["kl"]
+      else:  # the normalising constants of prior and posterior cancel
+        terms[name] = -objectives.compute_iwae_log_likelihood(
+            objectives.compute_log_importance_weights(
+                log_likelihood, beta * log_prior, beta * log_posterior))
+    return terms
 
-  def _update_metrics(self, terms, batch_size):
-    # Weighted by batch size, so epoch averages are per example even when
-    # the last batch is short.
-    self.loss_tracker.update_state(terms["loss"], batch_size)
-    self.distortion_tracker.update_state(terms["reconstruction_nll"], batch_size)
-    self.rate_tracker.update_state(terms["kl"], batch_size)
-    logs = {metric.name: metric.result() for metric in self.metrics}
-    if self.kl_warmup_steps:
+  def _update_metrics(self, terms, sample_weight, objective=None):
+    self.loss_tracker.update_state(terms["loss"], sample_weight)
+    self.distortion_tracker.update_state(terms["distortion"], sample_weight)
+    self.rate_tracker.update_state(terms["kl"], sample_weight)
+    trackers = [self.loss_tracker, self.distortion_tracker, self.rate_tracker]
+    if objective is not None:
+      self.objective_tracker.update_state(objective, sample_weight)
+      trackers.append(self.objective_tracker)
+    logs = {metric.name: metric.result() for metric in trackers}
+    if self.kl_warmup_steps and objective is not None:
       logs["beta"] = tf.identity(self.current_beta)
     return logs
 
   def train_step(self, data):
-    x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
+    x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
+    del y
+    self._assert_no_infinity(x)
     if self.kl_warmup_steps:
       self.current_beta.assign(objectives.compute_linear_warmup(
           self.optimizer.iterations, self.kl_warmup_steps, self.beta))
+    seed = self._step_seed(self.optimizer.iterations, 0)
     with tf.GradientTape() as tape:
-      terms = self.compute_loss_terms(x)
-    gradients = tape.gradient(terms["loss"], self.trainable_variables)
+      betas = {"loss": self.beta}
+      if self._objective_differs:
+        betas["objective"] = self.current_beta
+      terms = self._per_example_terms(x, seed, betas)
+      if not self._objective_differs:
+        objective = terms["loss"]
+      elif self.free_bits:
+        # Free bits act on the batch-mean KL per dimension.
+        rate = objectives.compute_rate(terms["kl_per_dim"], self.free_bits,
+                                       sample_weight)
+        objective = terms["distortion"] + self.current_beta * rate
+      else:
+        objective = terms["objective"]
+      # Summed over this replica's examples and divided by the global batch
+      # size, so gradients summed over replicas are those of the batch mean.
+      scaled = tf.nn.compute_average_loss(objective, sample_weight=sample_weight)
+    gradients = tape.gradient(scaled, self.trainable_variables)
     self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-    return self._update_metrics(terms, tf.shape(x)[0])
+    self.gradient_norm_tracker.update_state(tf.linalg.global_norm(gradients))
+    return self._update_metrics(
+        terms, sample_weight,
+        objective if self._objective_differs else None)
 
   def test_step(self, data):
+    # The objective the user asked for: the target beta, the real KL, no
+    # warm-up, no free bits. Early stopping on val_loss selects on it.
+    x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
+    del y
+    self._assert_no_infinity(x)
+    terms = self._per_example_terms(
+        x, self._step_seed(self._test_counter, 1), {"loss": self.beta})
+    return self._update_metrics(terms, sample_weight)
+
+  def predict_step(self, data):
     x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
-    return self._update_metrics(self.compute_loss_terms(x), tf.shape(x)[0])
+    return self(x, training=False)
 
-  def fit(self, x=None, y=None, **kwargs):
-    """`tf_keras.Model.fit` on x alone, after checking the data's width.
+  @staticmethod
+  def _assert_no_infinity(x):
+    tf.debugging.assert_equal(
+        tf.reduce_any(tf.math.is_inf(x)), False,
+        message="x contains infinite values; tfvae needs finite values (NaN "
+        "marks a missing value)")
 
-    Accepts a numpy array [N, input_dim] (with `validation_split` or
-    `validation_data=(x_val,)`) or a `tf.data.Dataset` of x batches.
-    `y` must be None: a VAE has no targets.
+  def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+          callbacks=None, validation_split=0.0, validation_data=None,
+          shuffle=True, class_weight=None, sample_weight=None, **kwargs):
+    """`tf_keras.Model.fit` on x alone.
+
+    Accepts a numpy array [N, input_dim] (float64 keeps large offsets
+    exact; NaN marks a missing value) with `validation_split` (the last
+    rows, as in Keras) or `validation_data` (an array, `(x_val,)` or
+    `(x_val, None, sample_weight_val)`), or a batched `tf.data.Dataset` of
+    x (or of `(x, None, sample_weight)`). `sample_weight` [N] weights each
+    row's contribution to the ELBO (a weight of 2 counts a row twice).
+    `y` and `class_weight` must be None: a VAE has no targets.
     """
     if y is not None:
       raise ValueError("a VAE trains on x alone; pass y=None")
-    x = self._check_data(x, "x")
-    if isinstance(x, np.ndarray) and not self.is_adapted:
-      _warn_if_badly_scaled(x)
-    validation_data = kwargs.get("validation_data")
-    if isinstance(validation_data, (tuple, list)):
-      kwargs["validation_data"] = tuple(
-          self._check_data(part, "validation_data") for part in validation_data)
-    elif validation_data is not None:
-      kwargs["validation_data"] = self._check_data(
-          validation_data, "validation_data")
-    return super().fit(x, **kwargs)
+    if class_weight is not None:
+      raise ValueError("a VAE has no classes; use sample_weight to weight rows")
+    validation_split = data_lib.check_finite(validation_split,
+                                             "validation_split", minimum=0)
+    if validation_split >= 1:
+      raise ValueError(
+          f"validation_split must be in [0, 1), got {validation_split!r}")
+    x = self._prepare_x(x, "x", for_training=True)
+    if isinstance(x, tf.Tensor) and not self.is_adapted:
+      _warn_if_badly_scaled(x.numpy())
+    sample_weight = self._prepare_sample_weight(sample_weight, x)
+    validation_data = self._prepare_validation_data(validation_data)
+    return super().fit(
+        x, _placeholder_targets(x, sample_weight), batch_size=batch_size,
+        epochs=epochs, verbose=verbose, callbacks=callbacks,
+        validation_split=validation_split, validation_data=validation_data,
+        shuffle=shuffle, sample_weight=sample_weight, **kwargs)
 
-  def evaluate(self, x=None, y=None, **kwargs):
+  def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
+               sample_weight=None, **kwargs):
     """`tf_keras.Model.evaluate` on x alone (see `fit`)."""
     if y is not None:
       raise ValueError("a VAE evaluates on x alone; pass y=None")
-    return super().evaluate(self._check_data(x, "x"), **kwargs)
+    x = self._prepare_x(x, "x")
+    sample_weight = self._prepare_sample_weight(sample_weight, x)
+    return super().evaluate(
+        x, _placeholder_targets(x, sample_weight), batch_size=batch_size,
+        verbose=verbose, sample_weight=sample_weight, **kwargs)
 
-  def adapt(self, x):
+  def predict(self, x, batch_size=None, verbose="auto", **kwargs):
+    """Deterministic reconstructions, numpy float64 [N, input_dim] (see `call`)."""
+    return super().predict(self._prepare_x(x, "x"), batch_size=batch_size,
+                           verbose=verbose, **kwargs)
+
+  def adapt(self, x, batch_size=65536):
     """Standardises the networks' inputs and outputs with statistics of x.
 
-    The encoder then sees `(x - loc) / scale`, and the decoder's
-    distribution is mapped back with `x = loc + scale * u`, so likelihoods,
-    reconstructions and samples stay in the data's units (the log-Jacobian
-    `-sum(log scale)` is part of every reported log-likelihood). See
-    `compute_standardization` for the statistics.
+    The encoder then sees `(x - loc) / scale` (computed in float64), and
+    the decoder's distribution is mapped back with `x = loc + scale * u`,
+    so likelihoods, reconstructions and samples stay in the data's units
+    (the log-Jacobian `-sum(log scale)` is part of every reported
+    log-likelihood). Only observed values count. See
+    `tfvae.statistics.compute_standardization` for the statistics.
 
     Args:
-      x: float array [num_examples, input_dim], the training data.
+      x: the training data: an array [num_examples, input_dim], a batched
+        `tf.data.Dataset` of x, or a path to a data file; datasets and files
+        are read in one streaming pass (statistics from a bounded reservoir
+        sample, `tfvae.statistics.StreamingStatistics`).
+      batch_size: rows per block when reading a file.
 
     Returns:
       self, for chaining.
     """
-    x = data_lib.validate_array(x, "adapt data", self.input_dim)
-    loc, scale = compute_standardization(x)
-    self.standardization.loc.assign(loc)
-    self.standardization.scale.assign(scale)
+    if isinstance(x, tf.data.Dataset):
+      self._check_dataset(x, "adapt data")
+      stats = statistics.StreamingStatistics(self.input_dim, seed=self.seed)
+      for element in x:
+        element = element[0] if isinstance(element, tuple) else element
+        stats.update(data_lib.validate_array(element.numpy(), "adapt data",
+                                             self.input_dim))
+      loc, scale = stats.result()
+    elif isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
+      reader = data_lib.open_table(x, expected_width=self.input_dim)
+      stats = statistics.StreamingStatistics(self.input_dim, seed=self.seed)
+      for block, _ in reader.iter_blocks(batch_size):
+        stats.update(block)
+      loc, scale = stats.result()
+    else:
+      loc, scale = statistics.compute_standardization(
+          data_lib.validate_array(x, "adapt data", self.input_dim))
+    self.standardization.set_statistics(loc, scale)
     return self
-
-  @property
-  def is_adapted(self):
-    """Whether `adapt` set non-trivial standardisation statistics."""
-    return not (np.all(self.standardization.loc.numpy() == 0) and
-                np.all(self.standardization.scale.numpy() == 1))
 
   # -- Inference ----------------------------------------------------------------
 
   def reconstruct(self, x):
-    """The decoder mean at the posterior mean, numpy [batch_size, input_dim]."""
-    return self.decode(self.encode(x).mean()).mean().numpy()
+    """The decoder mean at the posterior mean, numpy float64 [N, input_dim]."""
+    return self(self._as_data_tensor(x)).numpy()
 
   def sample(self, num_examples, seed=None):
     """Draws new data x ~ p(x|z), z ~ p(z), in data units.
 
     Args:
       num_examples: Python int.
-      seed: optional int; the same seed gives the same draws.
+      seed: optional int in [0, 2**63); the same seed gives the same draws.
+        None follows TensorFlow's global seed.
 
     Returns:
-      float32 numpy array [num_examples, input_dim].
+      float64 numpy array [num_examples, input_dim].
     """
+    num_examples = data_lib.check_positive_int(num_examples, "num_examples")
     latent_seed, data_seed = tf.unstack(
-        tf.random.experimental.stateless_split(_seed_pair(seed), 2))
-    z = self.prior.sample(int(num_examples), seed=latent_seed)
-    return self.decode(z).sample(seed=data_seed).numpy()
+        tf.random.experimental.stateless_split(self._seed_pair(seed), 2))
+    z = tf.random.stateless_normal([num_examples, self.latent_dim],
+                                   seed=latent_seed)
+    standard = self.likelihood_head.make_distribution(
+        self._standard_likelihood_parameters(z))
+    # TFP's samplers take int32 seeds: derive one from the int64 pair.
+    u = standard.sample(seed=tf.random.stateless_uniform(
+        [2], seed=data_seed, minval=None, maxval=None, dtype=tf.int32))
+    return self.standardization.to_data_units(u).numpy()
 
   @tf.function(reduce_retracing=True)
-  def _log_importance_weights(self, x, num_samples, seed):
-    posterior = self.encode(x)
-    z = posterior.sample(num_samples, seed=seed)  # [K, B, latent_dim]
-    return objectives.compute_log_importance_weights(
-        log_likelihood=self.decode(z).log_prob(x),
-        log_prior=self.prior.log_prob(z),
-        log_posterior=posterior.log_prob(z))
+  def _iwae_logsumexp(self, x, noise):
+    """logsumexp_k log w_k per row for draws z_k = loc + scale * noise_k.
 
-  def marginal_log_likelihood(self, x, num_samples=1000, seed=None):
-    """Importance-weighted estimates of log p(x) (Burda et al. 2016), nats.
+    Args:
+      x: float64 [B, input_dim] (NaN: missing).
+      noise: float32 [k, latent_dim], the same standard-normal draws for
+        every row, so a row's estimate never depends on the other rows.
 
-    Uses q(z|x) as the proposal with `num_samples` draws per example. The
+    Returns:
+      float64 [B].
+    """
+    u, observed = self._standardize(x)
+    posterior = self._posterior_from_standard(u, observed)
+    loc, scale = posterior["loc"], posterior["scale"]
+    z = loc + scale * noise[:, None, :]  # [k, B, latent_dim]
+    log_likelihood = self._log_likelihood(z, u, observed, tf.float64)
+    z64 = tf.cast(z, tf.float64)
+    log_prior = -0.5 * tf.reduce_sum(tf.square(z64), -1)
+    log_posterior = -tf.reduce_sum(
+        0.5 * tf.square(tf.cast(noise, tf.float64))[:, None, :] +
+        tf.cast(tf.math.log(scale), tf.float64), -1)
+    return tf.reduce_logsumexp(
+        objectives.compute_log_importance_weights(
+            log_likelihood, log_prior, log_posterior), axis=0)
+
+  def marginal_log_likelihood(self, x, num_samples=1000, seed=None, verbose=0):
+    """Importance-weighted estimates of log p(x_obs) (Burda et al. 2016), nats.
+
+    Uses q(z|x) as the proposal with `num_samples` draws per example: the
+    same K standard-normal draws for every row (given the seed), so a row's
+    estimate does not depend on which rows are scored with it. The
     estimate's expectation is a lower bound on log p(x) that tightens as
     `num_samples` grows. Work is split into chunks of at most 65,536
-    decoded rows, so memory stays bounded for any N and K.
+    decoded (row, sample) pairs, so memory stays bounded for any N and K.
+    Log-densities are computed in float64.
+
+    Rows with missing values get log p(x_obs), the density of their
+    observed values only: rows with different numbers of observed values
+    have log-likelihoods of different dimension (see `anomaly_score(...,
+    per_feature=True)`). A row with nothing observed gets 0 = log 1.
 
     Args:
-      x: float array [N, input_dim], in data units.
+      x: float array [N, input_dim], in data units (NaN: missing).
       num_samples: Python int K >= 1.
-      seed: optional int, for reproducible estimates.
+      seed: optional int in [0, 2**63), for reproducible estimates; None
+        follows TensorFlow's global seed.
+      verbose: 1 shows a progress bar.
 
     Returns:
-      float64 numpy array [N], log p(x) per example, in nats.
+      float64 numpy array [N], log p(x_obs) per example, in nats.
     """
     x = data_lib.validate_array(x, "x", self.input_dim)
-    num_samples = _positive_int(num_samples, "num_samples")
-    samples_per_chunk = min(num_samples, _MAX_DECODED_ROWS)
-    examples_per_chunk = max(1, _MAX_DECODED_ROWS // samples_per_chunk)
-    seed = _seed_pair(seed)
-    estimates = []
-    for start in range(0, len(x), examples_per_chunk):
-      x_chunk = tf.constant(x[start:start + examples_per_chunk])
-      log_weights = []
-      for done in range(0, num_samples, samples_per_chunk):
-        seed, chunk_seed = tf.unstack(
-            tf.random.experimental.stateless_split(seed, 2))
-        log_weights.append(self._log_importance_weights(
-            x_chunk, tf.constant(min(samples_per_chunk, num_samples - done)),
-            chunk_seed))
-      estimates.append(objectives.compute_iwae_log_likelihood(
-          tf.cast(tf.concat(log_weights, axis=0), tf.float64)).numpy())
-    return np.concatenate(estimates)
+    num_samples = data_lib.check_positive_int(num_samples, "num_samples")
+    noise = tf.random.stateless_normal([num_samples, self.latent_dim],
+                                       seed=self._seed_pair(seed))
+    progress = (tf_keras.utils.Progbar(len(x), unit_name="row")
+                if verbose else None)
 
-  def score(self, x, num_samples=1000, seed=None):
-    """Anomaly scores: -log p(x) per example in nats (higher is stranger).
+    def chunk(rows, samples):
+      return self._iwae_logsumexp(tf.constant(x[rows]),
+                                  noise[samples.start:samples.stop]).numpy()
+
+    estimates = objectives.compute_chunked_iwae(
+        chunk, len(x), num_samples, MAX_DECODED_ROWS,
+        on_rows_done=progress.update if progress else None)
+    estimates[np.isnan(x).all(axis=1)] = 0.0
+    return estimates
+
+  def anomaly_score(self, x, num_samples=1000, seed=None, per_feature=False,
+                    verbose=0):
+    """Anomaly scores: -log p(x_obs) per example in nats; higher is stranger.
 
     Args:
-      x: float array [N, input_dim].
+      x: float array [N, input_dim] (NaN: missing).
       num_samples: importance samples per example.
       seed: optional int.
+      per_feature: divide each row's score by its number of observed
+        values, to rank rows with different gaps against each other.
+      verbose: 1 shows a progress bar.
 
     Returns:
-      float64 numpy array [N].
+      float64 numpy array [N]. A row with nothing observed scores 0.
     """
-    return -self.marginal_log_likelihood(x, num_samples=num_samples, seed=seed)
+    x = data_lib.validate_array(x, "x", self.input_dim)
+    scores = -self.marginal_log_likelihood(x, num_samples, seed, verbose)
+    if per_feature:
+      observed = (~np.isnan(x)).sum(axis=1)
+      scores = np.where(observed > 0, scores / np.maximum(observed, 1), 0.0)
+    return scores
+
+  def score(self, x, num_samples=1000, seed=None):
+    """Deprecated: use `anomaly_score` (higher is stranger) or
+    `marginal_log_likelihood` (higher is more likely)."""
+    warnings.warn(
+        "VAE.score is deprecated: it returns -log p(x) (higher is stranger), "
+        "unlike scikit-learn's score; call anomaly_score instead",
+        DeprecationWarning, stacklevel=2)
+    return self.anomaly_score(x, num_samples=num_samples, seed=seed)
 
   # -- Config -------------------------------------------------------------------
 
@@ -478,46 +709,150 @@ class VAE(tf_keras.Model):
         "beta": self.beta,
         "kl_warmup_steps": self.kl_warmup_steps,
         "free_bits": self.free_bits,
+        "num_train_samples": self.num_train_samples,
+        "min_df": self.min_df,
         "posterior_scale_floor": self.posterior_scale_floor,
         "likelihood_scale_floor": self.likelihood_scale_floor,
+        "missing_indicator": self.missing_indicator,
         "feature_names": (None if self.feature_names is None
                           else list(self.feature_names)),
+        "seed": self.seed,
         "name": self.name,
     }
 
   @classmethod
   def from_config(cls, config, custom_objects=None):
+    del custom_objects
     return cls(**config)
 
   # -- Input checks -------------------------------------------------------------
 
+  def _seed_pair(self, seed):
+    """A stateless seed [2]: from an int, or drawn from the global seed."""
+    seed = data_lib.check_seed(seed)
+    if seed is None:
+      return tf.random.uniform([2], 0, 2**62, dtype=tf.int64)
+    return tf.constant([seed, 0], tf.int64)
+
   def _as_tensor(self, value, name, width):
     if isinstance(value, (tf.Tensor, tf.Variable)):
-      return tf.cast(value, tf.float32)
+      if value.shape.rank and value.shape[-1] not in (None, width):
+        raise ValueError(f"{name} has {value.shape[-1]} columns, but the model "
+                         f"expects {width}")
+      return value
     array = np.asarray(value)
     if array.ndim >= 1 and array.shape[-1] != width:
       raise ValueError(
           f"{name} has {array.shape[-1]} columns, but the model expects {width}")
     return tf.constant(array, dtype=tf.float32)
 
-  def _check_data(self, value, name):
+  def _as_data_tensor(self, x):
+    """x as a float64 Tensor [batch_size, input_dim], checked."""
+    if isinstance(x, (tf.Tensor, tf.Variable)):
+      return self._as_tensor(x, "x", self.input_dim)
+    return tf.constant(data_lib.validate_array(x, "x", self.input_dim))
+
+  def _check_dataset(self, dataset, name):
+    spec = dataset.element_spec
+    spec = spec[0] if isinstance(spec, tuple) else spec
+    if not isinstance(spec, tf.TensorSpec):
+      raise TypeError(f"{name}: the dataset must yield x tensors, or "
+                      f"(x, None, sample_weight) tuples; got {spec}")
+    if not (spec.dtype.is_floating or spec.dtype.is_integer):
+      raise TypeError(f"{name}: the dataset yields {spec.dtype.name} "
+                      "tensors, expected numbers")
+    if spec.shape.rank == 1:
+      raise ValueError(
+          f"{name}: the dataset yields single rows of shape {spec.shape}; "
+          "batch it first (dataset.batch(batch_size))")
+    if spec.shape.rank is not None and spec.shape.rank != 2:
+      raise ValueError(f"{name}: the dataset yields tensors of shape "
+                       f"{spec.shape}, expected batches [batch_size, "
+                       f"{self.input_dim}]")
+    width = spec.shape[-1] if spec.shape.rank else None
+    if width is not None and width != self.input_dim:
+      raise ValueError(
+          f"{name}: dataset elements have {width} columns, but the model "
+          f"expects {self.input_dim}")
+    return dataset
+
+  def _prepare_x(self, value, name, for_training=False):
+    """Arrays -> float64 tensors (Keras would cast numpy to float32)."""
     if value is None:
       raise ValueError(f"{name}: no data given")
     if isinstance(value, tf.data.Dataset):
-      spec = value.element_spec
-      spec = spec[0] if isinstance(spec, tuple) else spec
-      width = spec.shape[-1] if spec.shape.rank else None
-      if width is not None and width != self.input_dim:
-        raise ValueError(
-            f"{name}: dataset elements have {width} columns, but the model "
-            f"expects {self.input_dim}")
-      return value
-    return data_lib.validate_array(value, name, self.input_dim)
+      return self._check_dataset(value, name)
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+      value = value.numpy()
+    values = data_lib.validate_array(value, name, self.input_dim)
+    if for_training:
+      self._check_trainable(values, name)
+    return tf.constant(values)
+
+  def _check_trainable(self, values, name):
+    loc = self.standardization.loc.numpy()
+    scale = self.standardization.scale.numpy()
+    with np.errstate(invalid="ignore"):
+      far = np.abs((values - loc) / scale) > TRAINABLE_LIMIT
+    if far.any():
+      row, column = (int(i[0]) for i in np.nonzero(far))
+      unit = ("robust standard deviations from the column's median"
+              if self.is_adapted else "(raw values; call adapt(x) first)")
+      raise ValueError(
+          f"{name} row {row} (0-based), column {column}: {values[row, column]!r}"
+          f" is more than {TRAINABLE_LIMIT:g} {unit}; float32 training "
+          "cannot use it (is it a fill value? mark it missing with NaN)")
+
+  @staticmethod
+  def _prepare_sample_weight(sample_weight, x):
+    if sample_weight is None:
+      return None
+    if isinstance(x, tf.data.Dataset):
+      raise ValueError("with a dataset, put the weights in the dataset: "
+                       "(x, None, sample_weight) elements")
+    weights = np.asarray(sample_weight, np.float64)
+    if weights.shape != (x.shape[0],):
+      raise ValueError(f"sample_weight has shape {weights.shape}, expected "
+                       f"[{x.shape[0]}] (one weight per row)")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+      raise ValueError("sample_weight must be finite and >= 0")
+    return weights.astype(np.float32)
+
+  def _prepare_validation_data(self, validation_data):
+    if validation_data is None or isinstance(validation_data, tf.data.Dataset):
+      return (None if validation_data is None else
+              self._check_dataset(validation_data, "validation_data"))
+    if isinstance(validation_data, (tuple, list)) and not (
+        validation_data and np.ndim(validation_data[0]) == 1):
+      parts = list(validation_data)
+      if not 1 <= len(parts) <= 3:
+        raise ValueError("validation_data must be x_val, (x_val,), or "
+                         "(x_val, None, sample_weight_val)")
+      if len(parts) >= 2 and parts[1] is not None:
+        raise ValueError("validation_data: a VAE has no targets; pass "
+                         "(x_val,) or (x_val, None, sample_weight_val)")
+      x_val = self._prepare_x(parts[0], "validation_data")
+      if len(parts) == 3 and parts[2] is not None:
+        weights = self._prepare_sample_weight(parts[2], x_val)
+        return (x_val, _placeholder_targets(x_val, weights), weights)
+      return (x_val,)
+    return (self._prepare_x(validation_data, "validation_data"),)
+
+
+def _placeholder_targets(x, sample_weight):
+  """Empty targets [N, 0] when rows are weighted.
+
+  Keras packs `(x, None, w)` as `(x, w)`, which then reads as `(x, y)`; an
+  empty `y` keeps the weights in the third place.
+  """
+  if sample_weight is None:
+    return None
+  return tf.zeros([x.shape[0], 0], tf.float32)
 
 
 def _warn_if_badly_scaled(x):
-  spread = np.std(x, axis=0)
-  magnitude = np.max(np.abs(x), axis=0)
+  spread = np.nanstd(x, axis=0)
+  magnitude = np.nanmax(np.abs(x), axis=0)
   if magnitude.max() > 1e3 or spread.max() > 1e2 or (
       spread[spread > 0].min(initial=1.0) < 1e-2):
     warnings.warn(
@@ -526,16 +861,3 @@ def _warn_if_badly_scaled(x):
         f"{magnitude.max():.3g}; call model.adapt(x) first to train on "
         "standardised values (likelihoods stay in data units)",
         stacklevel=3)
-
-
-def _positive_int(value, name):
-  if isinstance(value, bool) or int(value) != value or int(value) < 1:
-    raise ValueError(f"{name} must be a positive integer, got {value!r}")
-  return int(value)
-
-
-def _seed_pair(seed):
-  """A stateless seed [2] from an int, or a fresh random one for None."""
-  if seed is None:
-    seed = np.random.default_rng().integers(0, 2**31 - 1)
-  return tf.constant([int(seed), 0], dtype=tf.int32)

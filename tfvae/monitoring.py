@@ -57,7 +57,7 @@ class LatentMonitor(tf_keras.callbacks.Callback):
   def __init__(self, logdir, x, every_epochs=10, num_samples=100,
                max_examples=1024):
     super().__init__()
-    self.x = np.asarray(x, dtype=np.float32)[:max_examples]
+    self.x = np.asarray(x, dtype=np.float64)[:max_examples]
     self.every_epochs = int(every_epochs)
     self.num_samples = int(num_samples)
     self.writer = tf.summary.create_file_writer(os.path.join(logdir, "monitor"))
@@ -80,10 +80,10 @@ class LatentMonitor(tf_keras.callbacks.Callback):
   def write(self, epoch):
     """Computes and writes every summary at step `epoch`."""
     model = self.model
-    posterior = model.encode(self.x)
-    loc, scale = posterior.mean(), posterior.stddev()
+    posterior = model.posterior_parameters(self.x)
+    loc, scale = posterior["loc"], posterior["scale"]
     kl_per_dim = tf.reduce_mean(objectives.compute_gaussian_kl(loc, scale), 0)
-    likelihood = model.decode(loc)
+    likelihood = model.likelihood_parameters(loc)
     log_likelihood = model.marginal_log_likelihood(
         self.x, num_samples=self.num_samples, seed=epoch)
     with self.writer.as_default(step=epoch):
@@ -91,10 +91,8 @@ class LatentMonitor(tf_keras.callbacks.Callback):
         tf.summary.scalar(f"latent/kl/{i}", kl)
       tf.summary.scalar("latent/active_units",
                         compute_active_units(loc.numpy()))
-      tf.summary.histogram("decoder/stddev", likelihood.stddev())
-      raw_df = getattr(model.likelihood_head, "raw_df", None)
-      if raw_df is not None:  # Student's t: the learned tail heaviness
-        tf.summary.histogram(
-            "decoder/df", tf.nn.softplus(raw_df) + model.likelihood_head.min_df)
+      tf.summary.histogram("decoder/stddev", likelihood["stddev"])
+      if "df" in likelihood:  # Student's t: the learned tail heaviness
+        tf.summary.histogram("decoder/df", likelihood["df"][0])
       tf.summary.scalar("elbo/importance_weighted", np.mean(log_likelihood))
       tf.summary.scalar("elbo/beta", model.current_beta)

@@ -1,10 +1,13 @@
 """Pure maths of the VAE objective, in nats. No Keras state lives here.
 
 Names follow TFP: the `rate` is KL(q(z|x) || p(z)) and the `distortion` is
--log p(x|z). The negative ELBO (Kingma & Welling 2014) is
+-log p(x|z) (computed by the model, which knows which values are observed). The negative ELBO (Kingma & Welling 2014) is
 `distortion + rate`; the trainer minimises `distortion + beta * rate`.
 """
 
+import math
+
+import numpy as np
 import tensorflow as tf
 
 
@@ -23,7 +26,7 @@ def compute_gaussian_kl(loc, scale):
   return 0.5 * (tf.square(loc) + tf.square(scale) - 1.0) - tf.math.log(scale)
 
 
-def compute_rate(kl_per_dim, free_bits=0.0):
+def compute_rate(kl_per_dim, free_bits=0.0, sample_weight=None):
   """The KL term the trainer minimises, with optional free bits.
 
   Free bits (Kingma et al. 2016, "Improved Variational Inference with
@@ -35,28 +38,21 @@ def compute_rate(kl_per_dim, free_bits=0.0):
     kl_per_dim: float Tensor [batch_size, latent_dim] from
       `compute_gaussian_kl`.
     free_bits: Python float >= 0, nats per latent dimension.
+    sample_weight: optional float Tensor [batch_size]; the batch mean is then
+      weighted.
 
   Returns:
     Scalar Tensor, the batch-mean KL (with free bits applied per dimension).
   """
-  mean_kl_per_dim = tf.reduce_mean(kl_per_dim, axis=0)
+  if sample_weight is None:
+    mean_kl_per_dim = tf.reduce_mean(kl_per_dim, axis=0)
+  else:
+    weight = tf.cast(sample_weight, kl_per_dim.dtype)[:, None]
+    mean_kl_per_dim = tf.math.divide_no_nan(
+        tf.reduce_sum(weight * kl_per_dim, axis=0), tf.reduce_sum(weight))
   if free_bits > 0:
     mean_kl_per_dim = tf.maximum(mean_kl_per_dim, free_bits)
   return tf.reduce_sum(mean_kl_per_dim)
-
-
-def compute_distortion(likelihood, x):
-  """Per-example negative log-likelihood -log p(x|z) in nats.
-
-  Args:
-    likelihood: a distribution with event_shape [input_dim] and batch shape
-      broadcastable with `x`'s leading dimensions.
-    x: float Tensor [..., input_dim].
-
-  Returns:
-    Tensor [...] of negative log-likelihoods.
-  """
-  return -likelihood.log_prob(x)
 
 
 def compute_linear_warmup(step, warmup_steps, final_value):
@@ -106,3 +102,60 @@ def compute_iwae_log_likelihood(log_weights):
   num_samples = tf.cast(tf.shape(log_weights)[0], log_weights.dtype)
   return tf.reduce_logsumexp(log_weights, axis=0) - tf.math.log(num_samples)
 
+
+
+def compute_iwae_chunks(num_rows, num_samples, max_decoded_rows):
+  """How `compute_chunked_iwae` tiles rows x samples.
+
+  Samples are split first, into chunks of at most `max_decoded_rows`; rows
+  are grouped so that a chunk decodes at most `max_decoded_rows` (row,
+  sample) pairs. The tiling depends only on the sizes, never on the values.
+
+  Args:
+    num_rows, num_samples, max_decoded_rows: Python ints >= 1.
+
+  Returns:
+    (row_slices, sample_slices): lists of Python `slice`s.
+  """
+  samples_per_chunk = min(num_samples, max_decoded_rows)
+  rows_per_chunk = max(1, max_decoded_rows // samples_per_chunk)
+  row_slices = [slice(start, min(start + rows_per_chunk, num_rows))
+                for start in range(0, num_rows, rows_per_chunk)]
+  sample_slices = [slice(start, min(start + samples_per_chunk, num_samples))
+                   for start in range(0, num_samples, samples_per_chunk)]
+  return row_slices, sample_slices
+
+
+def compute_chunked_iwae(chunk_logsumexp, num_rows, num_samples,
+                         max_decoded_rows, on_rows_done=None):
+  """The IWAE estimate logsumexp_k(log w_k) - log K, computed in chunks.
+
+  Memory stays bounded for any number of rows N and samples K: the caller's
+  `chunk_logsumexp(rows, samples)` returns, for a slice of rows and a slice
+  of the K samples, the log-sum-exp of those samples' log weights per row;
+  partial sums are combined in float64 with `logaddexp`, which gives the
+  same value as one log-sum-exp over all K samples.
+
+  Args:
+    chunk_logsumexp: callable (row_slice, sample_slice) -> float array
+      [rows in the slice].
+    num_rows: N.
+    num_samples: K >= 1.
+    max_decoded_rows: the most (row, sample) pairs per call.
+    on_rows_done: optional callable(number of rows finished), for progress.
+
+  Returns:
+    float64 numpy array [N] of estimates of log p(x) (Burda et al. 2016).
+  """
+  row_slices, sample_slices = compute_iwae_chunks(num_rows, num_samples,
+                                                  max_decoded_rows)
+  out = np.empty(num_rows, np.float64)
+  for rows in row_slices:
+    total = np.full(rows.stop - rows.start, -np.inf)
+    for samples in sample_slices:
+      total = np.logaddexp(total, np.asarray(chunk_logsumexp(rows, samples),
+                                             np.float64))
+    out[rows] = total - math.log(num_samples)
+    if on_rows_done is not None:
+      on_rows_done(rows.stop)
+  return out

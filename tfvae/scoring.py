@@ -1,45 +1,93 @@
-"""Anomaly scores for data files: -log p(x) per row, in nats."""
+"""Anomaly scores for data files: -log p(x_obs) per row, in nats, streamed."""
 
 import csv
+import dataclasses
+import math
+
+import numpy as np
 
 from tfvae import atomic
 from tfvae import data as data_lib
+from tfvae import runtime
+
+
+@dataclasses.dataclass
+class ScoreResult:
+  """What `score_file` wrote: the number of rows and the score's extremes."""
+
+  rows: int
+  median: float
+  max: float
+  argmax: int
+  skipped: int = 0
+
+  def describe(self, output):
+    return (f"scored {self.rows} rows into {output}: -log p(x_obs) in nats, "
+            f"median {self.median:.3f}, max {self.max:.3f} (row {self.argmax})")
 
 
 def score_file(model, data_path, output_path, num_samples=1000,
-               batch_size=1024, seed=0, overwrite=False):
-  """Writes each row's negative marginal log-likelihood to a CSV.
+               batch_size=1024, seed=0, overwrite=False, options=None,
+               per_feature=False, verbose=0):
+  """Writes each row's anomaly score (`VAE.anomaly_score`) to a CSV.
 
-  Streams the input in batches, so files larger than memory work. Output
-  columns: `row` (0-based data row) and `score` (-log p(x) in nats, data
-  units; higher is more anomalous). Written atomically.
+  Streams the input in batches, so files larger than memory work; rows may
+  have missing values. Every row is scored with the same importance
+  samples (given the seed), so a row's score does not depend on the batch
+  it falls in: the file's scores equal `model.anomaly_score(x, seed=seed)`.
+  Output columns: `row` (0-based data row), `score` (-log p(x_obs) in nats,
+  data units; higher is more anomalous) and, with `per_feature`,
+  `score_per_feature` (the score divided by the row's number of observed
+  values). Written atomically.
 
   Args:
     model: a trained `tfvae.VAE`.
-    data_path: a `.csv` or `.npy` file of the model's width.
+    data_path: a data file of the model's width.
     output_path: the CSV to write.
     num_samples: importance samples per row.
     batch_size: rows per batch.
     seed: int, for reproducible scores.
     overwrite: replace an existing output file.
+    options: `tfvae.data.ReadOptions` for CSV input.
+    per_feature: add the per-observed-value column.
+    verbose: 1 shows a progress line.
 
   Returns:
-    float64 numpy array of all scores [N] (also written to `output_path`).
+    A `ScoreResult`.
 
   Raises:
     ValueError: bad data, or a width that does not match the model.
     FileExistsError: `output_path` exists and `overwrite` is False.
+    FloatingPointError: a score is not finite (never written as a result).
   """
-  import numpy as np  # pylint: disable=g-import-not-at-top
-
-  scores = []
-  with atomic.atomic_file(output_path, overwrite=overwrite) as f:
+  reader = data_lib.open_table(data_path, options, model.input_dim)
+  progress = runtime.Progress("scoring", reader.num_rows, "rows",
+                              enabled=verbose >= 1)
+  total = 0
+  median_sample, best = [], (-math.inf, -1)
+  with atomic.atomic_file(output_path, overwrite=overwrite,
+                          protect=[data_path]) as f:
     writer = csv.writer(f)
-    writer.writerow(["row", "score"])
-    row = 0
-    for batch, _ in data_lib.iter_batches(data_path, batch_size, model.input_dim):
-      batch_scores = model.score(batch, num_samples=num_samples, seed=seed + row)
-      writer.writerows((row + i, repr(float(s))) for i, s in enumerate(batch_scores))
-      scores.append(batch_scores)
-      row += len(batch)
-  return np.concatenate(scores)
+    writer.writerow(["row", "score"] + (["score_per_feature"] if per_feature
+                                        else []))
+    for batch, start in reader.iter_blocks(batch_size):
+      scores = model.anomaly_score(batch, num_samples=num_samples, seed=seed)
+      if not np.all(np.isfinite(scores)):
+        bad = int(np.flatnonzero(~np.isfinite(scores))[0])
+        raise FloatingPointError(
+            f"{data_path} data row {start + bad}: the score is not finite")
+      columns = [np.arange(start, start + len(batch)), scores]
+      if per_feature:
+        observed = (~np.isnan(batch)).sum(axis=1)
+        columns.append(np.where(observed > 0, scores / np.maximum(observed, 1),
+                                0.0))
+      for values in zip(*columns):
+        writer.writerow([int(values[0])] + [repr(float(v)) for v in values[1:]])
+      if scores.max() > best[0]:
+        best = (float(scores.max()), start + int(np.argmax(scores)))
+      median_sample.append(scores[:: max(1, len(scores) // 1000)])
+      total += len(batch)
+      progress.update(total)
+  progress.close(total)
+  median = float(np.median(np.concatenate(median_sample)))
+  return ScoreResult(rows=total, median=median, max=best[0], argmax=best[1])

@@ -13,6 +13,7 @@ import tensorflow as tf
 from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import export as export_lib
+from tfvae import runtime
 
 
 def load_signature(base_path, signature="serving_default"):
@@ -24,7 +25,8 @@ def load_signature(base_path, signature="serving_default"):
     signature: the signature's name.
 
   Returns:
-    (function, input_name, input_width, version_path).
+    (function, input_name, input_width, version_path); the function takes
+    its input as a keyword argument.
 
   Raises:
     ValueError: no SavedModel is found, or it lacks the signature.
@@ -47,19 +49,22 @@ def load_signature(base_path, signature="serving_default"):
 
 
 def encode_file(model_path, data_path, output_path, batch_size=4096,
-                overwrite=False):
+                overwrite=False, options=None, verbose=0):
   """Encodes a data file with an exported encoder, streaming in batches.
 
   Writes a CSV with columns `z_mean_0..`, `z_stddev_0..`, one row per input
-  row. The output is written to a temporary file and renamed at the end, so
-  a failure leaves no partial output.
+  row (missing values are allowed: the encoder's posterior uses the
+  observed ones). The output is written to a temporary file and renamed at
+  the end, so a failure leaves no partial output.
 
   Args:
     model_path: the encoder's base path (newest version used) or a version.
-    data_path: a `.csv` or `.npy` file with the model's input width.
+    data_path: a data file with the model's input width.
     output_path: the CSV to write.
     batch_size: rows per batch: memory stays bounded for any file size.
     overwrite: replace an existing output file.
+    options: `tfvae.data.ReadOptions` for CSV input.
+    verbose: 1 shows a progress line.
 
   Returns:
     (number of rows encoded, version folder used).
@@ -69,14 +74,18 @@ def encode_file(model_path, data_path, output_path, batch_size=4096,
       does not match the model.
     FileExistsError: `output_path` exists and `overwrite` is False.
   """
-  if os.path.exists(output_path) and not overwrite:
-    raise FileExistsError(f"{output_path} already exists; pass --overwrite")
+  atomic.check_output_file(output_path, overwrite, protect=[data_path])
   function, input_name, width, version_path = load_signature(model_path)
+  reader = data_lib.open_table(data_path, options, width)
+  dtype = function.structured_input_signature[1][input_name].dtype
+  progress = runtime.Progress("encoding", reader.num_rows, "rows",
+                              enabled=verbose >= 1)
   rows = 0
-  with atomic.atomic_file(output_path, overwrite=overwrite) as f:
+  with atomic.atomic_file(output_path, overwrite=overwrite,
+                          protect=[data_path]) as f:
     writer = csv.writer(f)
-    for batch, _ in data_lib.iter_batches(data_path, batch_size, width):
-      outputs = function(**{input_name: tf.constant(batch)})
+    for batch, _ in reader.iter_blocks(batch_size):
+      outputs = function(**{input_name: tf.constant(batch, dtype)})
       names = sorted(outputs)  # z_mean, z_stddev
       if rows == 0:
         writer.writerow([f"{name}_{i}" for name in names
@@ -84,4 +93,6 @@ def encode_file(model_path, data_path, output_path, batch_size=4096,
       values = np.concatenate([outputs[name].numpy() for name in names], axis=1)
       writer.writerows(values.tolist())
       rows += len(batch)
+      progress.update(rows)
+  progress.close(rows)
   return rows, version_path

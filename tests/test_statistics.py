@@ -1,0 +1,78 @@
+"""Standardisation statistics, exact and streamed."""
+
+import numpy as np
+import pytest
+
+from tfvae import statistics
+
+
+def test_robust_statistics():
+  rng = np.random.default_rng(0)
+  x = np.stack([
+      rng.normal(10.0, 2.0, 4000),
+      np.full(4000, 7.0),  # constant
+      (rng.uniform(size=4000) < 0.1).astype(float),  # mostly zeros: IQR 0
+      np.concatenate([rng.normal(0, 1, 3960), np.full(40, 1e6)]),  # outliers
+  ], axis=1)
+  loc, scale = statistics.compute_standardization(x)
+  assert loc.dtype == np.float64
+  assert loc[0] == pytest.approx(10.0, abs=0.1)
+  assert scale[0] == pytest.approx(2.0, rel=0.05)
+  assert scale[1] == 1.0 and loc[1] == 7.0
+  assert scale[2] == pytest.approx(x[:, 2].std(), rel=1e-12)
+  assert scale[3] == pytest.approx(1.0, rel=0.1)  # robust to the 1% outliers
+
+
+def test_large_offsets_keep_their_spread():
+  rng = np.random.default_rng(1)
+  column = 1.7e9 + rng.normal(0, 0.01, 1000)  # float32 would keep nothing
+  loc, scale = statistics.compute_standardization(column[:, None])
+  assert scale[0] == pytest.approx(0.01, rel=0.1)
+  assert loc[0] == pytest.approx(1.7e9, abs=0.01)
+
+
+def test_missing_values_are_ignored():
+  x = np.array([[1.0, np.nan], [2.0, 5.0], [3.0, 7.0], [np.nan, 9.0]])
+  loc, _ = statistics.compute_standardization(x)
+  np.testing.assert_array_equal(loc, [2.0, 7.0])
+  with pytest.raises(ValueError, match="column 2 has no observed value"):
+    statistics.compute_standardization(np.array([[1.0, np.nan]] * 3))
+
+
+def test_streaming_equals_exact_below_capacity():
+  rng = np.random.default_rng(2)
+  x = rng.lognormal(size=(5000, 3))
+  x[rng.uniform(size=x.shape) < 0.1] = np.nan
+  stats = statistics.StreamingStatistics(3, capacity=8192)
+  for start in range(0, 5000, 777):
+    stats.update(x[start:start + 777])
+  for got, expected in zip(stats.result(), statistics.compute_standardization(x)):
+    np.testing.assert_array_equal(got, expected)
+  np.testing.assert_array_equal(stats.missing_fraction, np.isnan(x).mean(0))
+
+
+def test_reservoir_is_a_uniform_sample():
+  # Rows 0..N-1 streamed: a uniform sample's mean is (N - 1) / 2 and its
+  # quartiles N / 4 and 3N / 4, within a few standard errors.
+  n, capacity = 1_000_000, 4096
+  stats = statistics.StreamingStatistics(1, seed=3, capacity=capacity)
+  for start in range(0, n, 65536):
+    stats.update(np.arange(start, min(start + 65536, n), dtype=float)[:, None])
+  sample = stats.sample[:, 0]
+  assert len(sample) == capacity and len(np.unique(sample)) == capacity
+  standard_error = n / np.sqrt(12 * capacity)
+  assert abs(sample.mean() - (n - 1) / 2) < 4 * standard_error
+  loc, scale = stats.result()
+  assert loc[0] == pytest.approx(n / 2, rel=0.03)
+  assert scale[0] == pytest.approx(n / 2 / 1.349, rel=0.05)
+
+
+def test_rarely_observed_column_falls_back_to_exact_moments():
+  stats = statistics.StreamingStatistics(2, capacity=1024)
+  block = np.zeros((100_000, 2))
+  block[:, 0] = np.arange(100_000)
+  block[:, 1] = np.nan
+  block[-1, 1] = 5.0  # one observed value, late: not in the reservoir
+  stats.update(block)
+  loc, scale = stats.result()
+  assert loc[1] == 5.0 and scale[1] == 1.0

@@ -1,0 +1,68 @@
+"""The standardisation layer: float64 statistics inside the model.
+
+The encoder sees `(x - loc) / scale` and the decoder's distribution is
+mapped back with `x = loc + scale * u`. The subtraction happens in float64,
+so a column like `1e6 + N(0, 0.01)` or Unix seconds (1.7e9) keeps its
+variation; only the standardised values, of order one, are cast to float32
+for the networks. The statistics come from `tfvae.statistics`.
+"""
+
+import tensorflow as tf
+import tf_keras
+
+# Standardised values beyond this magnitude are clipped before the encoder
+# (they are a million robust standard deviations out: fill values, not
+# data); the likelihood always sees the exact value.
+ENCODER_INPUT_LIMIT = 1e6
+
+
+@tf_keras.saving.register_keras_serializable(package="tfvae")
+class Standardization(tf_keras.layers.Layer):
+  """Holds per-feature `loc` and `scale` (float64) and standardises x.
+
+  Starts as the identity (loc 0, scale 1, `adapted` False); `VAE.adapt`
+  sets the statistics.
+
+  Args:
+    input_dim: Python int, number of features D.
+    **kwargs: forwarded to `tf_keras.layers.Layer`.
+  """
+
+  def __init__(self, input_dim, **kwargs):
+    kwargs["dtype"] = "float64"  # the layer computes in float64
+    super().__init__(**kwargs)
+    self.input_dim = int(input_dim)
+    self.loc = self.add_weight(
+        name="loc", shape=[self.input_dim], dtype=tf.float64,
+        initializer="zeros", trainable=False)
+    self.scale = self.add_weight(
+        name="scale", shape=[self.input_dim], dtype=tf.float64,
+        initializer="ones", trainable=False)
+    self.adapted = self.add_weight(
+        name="adapted", shape=[], dtype=tf.bool, initializer="zeros",
+        trainable=False)
+
+  def set_statistics(self, loc, scale):
+    """Sets the statistics: float arrays [input_dim], scale > 0."""
+    self.loc.assign(tf.cast(loc, tf.float64))
+    self.scale.assign(tf.cast(scale, tf.float64))
+    self.adapted.assign(True)
+
+  def call(self, x):
+    """(x - loc) / scale in float64, x [..., input_dim] (NaN stays NaN)."""
+    return (tf.cast(x, tf.float64) - self.loc) / self.scale
+
+  def log_scale(self):
+    """log(scale) per feature, float64 [input_dim]: the log-Jacobian of the
+    map from data units to standardised units."""
+    return tf.math.log(self.scale)
+
+  def to_data_units(self, u):
+    """loc + scale * u, in float64: the inverse of `call`."""
+    return self.loc + self.scale * tf.cast(u, tf.float64)
+
+  def get_config(self):
+    config = super().get_config()
+    config.pop("dtype", None)
+    config.update(input_dim=self.input_dim)
+    return config
