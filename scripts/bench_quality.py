@@ -1,181 +1,238 @@
-"""Held-out negative log-likelihood of every tfvae family next to baselines.
+"""Held-out log-likelihood of tfvae's defaults next to tuned classical densities.
 
-For each data set: train / validation / test splits; every model's
-hyper-parameters (latent size, factor count) are chosen on the validation
-split, and the test split is scored once, with the importance-weighted
-estimate (K = 1000) for the VAEs and exact densities for the Gaussian
-baselines. Numbers are nats per example in the data's own units; lower is
-better.
+For every table and seed, the rows are shuffled (seeded) and split 80 / 20
+into training and test rows. Baselines choose their hyper-parameters on a
+validation split of the training rows (the last 20%) and are refitted on
+all training rows: a full-covariance Gaussian, factor analysis (1 to D - 1
+factors), scikit-learn's `GaussianMixture` (full covariance, 1 to 20
+components) and a Gaussian kernel density estimate (bandwidth on
+standardised columns, log-Jacobian back to data units). tfvae gets the same
+training rows and runs with `tfvae-train`'s defaults (`training.train`
+with a default `TrainConfig`); variants override some fields. Test rows are
+scored once: exactly for the baselines, by importance sampling with K =
+1000 for tfvae. All numbers are mean log-likelihoods in nats per example,
+data units (higher is better); the tables also give the paired standard
+error of the per-row difference against the mixture.
 
-Data sets:
-- wine: the embedded UCI Wine data (178 x 13).
-- nonlinear: `tfvae.synthetic.make_nonlinear`, a 1-D latent curve in 4-D
-  with heteroscedastic noise; its true density is integrated numerically.
-- outliers: the nonlinear data with 2% of the cells replaced by gross
-  errors (uniform over +-10 standard deviations of the column), in every
-  split.
-- wide_range: the nonlinear data with columns rescaled to span 1e-3 to 1e4;
-  `adapt` (standardised networks) against the same model on raw values.
+Synthetic sets with exactly known densities: `nonlinear` (a curve in 4-D
+driven by one latent, heteroscedastic noise) and `surface` (a surface in
+10-D driven by two latents).
 
-    .venv/bin/python scripts/bench_quality.py [--quick] [--only nonlinear]
+    .venv/bin/python scripts/bench_quality.py [--tables a,b] [--seeds 0,1,2]
+        [--variants defaults,search] [--jobs 2] [--results FILE]
+
+Results are cached in a JSON-lines file (default
+`bench_results/quality.jsonl`), so an interrupted run continues where it
+stopped; `--fresh` ignores the cache.
 """
 
 import argparse
+import concurrent.futures
+import json
 import math
+import multiprocessing
 import os
+import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf_keras  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-import tfvae  # noqa: E402
 from tfvae import baselines  # noqa: E402
-from tfvae import data as data_lib  # noqa: E402
-from tfvae import model as model_lib  # noqa: E402
+from tfvae import realdata  # noqa: E402
 from tfvae import synthetic  # noqa: E402
 
-FAMILIES = ("gaussian", "gaussian_shared", "laplace", "student_t", "mse")
-WIDE_RANGE_SCALES = np.array([1e-3, 1.0, 100.0, 1e4], np.float32)
+SYNTHETIC = ("nonlinear", "surface")
+BASELINES = ("full_gaussian", "factor_analysis", "gaussian_mixture", "kde")
+
+# Variants of the defaults: TrainConfig fields to override, or a function of
+# (training rows, columns) returning them.
+VARIANTS = {
+    "defaults": {},
+    "search": {"search": True, "time_budget": 10.0},
+    "x_w128": {"hidden_units": (128, 128)},
+    "x_w128_lathalf": lambda n, d: {"hidden_units": (128, 128),
+                                    "latent_dim": max(2, d // 2)},
+    "x_w128_latd": lambda n, d: {"hidden_units": (128, 128), "latent_dim": d},
+    "x_w128_iw10": lambda n, d: {"hidden_units": (128, 128),
+                                 "latent_dim": max(2, d // 2),
+                                 "num_train_samples": 10},
+}
 
 
-def make_splits(name, quick):
-  """Returns (train, validation, test, true log-density fn or None, config)."""
-  if name == "wine":
-    x = data_lib.load_default().values
-    order = np.random.default_rng(0).permutation(len(x))
-    x = x[order]
-    config = dict(hidden_units=(32,), latents=(1, 2, 4), batch_size=32,
-                  epochs=2000, patience=100)
-    return x[:106], x[106:142], x[142:], None, config
-  n = 8000 if quick else 60000
-  train = synthetic.make_nonlinear(n, seed=1)
-  validation = synthetic.make_nonlinear(5000, seed=2)
-  test = synthetic.make_nonlinear(5000 if quick else 10000, seed=3)
-  config = dict(hidden_units=(256, 256), latents=(1, 2), batch_size=256,
-                epochs=60 if quick else 400, patience=20)
-  true_density = synthetic.nonlinear_log_density
-  if name == "outliers":
-    def contaminate(x, seed):
-      rng = np.random.default_rng(seed)
-      x = x.copy()
-      mask = rng.uniform(size=x.shape) < 0.02
-      spread = 10 * train.std(axis=0)
-      noise = rng.uniform(-1, 1, size=x.shape) * spread + train.mean(axis=0)
-      x[mask] = noise[mask]
-      return x
-    train, validation, test = (contaminate(x, s) for x, s in
-                               ((train, 11), (validation, 12), (test, 13)))
-    true_density = None  # the contaminated density has no closed form here
-  elif name == "wide_range":
-    train, validation, test = (x * WIDE_RANGE_SCALES for x in
-                               (train, validation, test))
-    log_jacobian = float(np.sum(np.log(WIDE_RANGE_SCALES)))
-    true_density = lambda x: (  # noqa: E731
-        synthetic.nonlinear_log_density(x / WIDE_RANGE_SCALES) - log_jacobian)
-  return train, validation, test, true_density, config
+def load_table(name, seed):
+  """(train, test, true log-density or None) for a table and a seed."""
+  if name in SYNTHETIC:
+    maker = {"nonlinear": (synthetic.make_nonlinear,
+                           synthetic.nonlinear_log_density),
+             "surface": (synthetic.make_surface, synthetic.surface_log_density)}
+    make, density = maker[name]
+    train = make(20000, seed=100 + seed).astype(np.float64)
+    test = make(5000, seed=200 + seed).astype(np.float64)
+    return train, test, density
+  values, _ = realdata.load(name)
+  order = np.random.default_rng(seed).permutation(len(values))
+  values = values[order]
+  cut = int(round(0.8 * len(values)))
+  return values[:cut], values[cut:], None
 
 
-def fit_vae(family, latent_dim, train, validation, config, adapt=True, seed=0):
-  tf_keras.utils.set_random_seed(seed)
-  model = tfvae.VAE(input_dim=train.shape[1], latent_dim=latent_dim,
-                    hidden_units=config["hidden_units"], likelihood=family)
-  if adapt:
-    model.adapt(train)
-  model.compile(model_lib.make_optimizer(1e-3))
-  callbacks = [
-      tf_keras.callbacks.EarlyStopping(monitor="val_loss",
-                                       patience=config["patience"],
-                                       restore_best_weights=True),
-      tf_keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5,
-                                           patience=max(config["patience"] // 3, 5)),
-  ]
-  model.fit(train, validation_data=(validation,), epochs=config["epochs"],
-            batch_size=config["batch_size"], callbacks=callbacks, verbose=0)
-  return model
+def run_baseline(name, train, test, seed):
+  cut = int(round(0.8 * len(train)))
+  fit = {"full_gaussian": baselines.tuned_full_gaussian,
+         "factor_analysis": baselines.tuned_factor_analysis,
+         "gaussian_mixture": lambda t, v: baselines.tuned_gaussian_mixture(
+             t, v, seed=seed),
+         "kde": baselines.tuned_kde}[name]
+  log_density, chosen = fit(train[:cut], train[cut:])
+  return log_density(test), chosen
 
 
-def nll(values):
-  return -float(np.mean(values))
+def run_tfvae(variant, train, test, seed):
+  from tfvae import data as data_lib  # pylint: disable=g-import-not-at-top
+  from tfvae import training  # pylint: disable=g-import-not-at-top
+  overrides = VARIANTS[variant]
+  if callable(overrides):
+    overrides = overrides(len(train), train.shape[1])
+  config = training.TrainConfig(seed=seed, verbose=0, logdir=None, **overrides)
+  table = data_lib.Table(train, None, "benchmark")
+  summary = training.train(config, table)
+  model = summary.model
+  scores = model.marginal_log_likelihood(test, num_samples=1000, seed=seed)
+  chosen = getattr(summary, "recipe", None) or {}
+  return scores, json.dumps(chosen, default=str)
 
 
-def select_vae(family, train, validation, config, adapt=True):
-  """Best latent size on the validation split (IWAE, K = 100)."""
-  best = None
-  for latent_dim in config["latents"]:
-    model = fit_vae(family, latent_dim, train, validation, config, adapt=adapt)
-    score = nll(model.marginal_log_likelihood(validation, 100, seed=1))
-    if not math.isfinite(score):
-      score = math.inf
-    if best is None or score < best[0]:
-      best = (score, latent_dim, model)
-  return best
+def run_cell(cell):
+  """One (table, seed, model) result; runs in a worker process."""
+  table, seed, model = cell
+  start = time.perf_counter()
+  train, test, density = load_table(table, seed)
+  if model == "true_density":
+    scores, chosen = density(test), "-"
+  elif model in BASELINES:
+    scores, chosen = run_baseline(model, train, test, seed)
+  else:
+    scores, chosen = run_tfvae(model, train, test, seed)
+  return {"table": table, "seed": seed, "model": model,
+          "mean": float(np.mean(scores)), "rows": scores.tolist(),
+          "chosen": chosen, "seconds": time.perf_counter() - start,
+          "dims": int(train.shape[1]), "train_rows": int(len(train))}
 
 
-def baseline_rows(train, validation, test):
-  d = train.shape[1]
-  rows = []
-  mean, cov = baselines.fit_full_gaussian(train)
-  rows.append(("full-covariance Gaussian", "-",
-               nll(synthetic.gaussian_log_density(test, mean, cov))))
-  for name, fit in (("probabilistic PCA", lambda q: baselines.fit_ppca(train, q)),
-                    ("factor analysis", lambda q: baselines.fit_factor_analysis(train, q))):
-    best = None
-    for q in range(1, d):
-      fitted = fit(q)
-      mean, cov = ((fitted.mean, fitted.covariance)
-                   if isinstance(fitted, synthetic.PPCAParams) else fitted)
-      score = nll(synthetic.gaussian_log_density(validation, mean, cov))
-      if best is None or score < best[0]:
-        best = (score, q, mean, cov)
-    _, q, mean, cov = best
-    rows.append((name, f"q={q}", nll(synthetic.gaussian_log_density(test, mean, cov))))
-  return rows
+def _init_worker(threads):
+  os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+  if threads:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+      from tfvae import runtime  # pylint: disable=g-import-not-at-top
+      tf = runtime.import_tensorflow()
+      tf.config.threading.set_intra_op_parallelism_threads(threads)
+      tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+      pass
 
 
-def run(name, quick, families):
-  train, validation, test, true_density, config = make_splits(name, quick)
-  d = train.shape[1]
-  print(f"\n## {name}: {len(train)} train / {len(validation)} validation / "
-        f"{len(test)} test, {d} features", flush=True)
-  rows = []
-  if true_density is not None:
-    rows.append(("true density", "-", nll(true_density(test))))
-  rows += baseline_rows(train, validation, test)
-  runs = [(family, True) for family in families]
-  if name == "wide_range":
-    runs = [("gaussian", True), ("gaussian", False)]
-  for family, adapt in runs:
-    start = time.perf_counter()
-    _, latent_dim, model = select_vae(family, train, validation, config, adapt)
-    score = nll(model.marginal_log_likelihood(test, 1000, seed=2))
-    label = f"tfvae {family}" + ("" if adapt else " (raw, no adapt)")
-    rows.append((label, f"K={latent_dim}", score))
-    print(f"  ... {label}: {score:.4f} ({time.perf_counter() - start:.0f} s)",
-          flush=True)
-  best = min(score for _, _, score in rows if math.isfinite(score))
-  print(f"{'model':<32} {'chosen':>7} {'NLL nats/example':>17} "
-        f"{'per dim':>9} {'vs best':>8}")
-  for label, chosen, score in rows:
-    print(f"{label:<32} {chosen:>7} {score:>17.4f} {score / d:>9.4f} "
-          f"{score - best:>+8.4f}")
-  return rows
+def summarise(results, tables, models):
+  """Prints one table per data set and the scoreboard against the mixture."""
+  by_key = {(r["table"], r["seed"], r["model"]): r for r in results}
+  board = {}
+  for table in tables:
+    seeds = sorted({r["seed"] for r in results if r["table"] == table})
+    rows = [m for m in models if any((table, s, m) in by_key for s in seeds)]
+    if not rows:
+      continue
+    dims = next(r["dims"] for r in results if r["table"] == table)
+    print(f"\n## {table} ({dims} columns, seeds {seeds}): mean test "
+          "log-likelihood, nats per example (higher is better)")
+    print(f"{'model':<18} {'mean':>10} {'sd':>7} {'per dim':>8} "
+          f"{'vs mixture':>11} {'paired SE':>9}  chosen (seed {seeds[0]})")
+    for model in rows:
+      cells = [by_key.get((table, s, model)) for s in seeds]
+      cells = [c for c in cells if c]
+      means = np.array([c["mean"] for c in cells])
+      diffs, errors = [], []
+      for c in cells:
+        mixture = by_key.get((table, c["seed"], "gaussian_mixture"))
+        if mixture:
+          d = np.array(c["rows"]) - np.array(mixture["rows"])
+          diffs.append(d.mean())
+          errors.append(d.std() / math.sqrt(len(d)))
+      diff = np.mean(diffs) if diffs else math.nan
+      error = (math.sqrt(np.sum(np.square(errors))) / len(errors)
+               if errors else math.nan)
+      print(f"{model:<18} {means.mean():>10.4f} {means.std():>7.4f} "
+            f"{means.mean() / dims:>8.4f} {diff:>+11.4f} {error:>9.4f}  "
+            f"{cells[0]['chosen'][:60]}")
+      board.setdefault(model, {})[table] = (means.mean(), diff)
+  if "gaussian_mixture" in board:
+    print("\n## scoreboard (real tables): wins against the tuned mixture and "
+          "against the full Gaussian")
+    real = [t for t in tables if t not in SYNTHETIC]
+    for model, per_table in board.items():
+      if model in ("gaussian_mixture", "true_density"):
+        continue
+      cells = [t for t in real if t in per_table and t in board["gaussian_mixture"]]
+      wins = sum(per_table[t][1] > 0 for t in cells)
+      gaussian = board.get("full_gaussian", {})
+      losses = [t for t in cells if t in gaussian and per_table[t][0] < gaussian[t][0]]
+      print(f"{model:<18} beats the mixture on {wins}/{len(cells)}; below the "
+            f"full Gaussian on {len(losses)} {losses if losses else ''}")
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--quick", action="store_true",
-                      help="smaller synthetic sets and shorter training")
-  parser.add_argument("--only", choices=("wine", "nonlinear", "outliers",
-                                         "wide_range"), action="append")
-  parser.add_argument("--families", default=",".join(FAMILIES))
+  parser.add_argument("--tables", default=",".join(realdata.TABLES + SYNTHETIC))
+  parser.add_argument("--seeds", default="0,1,2")
+  parser.add_argument("--variants", default="defaults")
+  parser.add_argument("--baselines", default=",".join(BASELINES))
+  parser.add_argument("--jobs", type=int, default=2,
+                      help="worker processes (each limited to 2 / jobs threads)")
+  parser.add_argument("--results", default=os.path.join(
+      ROOT, "bench_results", "quality.jsonl"))
+  parser.add_argument("--fresh", action="store_true")
+  parser.add_argument("--summary-only", action="store_true")
   args = parser.parse_args()
-  tf.get_logger().setLevel("ERROR")  # one trace per fresh model is expected
-  families = tuple(args.families.split(","))
-  for name in args.only or ("wine", "nonlinear", "outliers", "wide_range"):
-    run(name, args.quick, families)
+  tables = [t for t in args.tables.split(",") if t]
+  seeds = [int(s) for s in args.seeds.split(",")]
+  variants = [v for v in args.variants.split(",") if v]
+  models = [b for b in args.baselines.split(",") if b] + variants
+  unknown = [v for v in variants if v not in VARIANTS]
+  if unknown:
+    parser.error(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
+  os.makedirs(os.path.dirname(args.results), exist_ok=True)
+  cached = []
+  if os.path.exists(args.results) and not args.fresh:
+    with open(args.results) as f:
+      cached = [json.loads(line) for line in f if line.strip()]
+  done = {(r["table"], r["seed"], r["model"]) for r in cached}
+  cells = [(t, s, m) for t in tables for s in seeds
+           for m in (["true_density"] if t in SYNTHETIC else []) + models
+           if (t, s, m) not in done]
+  if cells and not args.summary_only:
+    print(f"{len(cells)} cells to run ({len(done)} cached)", flush=True)
+    threads = max(1, 2 // max(args.jobs, 1))
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(
+        args.jobs, mp_context=context, initializer=_init_worker,
+        initargs=(threads,)) as pool, open(args.results, "a") as out:
+      futures = {pool.submit(run_cell, cell): cell for cell in cells}
+      for future in concurrent.futures.as_completed(futures):
+        cell = futures[future]
+        try:
+          result = future.result()
+        except Exception as error:  # pylint: disable=broad-except
+          print(f"  FAILED {cell}: {type(error).__name__}: {error}", flush=True)
+          continue
+        out.write(json.dumps(result) + "\n")
+        out.flush()
+        cached.append(result)
+        print(f"  {cell[0]} seed {cell[1]} {cell[2]}: {result['mean']:.4f} "
+              f"({result['seconds']:.0f} s)", flush=True)
+  relevant = [r for r in cached if r["table"] in tables and r["seed"] in seeds]
+  summarise(relevant, tables, ["true_density"] + models)
 
 
 if __name__ == "__main__":

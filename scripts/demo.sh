@@ -4,4 +4,4 @@
 # Extra arguments go to tfvae-train (e.g. ./scripts/demo.sh --epochs 50).
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh"
-exec .venv/bin/tfvae-train --logdir runs/demo --export-dir saved_models/demo --verbose 2 "$@"
+exec .venv/bin/tfvae-train --logdir runs/demo --export-dir saved_models/demo "$@"

@@ -266,3 +266,26 @@ def test_help_does_not_import_tensorflow():
                           text=True, timeout=60)
   assert result.returncode == 0, result.stderr
   assert "--latent-dim" in result.stdout
+
+
+@pytest.mark.slow
+def test_impute_trains_then_fills_a_file_with_gaps(tmp_path):
+  x = data_lib.load_default().values.copy()
+  rng = np.random.default_rng(0)
+  x[rng.uniform(size=x.shape) < 0.1] = np.nan
+  lines = [",".join(f"c{i}" for i in range(13))]
+  lines += [",".join("" if np.isnan(v) else repr(v) for v in row) for row in x]
+  (tmp_path / "gaps.csv").write_text("\n".join(lines) + "\n")
+  result = run_tool("tfvae-impute", "--data", tmp_path / "gaps.csv", "--output",
+                    tmp_path / "full.csv", "--num-samples", "50", cwd=tmp_path)
+  assert result.returncode == 0, result.stderr
+  assert "imputed" in result.stdout
+  filled = np.loadtxt(tmp_path / "full.csv", delimiter=",", skiprows=1)
+  assert filled.shape == x.shape and np.isfinite(filled).all()
+  np.testing.assert_array_equal(filled[~np.isnan(x)], x[~np.isnan(x)])
+  scored = run_tool("tfvae-score", "--data", tmp_path / "gaps.csv", "--output",
+                    tmp_path / "s.csv", "--num-samples", "20", "--per-feature",
+                    cwd=tmp_path)
+  assert scored.returncode == 0, scored.stderr
+  scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+  assert scores.shape == (178, 3) and np.isfinite(scores).all()

@@ -332,3 +332,36 @@ def test_export_model_is_a_plain_function_in_a_plain_module():
   assert type(export) is types.ModuleType and not callable(export)
   assert tfvae.export_model is export.export_model
   assert isinstance(export.export_model, types.FunctionType)
+
+
+def test_scorer_equals_the_model_and_ignores_the_other_rows(tmp_path):
+  model, x = trained_model("student_t")
+  paths = export.export_model(model, tmp_path, num_samples=64)
+  assert set(paths) == {"encoder", "decoder", "scorer"}
+  scorer = tf.saved_model.load(paths["scorer"])
+  assert set(scorer.signatures) == {"serving_default", "score", "impute"}
+  rows = x[:30].copy()
+  rows[::4, 1] = np.nan
+  rows[7] = np.nan
+  seed = tf.constant([11, 0], tf.int64)
+  served = scorer.signatures["score"](x=tf.constant(rows), seed=seed)
+  expected = model.marginal_log_likelihood(rows, num_samples=64, seed=11)
+  np.testing.assert_allclose(served["log_likelihood"], expected, rtol=1e-9,
+                             atol=1e-9)
+  observed = (~np.isnan(rows)).sum(1)
+  np.testing.assert_array_equal(served["num_observed"], observed)
+  np.testing.assert_allclose(served["log_likelihood_per_feature"],
+                             np.where(observed > 0, expected / np.maximum(
+                                 observed, 1), 0.0), rtol=1e-9, atol=1e-12)
+  alone = scorer.signatures["score"](x=tf.constant(rows[3:4]), seed=seed)
+  assert float(alone["log_likelihood"][0]) == pytest.approx(expected[3],
+                                                            rel=1e-7)
+  default = scorer.signatures["serving_default"](x=tf.constant(rows))
+  np.testing.assert_allclose(default["log_likelihood"],
+                             model.marginal_log_likelihood(rows, 64, seed=0),
+                             rtol=1e-9, atol=1e-9)
+  imputed = scorer.signatures["impute"](x=tf.constant(rows), seed=seed)
+  mean, std = model.impute(rows, num_samples=64, seed=11, return_std=True)
+  np.testing.assert_allclose(imputed["x_imputed"], mean, rtol=1e-7)
+  np.testing.assert_allclose(imputed["x_stddev"], std, rtol=1e-6)
+  assert not np.isnan(imputed["x_imputed"].numpy()).any()

@@ -492,3 +492,169 @@ def test_adapt_streams_files_and_datasets(tmp_path):
                                   in_memory.standardization.loc.numpy())
     np.testing.assert_array_equal(other.standardization.scale.numpy(),
                                   in_memory.standardization.scale.numpy())
+
+
+# -- Missing values -------------------------------------------------------------
+
+
+def exact_marginal_of_observed(x, mean, covariance):
+  """log N(x_obs; mean_o, cov_oo) per row (0 for a row with nothing observed)."""
+  out = np.zeros(len(x))
+  for i, row in enumerate(x):
+    observed = ~np.isnan(row)
+    if observed.any():
+      out[i] = synthetic.gaussian_log_density(
+          row[observed][None], mean[observed],
+          covariance[np.ix_(observed, observed)])[0]
+  return out
+
+
+def exact_conditional(x, mean, covariance):
+  """E[x_mis | x_obs] and its standard deviation under N(mean, covariance)."""
+  expected, std = x.copy(), np.zeros_like(x)
+  for i, row in enumerate(x):
+    m = np.isnan(row)
+    o = ~m
+    if not m.any():
+      continue
+    gain = covariance[np.ix_(m, o)] @ np.linalg.inv(covariance[np.ix_(o, o)])
+    expected[i, m] = mean[m] + gain @ (row[o] - mean[o])
+    std[i, m] = np.sqrt(np.diag(covariance[np.ix_(m, m)] -
+                                gain @ covariance[np.ix_(o, m)]))
+  return expected, std
+
+
+def hide(x, fraction, seed):
+  mask = np.random.default_rng(seed).uniform(size=x.shape) < fraction
+  mask[mask.all(axis=1), 0] = False  # keep one value per row
+  hidden = x.copy()
+  hidden[mask] = np.nan
+  return hidden, mask
+
+
+@pytest.fixture(scope="module")
+def ppca_model():
+  return train_linear_on_ppca()
+
+
+def test_likelihood_of_rows_with_gaps_matches_the_exact_marginal(ppca_model):
+  # Trained on complete data, scored on rows with 30% of values hidden: the
+  # closed-form pPCA fit gives log N(x_obs; mu_o, C_oo) exactly.
+  model, x, x_test = ppca_model
+  hidden, _ = hide(x_test[:500], 0.3, seed=0)
+  ppca = baselines.fit_ppca(x, latent_dim=2)
+  exact = exact_marginal_of_observed(hidden, ppca.mean, ppca.covariance)
+  estimate = model.marginal_log_likelihood(hidden, num_samples=1000, seed=0)
+  assert np.mean(estimate) == pytest.approx(np.mean(exact), rel=0.01)
+  # Against the model's own exact marginal the estimate is a tight bound.
+  mean, covariance = linear_gaussian_marginal(model)
+  own = exact_marginal_of_observed(hidden, mean, covariance)
+  gap = own - estimate
+  assert np.mean(gap) == pytest.approx(0.0, abs=0.02)
+  assert np.median(np.abs(gap)) < 0.01
+
+
+def test_imputation_matches_the_exact_conditional_mean(ppca_model):
+  model, _, x_test = ppca_model
+  truth = x_test[:300]
+  hidden, mask = hide(truth, 0.3, seed=1)
+  mean, covariance = linear_gaussian_marginal(model)
+  expected, expected_std = exact_conditional(hidden, mean, covariance)
+  imputed, std = model.impute(hidden, num_samples=1000, seed=0, return_std=True)
+  np.testing.assert_array_equal(imputed[~mask], truth[~mask])  # bit for bit
+  assert np.all(std[~mask] == 0)
+  # Self-normalised importance sampling with K = 1000 has an error of a few
+  # percent of the conditional standard deviation on average.
+  error = np.abs(imputed - expected)[mask] / expected_std[mask]
+  assert error.mean() < 0.1 and np.median(error) < 0.05
+  ratio = std[mask] / expected_std[mask]
+  assert np.median(ratio) == pytest.approx(1.0, abs=0.05)
+  # And it beats filling in the column means.
+  column_means = np.broadcast_to(np.nanmean(hidden, axis=0), truth.shape)
+  assert np.mean((imputed - truth)[mask]**2) < 0.8 * np.mean(
+      (column_means - truth)[mask]**2)
+
+
+def test_multiple_imputations_follow_the_conditional_distribution(ppca_model):
+  model, _, x_test = ppca_model
+  hidden, mask = hide(x_test[:100], 0.3, seed=2)
+  mean, covariance = linear_gaussian_marginal(model)
+  expected, expected_std = exact_conditional(hidden, mean, covariance)
+  draws = model.impute(hidden, num_samples=1000, seed=3, num_imputations=400)
+  assert draws.shape == (400, 100, 6)
+  for draw in draws[:5]:
+    np.testing.assert_array_equal(draw[~mask], hidden[~mask])
+  z = (draws.mean(0) - expected)[mask] / expected_std[mask]
+  assert np.abs(z).mean() < 0.15
+  assert np.median(draws.std(0)[mask] / expected_std[mask]) == pytest.approx(
+      1.0, abs=0.1)
+
+
+def test_imputation_of_a_row_does_not_depend_on_other_rows(ppca_model):
+  model, _, x_test = ppca_model
+  hidden, _ = hide(x_test[:40], 0.4, seed=4)
+  whole = model.impute(hidden, 200, seed=5)
+  for i in (0, 17, 39):
+    np.testing.assert_allclose(model.impute(hidden[i:i + 1], 200, seed=5)[0],
+                               whole[i], rtol=1e-7)
+  draws = model.impute(hidden, 200, seed=5, num_imputations=3)
+  np.testing.assert_allclose(
+      model.impute(hidden[17:18], 200, seed=5, num_imputations=3)[:, 0],
+      draws[:, 17], rtol=1e-7)
+
+
+@pytest.mark.slow
+def test_training_with_gaps_stays_close_to_the_complete_data_fit():
+  # MIWAE: trained on the same pPCA data with 30% of the values hidden, the
+  # held-out log-likelihood of complete rows stays within 2% of the
+  # closed-form fit on complete data.
+  x, params = synthetic.make_ppca(3000, input_dim=6, latent_dim=2,
+                                  noise_std=0.3, seed=1)
+  x_test, _ = synthetic.make_ppca(2000, seed=2, params=params)
+  hidden, _ = hide(x.astype(np.float64), 0.3, seed=3)
+  tf_keras.utils.set_random_seed(1)
+  model = tfvae.VAE(input_dim=6, latent_dim=2, hidden_units=(),
+                    likelihood="gaussian_shared", seed=1)
+  model.adapt(hidden)
+  model.compile(tf_keras.optimizers.Adam(3e-3))
+  history = model.fit(hidden, epochs=80, batch_size=128, verbose=0)
+  assert_all_finite(history)
+  ppca = baselines.fit_ppca(x, latent_dim=2)
+  reference = np.mean(synthetic.gaussian_log_density(x_test, ppca.mean,
+                                                     ppca.covariance))
+  held_out = np.mean(model.marginal_log_likelihood(x_test, 1000, seed=0))
+  assert held_out == pytest.approx(reference, rel=0.02)
+
+
+def test_on_complete_data_the_missing_value_machinery_changes_nothing():
+  # The indicator's weights start at zero and get no gradient without gaps:
+  # a model with it trains to exactly the numbers of one without it.
+  x = small_data(n=128)
+  results = []
+  for indicator in (True, False):
+    model = fitted_model(x, epochs=3, seed=9, missing_indicator=indicator)
+    results.append((model.evaluate(x, verbose=0, return_dict=True),
+                    model.marginal_log_likelihood(x[:20], 50, seed=1),
+                    [w.numpy() for w in model.trainable_weights
+                     if "missing" not in w.name]))
+  assert results[0][0] == results[1][0]
+  np.testing.assert_array_equal(results[0][1], results[1][1])
+  for a, b in zip(results[0][2], results[1][2]):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_gaps_in_training_scoring_and_the_per_feature_score():
+  x = small_data(n=300)
+  hidden, mask = hide(x, 0.3, seed=0)
+  hidden[5] = np.nan  # a row with nothing observed
+  model = fitted_model(hidden, epochs=3)
+  scores = model.anomaly_score(hidden[:10], 50, seed=0)
+  assert np.all(np.isfinite(scores)) and scores[5] == 0.0
+  per_feature = model.anomaly_score(hidden[:10], 50, seed=0, per_feature=True)
+  observed = (~np.isnan(hidden[:10])).sum(1)
+  np.testing.assert_allclose(per_feature, np.where(observed > 0, scores /
+                                                   np.maximum(observed, 1), 0))
+  with pytest.raises(ValueError, match="column 2 has no observed value"):
+    model.fit(np.where(np.arange(4) == 1, np.nan, x), verbose=0)
+  with pytest.raises(ValueError, match="column 2 has no observed value"):
+    tfvae.VAE(input_dim=4).adapt(np.where(np.arange(4) == 1, np.nan, x))

@@ -182,6 +182,21 @@ def add_read_options(parser):
                      "2, ...): auto drops it with a warning (default)")
 
 
+# Files up to this size are read through once before TensorFlow starts, so
+# that a bad cell is reported at once; beyond it a full pass costs more than
+# TensorFlow's start-up, and the header and first rows are checked instead.
+_PREVALIDATE_BYTES = 256 << 20
+
+
+def check_data_file(path, options, block_rows=65536):
+  """Validates a data file before TensorFlow starts (see _PREVALIDATE_BYTES)."""
+  reader = data_lib.open_table(path, options)
+  for index, _ in enumerate(reader.iter_blocks(block_rows)):
+    if index and os.path.getsize(path) > _PREVALIDATE_BYTES:
+      break
+  return reader
+
+
 def read_options(args):
   return data_lib.ReadOptions(
       delimiter=args.delimiter, header=args.header, encoding=args.encoding,
@@ -361,7 +376,7 @@ def encode_main(argv=None):
   from tfvae import atomic  # pylint: disable=g-import-not-at-top
   from tfvae import runtime  # pylint: disable=g-import-not-at-top
   atomic.check_output_file(args.output, args.overwrite, protect=[args.data])
-  data_lib.open_table(args.data, read_options(args))  # fails early on a bad file
+  check_data_file(args.data, read_options(args))
   runtime.import_tensorflow(verbose=args.verbose >= 3)
   from tfvae import serving  # pylint: disable=g-import-not-at-top
 
@@ -404,26 +419,70 @@ def build_score_parser():
 def score_main(argv=None):
   """`tfvae-score`: rows -> -log p(x_obs)."""
   args = build_score_parser().parse_args(argv)
+  return _run_with_model(args, "scoring", "score_file",
+                         per_feature=args.per_feature)
+
+
+def _run_with_model(args, module_name, function_name, **options):
+  """Checks the output and the data, gets a model (the checkpoint's, or one
+  trained on the data first), and runs `tfvae.<module>.<function>`."""
   from tfvae import atomic  # pylint: disable=g-import-not-at-top
+  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
   atomic.check_output_file(args.output, args.overwrite, protect=[args.data])
-  options = read_options(args)
+  read = read_options(args)
   if args.checkpoint_dir is None:
     from tfvae import training  # pylint: disable=g-import-not-at-top
     model = training.run(training.TrainConfig(
-        data=args.data, read_options=options, seed=args.seed,
+        data=args.data, read_options=read, seed=args.seed,
         verbose=min(args.verbose, 1), logdir=None)).model
   else:
-    from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
     if not checkpoint.is_checkpoint(args.checkpoint_dir):
       raise ValueError(f"{args.checkpoint_dir} is not a tfvae checkpoint")
-    data_lib.open_table(args.data, options)
+    check_data_file(args.data, read)
     from tfvae import runtime  # pylint: disable=g-import-not-at-top
     runtime.import_tensorflow(verbose=args.verbose >= 3)
     model = checkpoint.load_checkpoint(args.checkpoint_dir)
-  from tfvae import scoring  # pylint: disable=g-import-not-at-top
-  result = scoring.score_file(
-      model, args.data, args.output, num_samples=args.num_samples,
-      batch_size=args.batch_size, seed=args.seed, overwrite=args.overwrite,
-      options=options, per_feature=args.per_feature, verbose=args.verbose)
+  import importlib  # pylint: disable=g-import-not-at-top
+  run = getattr(importlib.import_module(f"tfvae.{module_name}"), function_name)
+  result = run(model, args.data, args.output, num_samples=args.num_samples,
+               batch_size=args.batch_size, seed=args.seed,
+               overwrite=args.overwrite, options=read, verbose=args.verbose,
+               **options)
   print(result.describe(args.output))
   return 0
+
+
+# -- tfvae-impute ---------------------------------------------------------------
+
+
+def build_impute_parser():
+  parser = argparse.ArgumentParser(
+      prog="tfvae-impute",
+      description="Fill the missing values of a data file with "
+      "E[x_mis | x_obs] (or draws from p(x_mis | x_obs)), by importance "
+      "sampling. The output keeps the header, the row order and the text of "
+      "every observed cell. Without --checkpoint-dir a model is first trained "
+      "on the file itself with tfvae-train's defaults.")
+  parser.add_argument("--data", required=True,
+                      help="a .csv, .npy or .parquet file with gaps")
+  add_read_options(parser)
+  parser.add_argument("--checkpoint-dir", "--checkpoint",
+                      help="a checkpoint written by tfvae-train --checkpoint-dir")
+  parser.add_argument("--output", required=True, help="the CSV to write")
+  parser.add_argument("--num-imputations", type=_positive_int,
+                      help="write this many draws per row (multiple "
+                      "imputation) instead of the conditional mean")
+  parser.add_argument("--num-samples", type=_positive_int, default=1000)
+  parser.add_argument("--batch-size", type=_positive_int, default=1024)
+  parser.add_argument("--seed", type=_seed, default=0)
+  parser.add_argument("--overwrite", action="store_true")
+  _add_verbose(parser)
+  return parser
+
+
+@_fail_cleanly
+def impute_main(argv=None):
+  """`tfvae-impute`: rows with gaps -> completed rows."""
+  args = build_impute_parser().parse_args(argv)
+  return _run_with_model(args, "imputation", "impute_file",
+                         num_imputations=args.num_imputations)

@@ -604,11 +604,15 @@ class _CsvReader(_BlockReader):
   def _file_width(self):
     return self.width + (0 if self.keep_columns is None else 1)
 
-  def _python_blocks(self, block_rows, skip_rows=0):
-    """The reference parser: the csv module, tfvae's rules, exact rows."""
+  def _python_blocks(self, block_rows, skip_rows=0, with_text=False):
+    """The reference parser: the csv module, tfvae's rules, exact rows.
+
+    Yields float64 blocks, or (block, the rows' cells as text) with
+    `with_text`.
+    """
     with self._open_text() as f:
       reader = csv.reader(f, delimiter=self.delimiter)
-      block, index = [], 0
+      block, texts, index = [], [], 0
       try:
         for row in reader:
           if reader.line_num <= self.header_line or _is_blank(row):
@@ -617,15 +621,41 @@ class _CsvReader(_BlockReader):
           if index <= skip_rows:
             continue
           block.append(self._convert(row, reader.line_num))
+          texts.append(row)
           if len(block) == block_rows:
-            yield np.asarray(block, np.float64)
-            block = []
+            values = np.asarray(block, np.float64)
+            yield (values, texts) if with_text else values
+            block, texts = [], []
       except UnicodeDecodeError as error:
         raise self._decode_error(error, reader.line_num + 1) from None
       except csv.Error as error:
         raise ValueError(f"{self.path} row {reader.line_num}: {error}") from None
       if block:
-        yield np.asarray(block, np.float64)
+        values = np.asarray(block, np.float64)
+        yield (values, texts) if with_text else values
+
+  def iter_text_blocks(self, block_rows=4096):
+    """Yields (values float64 [rows, width], cells): each row's values and
+    its cells as written in the file (all columns, an index column
+    included), for outputs that keep the file's text."""
+    yield from self._python_blocks(block_rows, with_text=True)
+
+  def header_cells(self):
+    """The header row's cells as written (None without a header)."""
+    if not self.header_line:
+      return None
+    with self._open_text() as f:
+      reader = csv.reader(f, delimiter=self.delimiter)
+      for row in reader:
+        if reader.line_num == self.header_line:
+          return row
+    return None
+
+  @property
+  def value_columns(self):
+    """Which of the file's columns hold the values (the index column not)."""
+    return (list(range(self.width)) if self.keep_columns is None
+            else list(self.keep_columns))
 
   def _pyarrow_blocks(self, block_rows):
     """The fast parser; stops (returning) at the first block it cannot read

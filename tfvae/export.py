@@ -1,34 +1,44 @@
-"""SavedModel export for TF Serving: the encoder and the decoder, separately.
+"""SavedModel export for TF Serving: encoder, decoder and scorer, separately.
 
-Layout (each of `encoder/` and `decoder/` is a TF Serving model base path;
-TF Serving serves the largest integer version):
+Layout (each of `encoder/`, `decoder/` and `scorer/` is a TF Serving model
+base path; TF Serving serves the largest integer version):
 
     export_dir/encoder/<version>/saved_model.pb, variables/, assets.extra/
     export_dir/decoder/<version>/saved_model.pb, variables/, assets.extra/
+    export_dir/scorer/<version>/saved_model.pb, variables/, assets.extra/
 
-Signatures, all returning plain tensors computed without sampling (the
-serving graphs need neither tfvae nor TensorFlow Probability to load). They
-call the model's public `posterior_parameters` and `likelihood_parameters`:
-the same path from x to z and from z to x as training and scoring.
+The graphs are plain TensorFlow ops (they need neither tfvae nor TensorFlow
+Probability to load) built from the model's public `posterior_parameters`,
+`likelihood_parameters` and `importance_sample`: the same path from x to z
+and from z to x as training and scoring.
 
 - encoder `serving_default`: x float64 [None, input_dim] (NaN marks a
   missing value) -> z_mean, z_stddev float32 [None, latent_dim];
   `serving_float32`: the same for float32 input (gRPC clients that send
   float32 tensors; float32 loses the precision of large offsets);
   `sample`: x float64, seed int64 [2] -> z, a reproducible draw from q(z|x).
+  No random op runs in `serving_default`.
 - decoder `serving_default`: z float32 [None, latent_dim] -> x_mean,
   x_stddev float64 [None, input_dim] in the data's units, plus the family's
   own parameters when it is not Gaussian (x_loc, x_scale, and x_df for
   Student's t, whose x_stddev is infinite where df <= 2).
+- scorer `score`: x float64 (NaN: missing), seed int64 [2] ->
+  log_likelihood (log p(x_obs), nats), log_likelihood_per_feature,
+  num_observed; `serving_default` is `score` with seed [0, 0]; `impute`:
+  x, seed -> x_imputed, x_stddev (0 where observed). A fixed number of
+  importance samples (`num_samples`, default 100), the same for every row.
+  The scorer needs both networks, so it is its own servable rather than
+  part of the encoder or the decoder, which stay x -> z and z -> x.
 
-TF Serving's REST API parses JSON numbers into the signature's dtype, so the
-float64 input keeps values such as Unix seconds exact.
+TF Serving's REST API parses JSON numbers (and NaN) into the signature's
+dtype, so the float64 input keeps values such as Unix seconds exact.
 
 Keras' `model.save` is not used here: the served graphs are plain functions
-of the inputs, and each part carries only its own variables.
+of the inputs, and each part carries only the variables it uses.
 """
 
 import json
+import math
 import os
 import re
 
@@ -41,7 +51,7 @@ from tfvae import families
 
 METADATA_FILE = "tfvae_metadata.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
-PARTS = ("encoder", "decoder")
+PARTS = ("encoder", "decoder", "scorer")
 _GAUSSIAN_FAMILIES = (families.GAUSSIAN, families.GAUSSIAN_SHARED, families.MSE)
 
 
@@ -115,6 +125,72 @@ class DecoderModule(tf.Module):
   @property
   def signatures(self):
     return {"serving_default": self.serving_default}
+
+
+class ScorerModule(tf.Module):
+  """x (NaN: missing) -> log p(x_obs), and x -> x with its gaps filled.
+
+  Importance sampling with a fixed number of draws K, the same draws for
+  every row of a request (given the seed), so a row's answer never depends
+  on the other rows, and equals the model's `marginal_log_likelihood` /
+  `impute` with `num_samples=K` and `seed=s` when the seed input is
+  [s, 0]. Tracks the encoder's and the decoder's variables: it needs both.
+  """
+
+  def __init__(self, model, num_samples):
+    super().__init__(name="tfvae_scorer")
+    self.standardization = model.standardization
+    self.encoder_net = model.encoder_net
+    self.decoder_net = model.decoder_net
+    self.likelihood_head = model.likelihood_head
+    self._model = model
+    self.num_samples = int(num_samples)
+    x_spec = tf.TensorSpec([None, model.input_dim], tf.float64, name="x")
+    seed_spec = tf.TensorSpec([2], tf.int64, name="seed")
+    self.score = tf.function(self._score, input_signature=[x_spec, seed_spec])
+    self.serving_default = tf.function(
+        lambda x: self._score(x, tf.constant([0, 0], tf.int64)),
+        input_signature=[x_spec])
+    self.impute = tf.function(self._impute, input_signature=[x_spec, seed_spec])
+
+  def _sample(self, x, seed, with_moments):
+    x = _check_width(x, self._model.input_dim, "x")
+    noise = tf.random.stateless_normal(
+        [self.num_samples, self._model.latent_dim], seed=seed)
+    return x, self._model.importance_sample(x, noise,
+                                            with_moments=with_moments)
+
+  def _score(self, x, seed):
+    x, out = self._sample(x, seed, with_moments=False)
+    observed = tf.reduce_sum(
+        tf.cast(tf.logical_not(tf.math.is_nan(x)), tf.int32), -1)
+    estimate = (tf.reduce_logsumexp(out["log_weights"], 0) -
+                math.log(self.num_samples))
+    log_likelihood = tf.where(observed > 0, estimate, 0.0)
+    per_feature = tf.math.divide_no_nan(log_likelihood,
+                                        tf.cast(observed, tf.float64))
+    return {"log_likelihood": log_likelihood,
+            "log_likelihood_per_feature": per_feature,
+            "num_observed": observed}
+
+  def _impute(self, x, seed):
+    x, out = self._sample(x, seed, with_moments=True)
+    log_weights = out["log_weights"]
+    weights = tf.exp(log_weights - tf.reduce_logsumexp(log_weights, 0))[..., None]
+    mean = tf.reduce_sum(weights * out["x_mean"], 0)
+    second = tf.reduce_sum(
+        tf.where(weights > 0, weights * (out["x_variance"] +
+                                         tf.square(out["x_mean"])), 0.0), 0)
+    spread = tf.where(tf.math.is_inf(second), second,
+                      tf.sqrt(tf.maximum(second - tf.square(mean), 0.0)))
+    missing = tf.math.is_nan(x)
+    return {"x_imputed": tf.where(missing, mean, x),
+            "x_stddev": tf.where(missing, spread, 0.0)}
+
+  @property
+  def signatures(self):
+    return {"serving_default": self.serving_default, "score": self.score,
+            "impute": self.impute}
 
 
 def integer_versions(base_path):
@@ -297,25 +373,31 @@ def check_export_dir(export_dir):
   return export_dir
 
 
-def export_model(model, export_dir, version=None, overwrite=False):
-  """Exports `model`'s encoder and decoder as SavedModels for TF Serving.
+def export_model(model, export_dir, version=None, overwrite=False,
+                 num_samples=100):
+  """Exports `model` as SavedModels for TF Serving: encoder, decoder, scorer.
 
   Args:
     model: a `tfvae.VAE`.
-    export_dir: the folder holding `encoder/` and `decoder/`.
+    export_dir: the folder holding `encoder/`, `decoder/` and `scorer/`.
     version: integer version; default one more than the largest existing
-      version of either part (1 for a new folder).
+      version of any part (1 for a new folder).
     overwrite: replace an existing version folder that tfvae wrote;
       anything else is refused.
+    num_samples: the scorer's importance samples per row.
 
   Returns:
-    dict mapping "encoder" and "decoder" to the written version folders.
+    dict mapping "encoder", "decoder" and "scorer" to the written version
+    folders.
 
   Raises:
     ValueError: `version` is not a positive integer.
     FileExistsError: the version exists and may not be replaced.
   """
   typical_x = model.standardization.loc.numpy()[None, :]
+  gappy_x = typical_x.copy()
+  gappy_x[0, 0] = np.nan
+  seed = np.zeros([2], np.int64)
   zeros = np.zeros([1, model.latent_dim], np.float32)
   servables = {
       "encoder": (EncoderModule(model), _metadata(model, "encoder", version),
@@ -325,5 +407,11 @@ def export_model(model, export_dir, version=None, overwrite=False):
       "decoder": (DecoderModule(model), _metadata(model, "decoder", version),
                   [("serving_default", {"z": zeros}),
                    ("serving_default", {"z": np.repeat(zeros, 64, 0)})]),
+      "scorer": (ScorerModule(model, num_samples),
+                 dict(_metadata(model, "scorer", version),
+                      num_samples=int(num_samples)),
+                 [("serving_default", {"x": typical_x}),
+                  ("score", {"x": np.repeat(typical_x, 64, 0), "seed": seed}),
+                  ("impute", {"x": gappy_x, "seed": seed})]),
   }
   return export_servables(export_dir, servables, version, overwrite)

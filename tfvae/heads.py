@@ -91,6 +91,7 @@ class PosteriorNormal(tfp.layers.DistributionLambda):
     self.scale_floor = float(scale_floor)
     super().__init__(make_distribution_fn=self._make_distribution,
                      convert_to_tensor_fn=_mean, **kwargs)
+    self.built = True  # no weights to create
 
   @staticmethod
   def params_size(latent_dim):
@@ -155,6 +156,9 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     self.scale_floor = float(scale_floor)
     super().__init__(make_distribution_fn=self._make_distribution,
                      convert_to_tensor_fn=_mean, **kwargs)
+    # Any weights are created in the constructor: the model calls
+    # `distribution_parameters` directly as well as through the layer.
+    self.built = True
 
   @staticmethod
   def params_size(event_size):
@@ -248,8 +252,6 @@ class SharedScaleGaussianLikelihood(LikelihoodHead):
 
   def __init__(self, event_size, scale_floor=1e-3, **kwargs):
     super().__init__(event_size, scale_floor=scale_floor, **kwargs)
-    # Created here, not in `build`: the model calls `distribution_parameters`
-    # directly as well as through the layer.
     self.raw_scale = self.add_weight(
         name="raw_scale", shape=[self.event_size],
         initializer=tf_keras.initializers.Constant(_SOFTPLUS_ONE),

@@ -31,6 +31,7 @@ from tfvae import heads
 from tfvae import networks
 from tfvae import objectives
 from tfvae import preprocessing
+from tfvae import runtime
 from tfvae import statistics
 
 tfd = tfp.distributions
@@ -38,6 +39,9 @@ tfd = tfp.distributions
 # (row, sample) pairs decoded at once by `marginal_log_likelihood`: bounds
 # memory at about 64k x the widest layer floats.
 MAX_DECODED_ROWS = 65536
+# Encode -> decode -> fill rounds that complete a row with gaps for the
+# importance-sampling proposal (see `VAE._proposal`).
+REFINE_STEPS = 10
 # `fit` refuses values this many robust standard deviations (or raw units,
 # without `adapt`) from the column's centre: float32 training overflows.
 TRAINABLE_LIMIT = 1e8
@@ -86,6 +90,11 @@ class VAE(tf_keras.Model):
       Default value: `0.0`.
     num_train_samples: Python int K >= 1; K > 1 trains on the
       importance-weighted bound with K samples. Default value: `1`.
+    missing_train_samples: K for batches with missing values (MIWAE,
+      Mattei & Frellsen 2019): with gaps, the single-sample ELBO's
+      amortisation gap biases the decoder (measured on probabilistic PCA
+      with 30% hidden: 18% below the closed-form fit with K = 1, 0.8% with
+      K = 20). Default value: `20`.
     min_df: Student's t degrees-of-freedom floor (>= 1).
       Default value: `1.0`.
     posterior_scale_floor: smallest posterior stddev. Default value: `1e-4`.
@@ -110,6 +119,7 @@ class VAE(tf_keras.Model):
                kl_warmup_steps=0,
                free_bits=0.0,
                num_train_samples=1,
+               missing_train_samples=20,
                min_df=heads.StudentTLikelihood.DEFAULT_MIN_DF,
                posterior_scale_floor=1e-4,
                likelihood_scale_floor=1e-3,
@@ -136,6 +146,8 @@ class VAE(tf_keras.Model):
     self.free_bits = data_lib.check_finite(free_bits, "free_bits", minimum=0)
     self.num_train_samples = data_lib.check_positive_int(
         num_train_samples, "num_train_samples")
+    self.missing_train_samples = data_lib.check_positive_int(
+        missing_train_samples, "missing_train_samples")
     if self.free_bits and self.num_train_samples > 1:
       raise ValueError("free_bits applies to single-sample training; use "
                        "num_train_samples=1 with free_bits")
@@ -301,21 +313,21 @@ class VAE(tf_keras.Model):
     return tfd.Independent(self.likelihood_head.make_distribution(family),
                            reinterpreted_batch_ndims=1)
 
-  def _log_likelihood(self, z, u, observed, dtype):
+  def _log_likelihood(self, standard, u, observed, dtype):
     """log p(x_obs|z) in data units, [..., batch_size].
 
     Computed in standardised units (where the values are of order one)
     minus the log-Jacobian of the observed features.
 
     Args:
-      z: float32 [..., batch_size, latent_dim].
+      standard: the likelihood's parameters at z in standardised units,
+        `_standard_likelihood_parameters(z)`, each [..., batch_size, D].
       u: float64 [batch_size, input_dim], standardised x.
       observed: bool [batch_size, input_dim].
       dtype: the dtype of the log-density (float64 when scoring, so that
         extreme values give finite numbers).
     """
-    standard = {name: tf.cast(value, dtype) for name, value in
-                self._standard_likelihood_parameters(z).items()}
+    standard = {name: tf.cast(value, dtype) for name, value in standard.items()}
     u_filled = tf.cast(tf.where(observed, u, 0.0), dtype)
     log_prob = self.likelihood_head.make_distribution(standard).log_prob(
         u_filled)
@@ -373,13 +385,14 @@ class VAE(tf_keras.Model):
     return tf.stack([tf.constant(self.seed, tf.int64),
                      tf.cast(counter, tf.int64) * 4 + salt])
 
-  def _per_example_terms(self, x, seed, betas):
+  def _per_example_terms(self, x, seed, betas, num_samples):
     """The objective's terms per example, in nats.
 
     Args:
       x: float [batch_size, input_dim] (NaN: missing).
       seed: stateless seed [2] for the posterior draws.
       betas: dict name -> KL weight; a negative bound is returned per name.
+      num_samples: K, the posterior draws per example (1: the ELBO).
 
     Returns:
       dict of Tensors: `distortion` [B] (mean over the K draws of
@@ -389,11 +402,11 @@ class VAE(tf_keras.Model):
     u, observed = self._standardize(x)
     posterior = self._posterior_from_standard(u, observed)
     loc, scale = posterior["loc"], posterior["scale"]
-    num_samples = self.num_train_samples
     noise = tf.random.stateless_normal(
         tf.concat([[num_samples], tf.shape(loc)], 0), seed=seed)
     z = loc + scale * noise  # [K, B, latent_dim]
-    log_likelihood = self._log_likelihood(z, u, observed, tf.float32)  # [K, B]
+    log_likelihood = self._log_likelihood(
+        self._standard_likelihood_parameters(z), u, observed, tf.float32)
     kl_per_dim = objectives.compute_gaussian_kl(loc, scale)
     terms = {
         "distortion": -tf.reduce_mean(log_likelihood, axis=0),
@@ -426,6 +439,31 @@ class VAE(tf_keras.Model):
       logs["beta"] = tf.identity(self.current_beta)
     return logs
 
+  def _terms_for_batch(self, x, seed, betas, sample_weight):
+    """Per-example terms with the bound for this batch: `num_train_samples`
+    draws, or `missing_train_samples` when the batch has missing values
+    (MIWAE, Mattei & Frellsen 2019). Adds `objective`, what is minimised."""
+
+    def terms_with(num_samples):
+      terms = self._per_example_terms(x, seed, betas, num_samples)
+      if not self._objective_differs:
+        terms["objective"] = terms["loss"]
+      elif self.free_bits and num_samples == 1:
+        # Free bits act on the batch-mean KL per dimension.
+        rate = objectives.compute_rate(terms["kl_per_dim"], self.free_bits,
+                                       sample_weight)
+        terms["objective"] = terms["distortion"] + self.current_beta * rate
+      elif "objective" not in terms:  # free bits do not apply with K > 1
+        terms["objective"] = terms["loss"]
+      terms.pop("kl_per_dim")
+      return terms
+
+    if self.missing_train_samples == self.num_train_samples:
+      return terms_with(self.num_train_samples)
+    has_gap = tf.reduce_any(tf.math.is_nan(x))
+    return tf.cond(has_gap, lambda: terms_with(self.missing_train_samples),
+                   lambda: terms_with(self.num_train_samples))
+
   def train_step(self, data):
     x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
     del y
@@ -436,27 +474,19 @@ class VAE(tf_keras.Model):
     seed = self._step_seed(self.optimizer.iterations, 0)
     with tf.GradientTape() as tape:
       betas = {"loss": self.beta}
-      if self._objective_differs:
+      if self._objective_differs and self.kl_warmup_steps:
         betas["objective"] = self.current_beta
-      terms = self._per_example_terms(x, seed, betas)
-      if not self._objective_differs:
-        objective = terms["loss"]
-      elif self.free_bits:
-        # Free bits act on the batch-mean KL per dimension.
-        rate = objectives.compute_rate(terms["kl_per_dim"], self.free_bits,
-                                       sample_weight)
-        objective = terms["distortion"] + self.current_beta * rate
-      else:
-        objective = terms["objective"]
+      terms = self._terms_for_batch(x, seed, betas, sample_weight)
       # Summed over this replica's examples and divided by the global batch
       # size, so gradients summed over replicas are those of the batch mean.
-      scaled = tf.nn.compute_average_loss(objective, sample_weight=sample_weight)
+      scaled = tf.nn.compute_average_loss(terms["objective"],
+                                          sample_weight=sample_weight)
     gradients = tape.gradient(scaled, self.trainable_variables)
     self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
     self.gradient_norm_tracker.update_state(tf.linalg.global_norm(gradients))
     return self._update_metrics(
         terms, sample_weight,
-        objective if self._objective_differs else None)
+        terms["objective"] if self._objective_differs else None)
 
   def test_step(self, data):
     # The objective the user asked for: the target beta, the real KL, no
@@ -464,8 +494,9 @@ class VAE(tf_keras.Model):
     x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
     del y
     self._assert_no_infinity(x)
-    terms = self._per_example_terms(
-        x, self._step_seed(self._test_counter, 1), {"loss": self.beta})
+    terms = self._terms_for_batch(
+        x, self._step_seed(self._test_counter, 1), {"loss": self.beta},
+        sample_weight)
     return self._update_metrics(terms, sample_weight)
 
   def predict_step(self, data):
@@ -597,31 +628,98 @@ class VAE(tf_keras.Model):
         [2], seed=data_seed, minval=None, maxval=None, dtype=tf.int32))
     return self.standardization.to_data_units(u).numpy()
 
-  @tf.function(reduce_retracing=True)
-  def _iwae_logsumexp(self, x, noise):
-    """logsumexp_k log w_k per row for draws z_k = loc + scale * noise_k.
+  def _proposal(self, u, observed):
+    """The importance-sampling proposal's components, [C, B, latent_dim] each.
+
+    Rows without missing values use q(z|x) alone (all C components equal
+    it). A row with gaps mixes, in equal parts, q(z|x_obs) as the encoder
+    gives it, the encoder's posterior at the row completed by the model's
+    own predictions (`REFINE_STEPS` rounds of encode -> decode -> fill), and
+    that posterior widened by 1.5 sqrt(D / n_observed). Any proposal gives a
+    valid estimate; this mixture stays tight both for models trained on
+    complete data, whose encoder never saw a gap, and for models trained
+    with gaps (measured on probabilistic PCA: within 0.2% of the exact
+    marginal of the observed values, `tests/test_model.py`).
+    """
+    trained = self._posterior_from_standard(u, observed)
+    has_gap = tf.reduce_any(tf.logical_not(observed), axis=-1, keepdims=True)
+    complete = tf.ones_like(observed)
+
+    def refine():
+      posterior = trained
+      for _ in range(REFINE_STEPS):
+        predicted = self._standard_likelihood_parameters(posterior["loc"])["loc"]
+        filled = tf.where(observed, u, tf.cast(predicted, u.dtype))
+        posterior = self._posterior_from_standard(filled, complete)
+      return posterior["loc"], posterior["scale"]
+
+    loc, scale = tf.cond(tf.reduce_any(has_gap), refine,
+                         lambda: (trained["loc"], trained["scale"]))
+    loc = tf.where(has_gap, loc, trained["loc"])
+    scale = tf.where(has_gap, scale, trained["scale"])
+    # With n of D values observed, a posterior is roughly sqrt(D / n) times
+    # wider than the encoder's, which saw a completed row.
+    observed_count = tf.reduce_sum(tf.cast(observed, tf.float32), -1,
+                                   keepdims=True)
+    widening = 1.5 * tf.sqrt(self.input_dim / tf.maximum(observed_count, 1.0))
+    return (tf.stack([trained["loc"], loc, loc]),
+            tf.stack([trained["scale"], scale,
+                      tf.where(has_gap, widening * scale, scale)]))
+
+  def importance_sample(self, x, noise, first_sample=0, with_moments=False):
+    """Importance samples z_k for estimating p(x_obs), with their log weights.
+
+    Draw k uses the proposal component `(first_sample + k) % C` (see
+    `_proposal`): z_k = loc_c + scale_c * noise_k. The same `noise` for
+    every row makes each row's estimate independent of the other rows.
+    Plain TensorFlow ops: the exported scorer calls this.
 
     Args:
-      x: float64 [B, input_dim] (NaN: missing).
-      noise: float32 [k, latent_dim], the same standard-normal draws for
-        every row, so a row's estimate never depends on the other rows.
+      x: float [batch_size, input_dim] in data units (NaN: missing).
+      noise: float32 [k, latent_dim] standard-normal draws.
+      first_sample: index of noise[0] among all the draws (for chunks).
+      with_moments: also return the likelihood's mean and variance at each
+        z_k, in data units.
 
     Returns:
-      float64 [B].
+      dict: `z` float32 [k, batch_size, latent_dim], `log_weights` float64
+      [k, batch_size] (log p(x_obs|z) + log p(z) - log q(z)); with
+      `with_moments`, `x_mean` and `x_variance` float64 [k, batch_size, D].
     """
-    u, observed = self._standardize(x)
-    posterior = self._posterior_from_standard(u, observed)
-    loc, scale = posterior["loc"], posterior["scale"]
-    z = loc + scale * noise[:, None, :]  # [k, B, latent_dim]
-    log_likelihood = self._log_likelihood(z, u, observed, tf.float64)
+    u, observed = self._standardize(self._as_data_tensor(x))
+    locs, scales = self._proposal(u, observed)
+    num_components = locs.shape[0]
+    component = (first_sample + tf.range(tf.shape(noise)[0])) % num_components
+    z = (tf.gather(locs, component) +
+         tf.gather(scales, component) * noise[:, None, :])  # [k, B, L]
+    standard = self._standard_likelihood_parameters(z)
+    log_likelihood = self._log_likelihood(standard, u, observed, tf.float64)
     z64 = tf.cast(z, tf.float64)
     log_prior = -0.5 * tf.reduce_sum(tf.square(z64), -1)
-    log_posterior = -tf.reduce_sum(
-        0.5 * tf.square(tf.cast(noise, tf.float64))[:, None, :] +
-        tf.cast(tf.math.log(scale), tf.float64), -1)
+    # log q(z) under the equal-weight mixture; the Gaussian constants cancel
+    # against the prior's.
+    locs64, scales64 = tf.cast(locs, tf.float64), tf.cast(scales, tf.float64)
+    per_component = -tf.reduce_sum(
+        0.5 * tf.square((z64[:, None] - locs64) / scales64) +
+        tf.math.log(scales64), -1)  # [k, C, B]
+    log_proposal = (tf.reduce_logsumexp(per_component, axis=1) -
+                    math.log(num_components))
+    out = {"z": z, "log_weights": objectives.compute_log_importance_weights(
+        log_likelihood, log_prior, log_proposal)}
+    if with_moments:
+      data = self.likelihood_head.to_data_units(
+          {name: tf.cast(value, tf.float64) for name, value in standard.items()},
+          self.standardization.loc, self.standardization.scale)
+      distribution = self.likelihood_head.make_distribution(data)
+      out["x_mean"] = distribution.mean()
+      out["x_variance"] = distribution.variance()
+    return out
+
+  @tf.function(reduce_retracing=True)
+  def _iwae_logsumexp(self, x, noise, first_sample):
+    """logsumexp_k log w_k per row, float64 [B]."""
     return tf.reduce_logsumexp(
-        objectives.compute_log_importance_weights(
-            log_likelihood, log_prior, log_posterior), axis=0)
+        self.importance_sample(x, noise, first_sample)["log_weights"], axis=0)
 
   def marginal_log_likelihood(self, x, num_samples=1000, seed=None, verbose=0):
     """Importance-weighted estimates of log p(x_obs) (Burda et al. 2016), nats.
@@ -644,7 +742,7 @@ class VAE(tf_keras.Model):
       num_samples: Python int K >= 1.
       seed: optional int in [0, 2**63), for reproducible estimates; None
         follows TensorFlow's global seed.
-      verbose: 1 shows a progress bar.
+      verbose: 1 shows a progress line (standard error).
 
     Returns:
       float64 numpy array [N], log p(x_obs) per example, in nats.
@@ -653,18 +751,146 @@ class VAE(tf_keras.Model):
     num_samples = data_lib.check_positive_int(num_samples, "num_samples")
     noise = tf.random.stateless_normal([num_samples, self.latent_dim],
                                        seed=self._seed_pair(seed))
-    progress = (tf_keras.utils.Progbar(len(x), unit_name="row")
-                if verbose else None)
+    progress = runtime.Progress("log-likelihood", len(x), "rows",
+                                enabled=bool(verbose))
 
     def chunk(rows, samples):
       return self._iwae_logsumexp(tf.constant(x[rows]),
-                                  noise[samples.start:samples.stop]).numpy()
+                                  noise[samples.start:samples.stop],
+                                  tf.constant(samples.start)).numpy()
 
     estimates = objectives.compute_chunked_iwae(
         chunk, len(x), num_samples, MAX_DECODED_ROWS,
-        on_rows_done=progress.update if progress else None)
+        on_rows_done=progress.update)
+    progress.close()
     estimates[np.isnan(x).all(axis=1)] = 0.0
     return estimates
+
+  @tf.function(reduce_retracing=True)
+  def _imputation_moments(self, x, noise, first_sample):
+    """Over these draws, per row: log sum w [B], and the self-normalised
+    weighted mean [B, D] and second moment [B, D] of x in data units."""
+    out = self.importance_sample(x, noise, first_sample, with_moments=True)
+    log_weights = out["log_weights"]
+    total = tf.reduce_logsumexp(log_weights, axis=0)
+    weights = tf.exp(log_weights - total)[..., None]  # [k, B, 1]
+
+    def weighted(value):
+      return tf.reduce_sum(tf.where(weights > 0, weights * value, 0.0), 0)
+
+    return (total, weighted(out["x_mean"]),
+            weighted(out["x_variance"] + tf.square(out["x_mean"])))
+
+  @tf.function(reduce_retracing=True)
+  def _imputation_draws(self, x, noise, uniforms):
+    """Sampling importance resampling: for each of M draws, z from the
+    weighted samples, then x from p(x|z); [M, B, D] in data units.
+
+    `uniforms` [M, 1 + D] are shared by every row (as `noise` is): the first
+    picks the sample by inverse CDF of the row's weights, the rest are the
+    likelihood's quantiles, so a row's draws do not depend on other rows.
+    """
+    out = self.importance_sample(x, noise)
+    log_weights = out["log_weights"]  # [K, B]
+    weights = tf.exp(log_weights - tf.reduce_logsumexp(log_weights, 0))
+    cumulative = tf.cumsum(tf.transpose(weights), axis=-1)  # [B, K]
+    picks = tf.cast(uniforms[:, 0], tf.float64)  # [M]
+    index = tf.searchsorted(
+        cumulative, tf.broadcast_to(picks, [tf.shape(cumulative)[0],
+                                            tf.shape(picks)[0]]))  # [B, M]
+    index = tf.minimum(index, tf.shape(weights)[0] - 1)
+    z = tf.gather(tf.transpose(out["z"], [1, 0, 2]), index, batch_dims=1)
+    z = tf.transpose(z, [1, 0, 2])  # [M, B, L]
+    standard = self._standard_likelihood_parameters(z)
+    data = self.likelihood_head.to_data_units(
+        {name: tf.cast(value, tf.float64) for name, value in standard.items()},
+        self.standardization.loc, self.standardization.scale)
+    quantiles = tf.cast(uniforms[:, None, 1:], tf.float64)  # [M, 1, D]
+    return self.likelihood_head.make_distribution(data).quantile(
+        tf.broadcast_to(quantiles, tf.shape(data["loc"])))
+
+  def impute(self, x, num_samples=1000, seed=None, num_imputations=None,
+             return_std=False, verbose=0):
+    """Fills missing values from p(x_mis | x_obs), by importance sampling.
+
+    With q(z|x_obs) (the proposal of `marginal_log_likelihood`) and
+    self-normalised weights w_k proportional to p(x_obs, z_k) / q(z_k):
+    E[x_mis | x_obs] ~= sum_k w_k E[x_mis | z_k], and the predictive
+    variance is sum_k w_k (Var[x_mis | z_k] + E[x_mis | z_k]^2) minus the
+    square of the mean (law of total variance). With `num_imputations=M`,
+    M draws from p(x_mis | x_obs) by sampling importance resampling, for
+    multiple imputation. Observed entries are returned bit for bit, and a
+    row's result does not depend on the other rows.
+
+    Args:
+      x: float array [N, input_dim] in data units; NaN marks what to fill.
+      num_samples: importance samples K per row.
+      seed: optional int in [0, 2**63); None follows the global seed.
+      num_imputations: optional int M: return M draws instead of the mean.
+      return_std: with the mean, also return the predictive standard
+        deviation per entry (0 where observed; infinite where a Student's t
+        likelihood has df <= 2).
+      verbose: 1 shows a progress line.
+
+    Returns:
+      float64 [N, input_dim] (and the std [N, input_dim] with
+      `return_std`), or with `num_imputations` float64 [M, N, input_dim].
+    """
+    x = data_lib.validate_array(x, "x", self.input_dim)
+    num_samples = data_lib.check_positive_int(num_samples, "num_samples")
+    seed_pair = self._seed_pair(seed)
+    noise = tf.random.stateless_normal([num_samples, self.latent_dim],
+                                       seed=seed_pair)
+    missing = np.isnan(x)
+    gaps = np.flatnonzero(missing.any(axis=1))
+    progress = runtime.Progress("imputing", len(gaps), "rows",
+                                enabled=bool(verbose))
+    if num_imputations is not None:
+      draws = data_lib.check_positive_int(num_imputations, "num_imputations")
+      if num_samples > MAX_DECODED_ROWS:
+        raise ValueError(f"num_imputations needs num_samples <= "
+                         f"{MAX_DECODED_ROWS}, got {num_samples}")
+      uniforms = tf.random.stateless_uniform(
+          [draws, 1 + self.input_dim],
+          seed=tf.random.experimental.stateless_split(seed_pair, 2)[1],
+          dtype=tf.float64)
+      result = np.repeat(x[None], draws, axis=0)
+      rows_per_chunk = max(1, MAX_DECODED_ROWS // num_samples)
+      for start in range(0, len(gaps), rows_per_chunk):
+        rows = gaps[start:start + rows_per_chunk]
+        drawn = self._imputation_draws(tf.constant(x[rows]), noise,
+                                       uniforms).numpy()
+        result[:, rows] = np.where(missing[rows], drawn, x[rows])
+        progress.update(start + len(rows))
+      progress.close()
+      return result
+    imputed, std = x.copy(), np.zeros_like(x)
+    row_slices, sample_slices = objectives.compute_iwae_chunks(
+        len(gaps), num_samples, MAX_DECODED_ROWS)
+    for chunk in row_slices:
+      rows = gaps[chunk]
+      total, mean, second = None, 0.0, 0.0
+      for samples in sample_slices:
+        part = [t.numpy() for t in self._imputation_moments(
+            tf.constant(x[rows]), noise[samples.start:samples.stop],
+            tf.constant(samples.start))]
+        if total is None:
+          total, mean, second = part
+          continue
+        new_total = np.logaddexp(total, part[0])
+        old_share = np.exp(total - new_total)[:, None]
+        new_share = np.exp(part[0] - new_total)[:, None]
+        mean = old_share * mean + new_share * part[1]
+        second = old_share * second + new_share * part[2]
+        total = new_total
+      with np.errstate(invalid="ignore"):
+        spread = np.sqrt(np.maximum(second - mean**2, 0.0))
+      spread = np.where(np.isinf(second), np.inf, spread)
+      imputed[rows] = np.where(missing[rows], mean, x[rows])
+      std[rows] = np.where(missing[rows], spread, 0.0)
+      progress.update(chunk.stop)
+    progress.close()
+    return (imputed, std) if return_std else imputed
 
   def anomaly_score(self, x, num_samples=1000, seed=None, per_feature=False,
                     verbose=0):
@@ -710,6 +936,7 @@ class VAE(tf_keras.Model):
         "kl_warmup_steps": self.kl_warmup_steps,
         "free_bits": self.free_bits,
         "num_train_samples": self.num_train_samples,
+        "missing_train_samples": self.missing_train_samples,
         "min_df": self.min_df,
         "posterior_scale_floor": self.posterior_scale_floor,
         "likelihood_scale_floor": self.likelihood_scale_floor,
@@ -786,6 +1013,7 @@ class VAE(tf_keras.Model):
       value = value.numpy()
     values = data_lib.validate_array(value, name, self.input_dim)
     if for_training:
+      data_lib.check_columns_observed(values, name, self.feature_names)
       self._check_trainable(values, name)
     return tf.constant(values)
 

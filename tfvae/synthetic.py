@@ -146,3 +146,91 @@ def nonlinear_log_density(x, num_grid=8001, chunk=512):
     out[start:start + chunk] = (
         peak[:, 0] + np.log(np.exp(terms - peak).sum(axis=1)) + log_step)
   return out
+
+
+# The surface set: two latents t ~ N(0, I_2) mapped to 10 columns.
+SURFACE_INPUT_DIM = 10
+# The first two columns are t itself plus noise of this scale, so the
+# posterior over t sits within a few noise scales of (x_1, x_2).
+_SURFACE_ANCHOR_NOISE = 0.2
+
+
+def _surface(t1, t2):
+  """f(t) [..., 10] and its noise scale g(t) [..., 10]."""
+  loc = np.stack([
+      t1, t2,
+      np.sin(1.5 * t1) + 0.5 * t2,
+      0.5 * t1 * t2,
+      1.5 * np.cos(t2),
+      np.tanh(t1 + t2),
+      0.3 * t1**2 - t2,
+      np.exp(0.3 * t1),
+      np.sin(t1 - t2),
+      0.3 * t2**2 + 0.2 * t1,
+  ], axis=-1)
+  anchor = np.full_like(t1, _SURFACE_ANCHOR_NOISE)
+  scale = np.stack([
+      anchor, anchor,
+      0.10 + 0.05 * np.abs(t2),
+      0.15 * np.ones_like(t1),
+      0.10 + 0.10 / (1.0 + t1**2),
+      0.05 * np.ones_like(t1),
+      0.20 * np.ones_like(t1),
+      0.05 + 0.05 * np.exp(0.2 * t1),
+      0.15 * np.ones_like(t1),
+      0.10 + 0.05 * np.abs(np.sin(t1)),
+  ], axis=-1)
+  return loc, scale
+
+
+def make_surface(num_examples, seed=0):
+  """Draws x = f(t) + g(t) * e, t ~ N(0, I_2), e ~ N(0, I_10).
+
+  Args:
+    num_examples: Python int N.
+    seed: int.
+
+  Returns:
+    float64 array [N, 10].
+  """
+  rng = np.random.default_rng(seed)
+  t = rng.normal(size=(num_examples, 2))
+  loc, scale = _surface(t[:, 0], t[:, 1])
+  return loc + scale * rng.normal(size=loc.shape)
+
+
+def surface_log_density(x, half_width=1.6, step=0.0125):
+  """The exact log-density of `make_surface` data, by quadrature over t.
+
+  The posterior over t lies within `half_width` (8 noise scales) of the
+  row's first two values, where a trapezoid grid of spacing `step` (a
+  fifth of the posterior's typical width or less) integrates
+  N(t; 0, I) prod_d N(x_d; f_d(t), g_d(t)^2); the mass outside is below
+  1e-13.
+
+  Args:
+    x: array [N, 10].
+    half_width: half the side of the integration square.
+    step: grid spacing.
+
+  Returns:
+    float64 array [N], nats.
+  """
+  x = np.asarray(x, dtype=np.float64)
+  offsets = np.arange(-half_width, half_width + step / 2, step)
+  weights_1d = np.ones(len(offsets))
+  weights_1d[[0, -1]] = 0.5
+  log_weights = (np.log(weights_1d)[:, None] + np.log(weights_1d)[None, :]
+                 ).ravel() + 2 * math.log(step)
+  grid1, grid2 = [g.ravel() for g in np.meshgrid(offsets, offsets,
+                                                 indexing="ij")]
+  out = np.empty(len(x))
+  for i, row in enumerate(x):
+    t1, t2 = row[0] + grid1, row[1] + grid2
+    loc, scale = _surface(t1, t2)
+    terms = (np.sum(-0.5 * ((row - loc) / scale)**2 - np.log(scale), axis=-1)
+             - 0.5 * (t1**2 + t2**2) - math.log(2 * math.pi)
+             - 5.0 * math.log(2 * math.pi) + log_weights)
+    peak = terms.max()
+    out[i] = peak + math.log(np.exp(terms - peak).sum())
+  return out
