@@ -52,13 +52,13 @@ BASELINES = ("full_gaussian", "factor_analysis", "gaussian_mixture", "kde")
 VARIANTS = {
     "defaults": {},
     "search": {"search": True, "time_budget": 10.0},
-    "x_w128": {"hidden_units": (128, 128)},
-    "x_w128_lathalf": lambda n, d: {"hidden_units": (128, 128),
-                                    "latent_dim": max(2, d // 2)},
-    "x_w128_latd": lambda n, d: {"hidden_units": (128, 128), "latent_dim": d},
-    "x_w128_iw10": lambda n, d: {"hidden_units": (128, 128),
-                                 "latent_dim": max(2, d // 2),
-                                 "num_train_samples": 10},
+    "snippet": {"hidden_units": "snippet", "lr_patience": 0},
+    "r3_a0": {"model_options": {"num_atoms": 0}},
+    "r3_a4": {},
+    "r3_a4_iw10": {"num_train_samples": 10},
+    "r3_a4_iw10_refit": {"num_train_samples": 10, "refit": True},
+    "r3_a8_iw10": {"num_train_samples": 10, "model_options": {"num_atoms": 8}},
+    "r3_a4_iw10_ens3": {"num_train_samples": 10, "ensemble": 3},
 }
 
 
@@ -96,12 +96,22 @@ def run_tfvae(variant, train, test, seed):
   overrides = VARIANTS[variant]
   if callable(overrides):
     overrides = overrides(len(train), train.shape[1])
-  config = training.TrainConfig(seed=seed, verbose=0, logdir=None, **overrides)
+  overrides = dict(overrides)
+  members = overrides.pop("ensemble", 1)
+  model_options = overrides.pop("model_options", None)
   table = data_lib.Table(train, None, "benchmark")
-  summary = training.train(config, table)
-  model = summary.model
-  scores = model.marginal_log_likelihood(test, num_samples=1000, seed=seed)
-  chosen = getattr(summary, "recipe", None) or {}
+  estimates, chosen = [], {}
+  for member in range(members):
+    config = training.TrainConfig(seed=seed + 1000 * member, verbose=0,
+                                  logdir=None, **overrides)
+    summary = training.train(config, table, model_options=model_options)
+    estimates.append(summary.model.marginal_log_likelihood(
+        test, num_samples=1000, seed=seed))
+    chosen = summary.recipe or {}
+  # An ensemble's density is the average of its members' densities.
+  stacked = np.stack(estimates)
+  peak = stacked.max(axis=0)
+  scores = peak + np.log(np.mean(np.exp(stacked - peak), axis=0))
   return scores, json.dumps(chosen, default=str)
 
 

@@ -48,7 +48,7 @@ def train_linear_on_ppca(seed=1, num_rows=3000, epochs=80):
   x_test, _ = synthetic.make_ppca(2000, seed=seed + 1, params=params)
   tf_keras.utils.set_random_seed(seed)
   model = tfvae.VAE(input_dim=6, latent_dim=2, hidden_units=(),
-                    likelihood="gaussian_shared", seed=seed)
+                    likelihood="gaussian_shared", num_atoms=0, seed=seed)
   model.adapt(x)
   model.compile(tf_keras.optimizers.Adam(3e-3))
   model.fit(x, epochs=epochs, batch_size=128, verbose=0)

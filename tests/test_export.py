@@ -19,24 +19,27 @@ from tests.helpers import fitted_model
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def trained_model(likelihood="gaussian", seed=0):
+def trained_model(likelihood="gaussian", seed=0, num_atoms=4):
   rng = np.random.default_rng(seed)
   x = np.stack([rng.normal(100, 30, 200), rng.lognormal(0, 1, 200),
                 rng.normal(-5, 0.01, 200)], axis=1)
+  x[::3, 1] = 0.0  # an atom
   model = fitted_model(x, epochs=2, latent_dim=2, hidden_units=(8,),
                        likelihood=likelihood, feature_names=["a", "b", "c"],
-                       batch_size=64)
+                       batch_size=64, num_atoms=num_atoms)
   return model, x
 
 
-@pytest.mark.parametrize("likelihood,extra", [
-    ("gaussian", set()), ("gaussian_shared", set()),
-    ("laplace", {"x_loc", "x_scale"}), ("student_t", {"x_loc", "x_scale", "x_df"})])
-def test_signatures_match_the_model(tmp_path, likelihood, extra):
-  model, x = trained_model(likelihood)
+@pytest.mark.parametrize("likelihood,atoms,extra", [
+    ("gaussian", 0, set()), ("gaussian_shared", 0, set()),
+    ("gaussian", 2, {"x_loc", "x_scale", "x_atom_probability"}),
+    ("laplace", 0, {"x_loc", "x_scale"}),
+    ("student_t", 2, {"x_loc", "x_scale", "x_df", "x_atom_probability"})])
+def test_signatures_match_the_model(tmp_path, likelihood, atoms, extra):
+  model, x = trained_model(likelihood, num_atoms=atoms)
   paths = export.export_model(model, tmp_path)
-  assert paths == {"encoder": str(tmp_path / "encoder" / "1"),
-                   "decoder": str(tmp_path / "decoder" / "1")}
+  assert paths == {part: str(tmp_path / part / "1")
+                   for part in ("encoder", "decoder", "scorer")}
   encoder = tf.saved_model.load(paths["encoder"])
   assert set(encoder.signatures) == {"serving_default", "serving_float32",
                                      "sample"}
@@ -154,6 +157,7 @@ def test_versions_metadata_and_overwrite_rules(tmp_path):
   assert metadata["input_dim"] == 3 and metadata["latent_dim"] == 2
   assert metadata["likelihood"] == "gaussian" and metadata["version"] == 2
   assert metadata["feature_names"] == ["a", "b", "c"]
+  assert metadata["atoms"] == [[None] * 4, [0.0, None, None, None], [None] * 4]
   assert metadata["tfvae_version"] == tfvae.__version__
   with pytest.raises(ValueError, match="positive integer"):
     export.export_model(model, tmp_path, version=0)

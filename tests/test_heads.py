@@ -208,3 +208,58 @@ def test_params_sizes():
   assert heads.LaplaceLikelihood.params_size(7) == 14
   assert heads.StudentTLikelihood.params_size(7) == 14
   assert heads.FixedScaleGaussianLikelihood.params_size(7) == 7
+
+
+@pytest.mark.parametrize("family", [families.GAUSSIAN, families.STUDENT_T])
+def test_atoms_mix_narrow_spikes_with_the_family(family, rng):
+  d, atoms = 3, 2
+  head = heads.make_likelihood(family, d, scale_floor=1e-3, num_atoms=atoms)
+  assert head.output_size == head.params_size(d) + d * (atoms + 1)
+  params = rng.normal(size=(5, head.output_size)).astype(np.float64)
+  parameters = {k: tf.cast(v, tf.float64)
+                for k, v in head.distribution_parameters(params).items()}
+  atom_loc = np.array([[0.0, 1.0], [-2.0, np.nan], [np.nan, np.nan]])
+  parameters["atom_loc"] = tf.constant(atom_loc)
+  parameters["atom_scale"] = tf.fill([d, atoms], tf.constant(1e-3, tf.float64))
+  distribution = head.make_distribution(parameters)
+  u = rng.normal(size=(5, d))
+  u[0, 0], u[1, 1], u[2, 0] = 0.0, -2.0, 1.0  # values at atoms
+  # Independent numpy: log(w_0 f(u) + sum_j w_j N(u; a_j, 1e-3)), where the
+  # weights are a softmax over the logits of the atoms that exist.
+  logits = params[:, head.params_size(d):].reshape(5, d, atoms + 1)
+  logits = np.where(np.concatenate([np.zeros((d, 1), bool), np.isnan(atom_loc)],
+                                   axis=1), -np.inf, logits)
+  weights = np.exp(logits - logits.max(-1, keepdims=True))
+  weights /= weights.sum(-1, keepdims=True)
+  base = expected_parameters(family, params[:, :head.params_size(d)], head)
+  density = weights[..., 0] * np.exp(numpy_log_prob(family, u, base))
+  for j in range(atoms):
+    spike = np.exp(numpy_normal_log_prob(u, np.nan_to_num(atom_loc[:, j]), 1e-3))
+    density += weights[..., j + 1] * spike
+  np.testing.assert_allclose(distribution.log_prob(u), np.log(density),
+                             rtol=1e-7)
+  np.testing.assert_allclose(head.component_probabilities(parameters), weights,
+                             rtol=1e-12)
+  assert np.log(density[0, 0]) > 3.0  # the spike dominates at the atom
+
+
+def test_draws_from_uniforms_hit_the_atoms_at_their_rates(rng):
+  head = heads.make_likelihood(families.GAUSSIAN, 1, num_atoms=1)
+  params = np.zeros((1, head.output_size))
+  params[0, 2:] = [np.log(0.7), np.log(0.3)]  # P(family) 0.7, P(atom) 0.3
+  parameters = {k: tf.cast(v, tf.float64)
+                for k, v in head.distribution_parameters(params).items()}
+  parameters["atom_loc"] = tf.constant([[5.0]], tf.float64)
+  parameters["atom_scale"] = tf.constant([[1e-3]], tf.float64)
+  n = 20000
+  shape = [n, 1]
+  tiled = {k: (tf.broadcast_to(v, shape) if k not in ("atom_loc", "atom_scale")
+               else v) for k, v in parameters.items() if k != "atom_logits"}
+  tiled["atom_logits"] = tf.broadcast_to(parameters["atom_logits"], [n, 1, 2])
+  draws = head.draw(tiled, tf.constant(rng.uniform(size=shape)),
+                    tf.constant(rng.uniform(size=shape))).numpy()
+  assert np.mean(draws == 5.0) == pytest.approx(0.3, abs=0.015)
+  rest = draws[draws != 5.0]
+  scale = softplus(0.0) + 1e-3
+  assert np.mean(rest) == pytest.approx(0.0, abs=0.05)
+  assert np.std(rest) == pytest.approx(scale, rel=0.05)

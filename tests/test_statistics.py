@@ -76,3 +76,28 @@ def test_rarely_observed_column_falls_back_to_exact_moments():
   stats.update(block)
   loc, scale = stats.result()
   assert loc[1] == 5.0 and scale[1] == 1.0
+
+
+def test_atoms_are_the_values_held_many_times():
+  rng = np.random.default_rng(0)
+  x = np.stack([
+      np.where(rng.uniform(size=1000) < 0.4, 0.0, rng.lognormal(size=1000)),
+      rng.integers(0, 3, size=1000).astype(float),  # three atoms
+      rng.normal(size=1000),  # no atom
+      np.where(rng.uniform(size=1000) < 0.1, np.nan, 7.0),  # one, with gaps
+  ], axis=1)
+  atoms, frequencies = statistics.compute_atoms(x, num_atoms=2)
+  assert atoms.shape == (4, 2)
+  assert atoms[0, 0] == 0.0 and np.isnan(atoms[0, 1])
+  assert frequencies[0, 0] == pytest.approx(0.4, abs=0.04)
+  # The two most frequent of the three codes, most frequent first.
+  counts = {v: np.sum(x[:, 1] == v) for v in (0.0, 1.0, 2.0)}
+  top = sorted(counts, key=lambda v: -counts[v])[:2]
+  np.testing.assert_array_equal(atoms[1], top)
+  assert np.isnan(atoms[2]).all() and np.all(frequencies[2] == 0)
+  assert atoms[3, 0] == 7.0 and frequencies[3, 0] == 1.0  # of observed values
+  none, _ = statistics.compute_atoms(x, num_atoms=0)
+  assert none.shape == (4, 0)
+  # Too rare to count: fewer than 5 repeats, or under 1% of the rows.
+  rare = np.concatenate([np.zeros(4), rng.normal(size=396)])[:, None]
+  assert np.isnan(statistics.compute_atoms(rare, 2)[0]).all()

@@ -125,6 +125,8 @@ def _hidden_units(text):
   text = text.strip()
   if text.lower() in ("", "none", "linear"):
     return ()
+  if text.lower() == "snippet":
+    return "snippet"
   try:
     return data_lib.check_widths(int(part) for part in text.split(","))
   except ValueError:
@@ -222,12 +224,15 @@ def build_train_parser():
   parser.add_argument("--data", help="a .csv (optional header), .npy or "
                       ".parquet file")
   add_read_options(parser)
-  model = parser.add_argument_group("model")
-  model.add_argument("--latent-dim", type=_positive_int, default=5)
+  model = parser.add_argument_group(
+      "model (unset values are chosen from the data's shape: see the README)")
+  model.add_argument("--latent-dim", type=_positive_int,
+                     help="default: half the number of columns (at least 2)")
   model.add_argument(
       "--hidden-units", type=_hidden_units, default=None,
-      help="comma-separated widths, e.g. 64,64; 'linear' for none; "
-      "default: one layer of width input_dim")
+      help="comma-separated widths, e.g. 64,64; 'linear' for none; 'snippet' "
+      "for the original snippet's one layer as wide as the data (with 5 "
+      "latents); default: 128,128")
   model.add_argument("--likelihood", choices=families.NAMES,
                      default=families.DEFAULT,
                      help=f"decoder family (default {families.DEFAULT}: see "
@@ -238,21 +243,27 @@ def build_train_parser():
                      help="raise beta linearly from 0 over this many steps")
   model.add_argument("--free-bits", type=_finite(0.0), default=0.0,
                      help="nats per latent dimension")
-  model.add_argument("--num-train-samples", type=_positive_int, default=1,
+  model.add_argument("--num-train-samples", type=_positive_int,
                      help="importance samples per example in the training "
-                     "bound (1: the ELBO)")
+                     "bound (1: the ELBO; batches with missing values use 20)")
   fit = parser.add_argument_group("training")
   fit.add_argument("--epochs", type=_positive_int, default=1000,
                    help="an upper bound: early stopping usually ends sooner")
-  fit.add_argument("--batch-size", type=_positive_int, default=32)
-  fit.add_argument("--learning-rate", type=_finite(0.0, exclusive=True),
-                   default=1e-3)
+  fit.add_argument("--batch-size", type=_positive_int,
+                   help="default: grows with the table, 32 to 1024")
+  fit.add_argument("--learning-rate", type=_finite(0.0, exclusive=True))
+  fit.add_argument("--lr-patience", type=_non_negative_int,
+                   help="halve the learning rate after this many epochs "
+                   "without progress (0: constant)")
   fit.add_argument("--validation-split", type=_fraction, default=0.2)
-  fit.add_argument("--patience", type=_non_negative_int, default=50,
+  fit.add_argument("--patience", type=_non_negative_int,
                    help="early-stopping patience in epochs on val_loss "
                    "(0 disables); the best weights are kept")
   fit.add_argument("--no-adapt", action="store_true",
                    help="train on raw values instead of standardised ones")
+  fit.add_argument("--stream", choices=("auto", "on", "off"), default="auto",
+                   help="read the file in blocks every epoch instead of into "
+                   "memory (auto: files over 512 MiB)")
   fit.add_argument("--num-samples", type=_positive_int, default=1000,
                    help="importance samples for the summary's marginal "
                    "log-likelihood")
@@ -292,8 +303,10 @@ def train_main(argv=None):
       epochs=args.epochs,
       batch_size=args.batch_size,
       learning_rate=args.learning_rate,
+      lr_patience=args.lr_patience,
       validation_split=args.validation_split,
       patience=args.patience,
+      stream=args.stream,
       adapt=not args.no_adapt,
       num_samples=args.num_samples,
       seed=args.seed,

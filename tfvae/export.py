@@ -20,8 +20,10 @@ and from z to x as training and scoring.
   No random op runs in `serving_default`.
 - decoder `serving_default`: z float32 [None, latent_dim] -> x_mean,
   x_stddev float64 [None, input_dim] in the data's units, plus the family's
-  own parameters when it is not Gaussian (x_loc, x_scale, and x_df for
-  Student's t, whose x_stddev is infinite where df <= 2).
+  own parameters when they differ from those (x_loc, x_scale, and x_df for
+  Student's t, whose x_stddev is infinite where df <= 2), and with atoms
+  x_atom_probability, the chance a value sits at one of its column's atoms
+  (listed in the metadata).
 - scorer `score`: x float64 (NaN: missing), seed int64 [2] ->
   log_likelihood (log p(x_obs), nats), log_likelihood_per_feature,
   num_observed; `serving_default` is `score` with seed [0, 0]; `impute`:
@@ -117,7 +119,9 @@ class DecoderModule(tf.Module):
     p = self._model.likelihood_parameters(
         _check_width(z, self._model.latent_dim, "z"))
     outputs = {"x_mean": p["mean"], "x_stddev": p["stddev"]}
-    if not self._gaussian:
+    if not self._gaussian or self._model.num_atoms:
+      # The family's own parameters (for a Normal without atoms they are the
+      # mean and the standard deviation already).
       outputs.update({f"x_{name}": value for name, value in p.items()
                       if name not in ("mean", "stddev")})
     return outputs
@@ -232,6 +236,8 @@ def _metadata(model, part, version):
       "feature_names": (None if model.feature_names is None
                         else list(model.feature_names)),
       "adapted": bool(model.is_adapted),
+      "atoms": [[None if np.isnan(a) else float(a) for a in row]
+                for row in model.standardization.atoms.numpy()],
       "units": "data units (standardisation is inside the graph)",
       "tfvae_version": tfvae.__version__,
       "tensorflow_version": tf.__version__,

@@ -22,6 +22,7 @@ so the serving graphs built from these heads load without TFP.
 
 import math
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
@@ -132,28 +133,44 @@ class PosteriorNormal(tfp.layers.DistributionLambda):
 class LikelihoodHead(tfp.layers.DistributionLambda):
   """Base class of the decoder likelihoods p(x|z), in standardised units.
 
-  Called on `params` [..., params_size] from the decoder network, it
-  returns the family's distribution per feature, batch_shape
-  [..., event_size]. Subclasses define `family_name`, `params_size`,
-  `distribution_parameters` and `make_distribution`.
+  Called on `params` [..., output_size] from the decoder network, it
+  returns the distribution of each feature, batch_shape [..., event_size].
+  Subclasses define `family_name`, `params_size` (the family's own
+  outputs), `family_parameters` and `family`.
+
+  **Atoms.** Real columns often hold a few values many times: zeros in a
+  zero-inflated column, a cap (visibility 10 miles), the codes of a count.
+  With `num_atoms=A > 0` each feature's distribution is a mixture of the
+  family and A narrow Normal spikes at that column's atoms (the model
+  supplies their places as `atom_loc`, NaN where a column has fewer), with
+  mixture weights from A + 1 more decoder outputs per feature. A spike is
+  as narrow as the family's narrowest (`scale_floor`): atoms add no density
+  that the family could not reach at its floor; they make the point masses
+  learnable, as the probability of each atom given z, instead of asking
+  the decoder to pin a continuous location to an exact value. The result is
+  still a density, comparable with any other.
 
   Args:
     event_size: Python int, number of features D.
     scale_floor: Python float, smallest scale in standardised units.
       Default value: `1e-3`.
+    num_atoms: Python int A >= 0, atoms per feature. Default value: `0`.
     **kwargs: forwarded to `tf_keras.layers.Layer`.
   """
 
   # The name in `tfvae.families` that `make_likelihood` builds this head for.
   family_name = None
 
-  def __init__(self, event_size, scale_floor=1e-3, **kwargs):
+  def __init__(self, event_size, scale_floor=1e-3, num_atoms=0, **kwargs):
     if int(event_size) < 1:
       raise ValueError(f"event_size must be a positive integer, got {event_size!r}")
     if not scale_floor > 0:
       raise ValueError(f"scale_floor must be > 0, got {scale_floor!r}")
+    if int(num_atoms) < 0:
+      raise ValueError(f"num_atoms must be >= 0, got {num_atoms!r}")
     self.event_size = int(event_size)
     self.scale_floor = float(scale_floor)
+    self.num_atoms = int(num_atoms)
     super().__init__(make_distribution_fn=self._make_distribution,
                      convert_to_tensor_fn=_mean, **kwargs)
     # Any weights are created in the constructor: the model calls
@@ -162,10 +179,18 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
 
   @staticmethod
   def params_size(event_size):
+    """The family's own outputs for D features (atoms not counted)."""
     raise NotImplementedError
 
-  def distribution_parameters(self, params):
-    """Maps decoder outputs to the family's parameters, standardised units.
+  @property
+  def output_size(self):
+    """Decoder outputs this head takes: the family's, plus A + 1 mixture
+    logits per feature with atoms."""
+    atoms = self.event_size * (self.num_atoms + 1) if self.num_atoms else 0
+    return self.params_size(self.event_size) + atoms
+
+  def family_parameters(self, params):
+    """The family's parameters from its own outputs, standardised units.
 
     Args:
       params: float Tensor [..., params_size(event_size)].
@@ -177,15 +202,89 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     raise NotImplementedError
 
   @staticmethod
-  def make_distribution(parameters):
-    """The scalar family from a parameter dict, batch shape [..., D]."""
+  def family(parameters):
+    """The scalar family from its parameters, batch shape [..., D]."""
     raise NotImplementedError
+
+  def distribution_parameters(self, params):
+    """Maps decoder outputs to the distribution's parameters.
+
+    Args:
+      params: float Tensor [..., output_size].
+
+    Returns:
+      dict of Tensors [..., event_size]: the family's (`loc`, `scale`,
+      `df`), and with atoms `atom_logits` [..., event_size, A + 1] (the
+      family first, then the atoms).
+    """
+    params = tf.convert_to_tensor(params)
+    size = self.params_size(self.event_size)
+    parameters = self.family_parameters(params[..., :size])
+    if self.num_atoms:
+      logits = params[..., size:]
+      parameters["atom_logits"] = tf.reshape(
+          logits, tf.concat([tf.shape(logits)[:-1],
+                             [self.event_size, self.num_atoms + 1]], 0))
+    return parameters
+
+  @classmethod
+  def make_distribution(cls, parameters):
+    """The distribution per feature from a parameter dict, batch [..., D].
+
+    With `atom_logits`, `parameters` must also hold `atom_loc` and
+    `atom_scale` [event_size, A] (NaN `atom_loc`: no such atom), in the
+    units of `loc` (the model supplies them).
+    """
+    base = cls.family(parameters)
+    if "atom_logits" not in parameters:
+      return base
+    shape = tf.shape(parameters["loc"])
+    atom_loc = parameters["atom_loc"]
+    atom_loc = tf.where(tf.math.is_nan(atom_loc), tf.zeros([], atom_loc.dtype),
+                        atom_loc)
+    spikes = [tfd.Normal(tf.broadcast_to(atom_loc[:, j], shape),
+                         tf.broadcast_to(parameters["atom_scale"][:, j], shape))
+              for j in range(atom_loc.shape[-1])]
+    return tfd.Mixture(cat=tfd.Categorical(logits=cls._masked_logits(parameters)),
+                       components=[base] + spikes)
+
+  @staticmethod
+  def _masked_logits(parameters):
+    """The mixture logits with -inf where a column has no such atom."""
+    absent = tf.math.is_nan(parameters["atom_loc"])
+    logits = parameters["atom_logits"]
+    mask = tf.concat([tf.zeros_like(absent[:, :1]), absent], -1)
+    return tf.where(mask, tf.constant(-np.inf, logits.dtype), logits)
+
+  @classmethod
+  def component_probabilities(cls, parameters):
+    """P(family), P(atom 1), ..., P(atom A) per feature: [..., D, A + 1]."""
+    return tf.nn.softmax(cls._masked_logits(parameters), axis=-1)
+
+  @classmethod
+  def draw(cls, parameters, component_uniforms, value_uniforms):
+    """Draws by inverse CDF from uniforms of the parameters' shape [..., D].
+
+    `component_uniforms` picks the mixture component (with atoms), and
+    `value_uniforms` the family's quantile; the same uniforms for every row
+    make the draws of a row independent of the other rows.
+    """
+    values = cls.family(parameters).quantile(value_uniforms)
+    if "atom_logits" not in parameters:
+      return values
+    cumulative = tf.cumsum(cls.component_probabilities(parameters), axis=-1)
+    component = tf.reduce_sum(tf.cast(
+        cumulative[..., :-1] < component_uniforms[..., None], tf.int32), -1)
+    atom_loc = tf.where(tf.math.is_nan(parameters["atom_loc"]),
+                        tf.zeros([], values.dtype), parameters["atom_loc"])
+    return tf.where(component == 0, values, _pick_atoms(atom_loc, component))
 
   @staticmethod
   def to_data_units(parameters, data_loc, data_scale):
     """The parameters of x = data_loc + data_scale * u, for u ~ the family.
 
-    Exact for every location-scale family: only `loc` and `scale` change.
+    Exact for every location-scale family: only `loc` and `scale` change
+    (the atoms' places and widths are the model's, in the units asked).
 
     Args:
       parameters: dict from `distribution_parameters`.
@@ -204,12 +303,21 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
 
   def get_config(self):
     config = tf_keras.layers.Layer.get_config(self)
-    config.update(event_size=self.event_size, scale_floor=self.scale_floor)
+    config.update(event_size=self.event_size, scale_floor=self.scale_floor,
+                  num_atoms=self.num_atoms)
     return config
 
   @classmethod
   def from_config(cls, config):
     return cls(**config)
+
+
+def _pick_atoms(atom_loc, component):
+  """atom_loc [D, A], component [..., D] in 0..A (0: none) -> [..., D]."""
+  table = tf.concat([tf.zeros_like(atom_loc[:, :1]), atom_loc], -1)  # [D, A+1]
+  flat = tf.reshape(component, [-1, tf.shape(table)[0]])  # [N, D]
+  picked = tf.gather(table, tf.transpose(flat), batch_dims=1)  # [D, N]
+  return tf.reshape(tf.transpose(picked), tf.shape(component))
 
 
 def _split_loc_scale(params, floor):
@@ -231,12 +339,12 @@ class GaussianLikelihood(LikelihoodHead):
   def params_size(event_size):
     return 2 * int(event_size)
 
-  def distribution_parameters(self, params):
+  def family_parameters(self, params):
     loc, scale = _split_loc_scale(params, self.scale_floor)
     return {"loc": loc, "scale": scale}
 
   @staticmethod
-  def make_distribution(parameters):
+  def family(parameters):
     return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
 
 
@@ -261,7 +369,7 @@ class SharedScaleGaussianLikelihood(LikelihoodHead):
   def params_size(event_size):
     return int(event_size)
 
-  def distribution_parameters(self, params):
+  def family_parameters(self, params):
     params = tf.convert_to_tensor(params)
     scale = floored_softplus(self.raw_scale, self.scale_floor)
     return {"loc": params,
@@ -269,7 +377,7 @@ class SharedScaleGaussianLikelihood(LikelihoodHead):
                                      tf.shape(params))}
 
   @staticmethod
-  def make_distribution(parameters):
+  def family(parameters):
     return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
 
 
@@ -287,12 +395,12 @@ class LaplaceLikelihood(LikelihoodHead):
   def params_size(event_size):
     return 2 * int(event_size)
 
-  def distribution_parameters(self, params):
+  def family_parameters(self, params):
     loc, scale = _split_loc_scale(params, self.scale_floor)
     return {"loc": loc, "scale": scale}
 
   @staticmethod
-  def make_distribution(parameters):
+  def family(parameters):
     return tfd.Laplace(loc=parameters["loc"], scale=parameters["scale"])
 
 
@@ -342,14 +450,14 @@ class StudentTLikelihood(LikelihoodHead):
     """The per-feature degrees of freedom, float32 [event_size]."""
     return floored_softplus(self.raw_df, self.min_df + _DF_MARGIN)
 
-  def distribution_parameters(self, params):
+  def family_parameters(self, params):
     loc, scale = _split_loc_scale(params, self.scale_floor)
     df = tf.broadcast_to(tf.cast(self.degrees_of_freedom(), loc.dtype),
                          tf.shape(loc))
     return {"loc": loc, "scale": scale, "df": df}
 
   @staticmethod
-  def make_distribution(parameters):
+  def family(parameters):
     return tfd.StudentT(df=parameters["df"], loc=parameters["loc"],
                         scale=parameters["scale"])
 
@@ -401,14 +509,14 @@ class FixedScaleGaussianLikelihood(LikelihoodHead):
   def params_size(event_size):
     return int(event_size)
 
-  def distribution_parameters(self, params):
+  def family_parameters(self, params):
     params = tf.convert_to_tensor(params)
     return {"loc": params,
             "scale": tf.fill(tf.shape(params),
                              tf.constant(self.fixed_scale, params.dtype))}
 
   @staticmethod
-  def make_distribution(parameters):
+  def family(parameters):
     return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
 
   def get_config(self):

@@ -103,6 +103,11 @@ class VAE(tf_keras.Model):
     missing_indicator: whether the encoder sees which values are missing
       (besides the observed values, with missing ones set to 0).
       Default value: `True`.
+    num_atoms: the most atoms per column (values held by at least 1% of
+      the rows, found by `adapt`), each modelled as a spike as narrow as
+      the likelihood's scale floor, mixed with the family with weights that
+      depend on z (`heads.LikelihoodHead`); 0 turns atoms off. Ignored by
+      the `mse` family. Default value: `4`.
     feature_names: optional sequence of D column names, kept for exports.
     seed: optional int in [0, 2**63) for the training noise; None draws one
       from TensorFlow's global seed (`tf_keras.utils.set_random_seed`).
@@ -124,6 +129,7 @@ class VAE(tf_keras.Model):
                posterior_scale_floor=1e-4,
                likelihood_scale_floor=1e-3,
                missing_indicator=True,
+               num_atoms=4,
                feature_names=None,
                seed=None,
                **kwargs):
@@ -158,6 +164,8 @@ class VAE(tf_keras.Model):
         likelihood_scale_floor, "likelihood_scale_floor", minimum=0,
         exclusive=True)
     self.missing_indicator = bool(missing_indicator)
+    self.num_atoms = (0 if self.likelihood == families.MSE else
+                      data_lib.check_non_negative_int(num_atoms, "num_atoms"))
     if feature_names is not None:
       feature_names = tuple(str(name) for name in feature_names)
       if len(feature_names) != self.input_dim:
@@ -171,7 +179,7 @@ class VAE(tf_keras.Model):
     self.seed = seed
 
     self.standardization = preprocessing.Standardization(
-        self.input_dim, name="standardization")
+        self.input_dim, num_atoms=self.num_atoms, name="standardization")
     self.posterior_head = heads.PosteriorNormal(
         self.latent_dim, scale_floor=self.posterior_scale_floor,
         name="posterior")
@@ -179,15 +187,15 @@ class VAE(tf_keras.Model):
                     if self.likelihood == families.STUDENT_T else {})
     self.likelihood_head = heads.make_likelihood(
         self.likelihood, self.input_dim,
-        scale_floor=self.likelihood_scale_floor, name="likelihood",
-        **head_options)
+        scale_floor=self.likelihood_scale_floor, num_atoms=self.num_atoms,
+        name="likelihood", **head_options)
     self.encoder_net = networks.EncoderNetwork(
         self.input_dim, self.hidden_units, activation,
         heads.PosteriorNormal.params_size(self.latent_dim),
         missing_indicator=self.missing_indicator, name="encoder")
     self.decoder_net = networks.build_mlp(
-        self.hidden_units[::-1], activation,
-        self.likelihood_head.params_size(self.input_dim), "decoder")
+        self.hidden_units[::-1], activation, self.likelihood_head.output_size,
+        "decoder")
     # The KL weight in force, a variable so the schedule works inside `fit`.
     self.current_beta = tf.Variable(
         self.beta if self.kl_warmup_steps == 0 else 0.0,
@@ -268,14 +276,33 @@ class VAE(tf_keras.Model):
         *self._network_inputs(u, observed)))
 
   def _standard_likelihood_parameters(self, z):
-    """The likelihood's parameters in standardised units, float32 [..., D]."""
+    """The likelihood's parameters in standardised units, float32 [..., D]
+    (with the atoms' places and widths when the model has atoms)."""
     z = tf.convert_to_tensor(z, tf.float32)
     batch_shape = tf.shape(z)[:-1]
     # The network sees 2-D input: Keras would squeeze a [K, B, 1] sample
     # batch (latent_dim 1) to [K, B] when conforming it to the built shape.
     params = self.decoder_net(tf.reshape(z, [-1, self.latent_dim]))
     params = tf.reshape(params, tf.concat([batch_shape, tf.shape(params)[-1:]], 0))
-    return self.likelihood_head.distribution_parameters(params)
+    parameters = self.likelihood_head.distribution_parameters(params)
+    if self.num_atoms:
+      parameters["atom_loc"] = tf.cast(
+          self.standardization.standardized_atoms(), tf.float32)
+      parameters["atom_scale"] = tf.fill([self.input_dim, self.num_atoms],
+                                         self.likelihood_scale_floor)
+    return parameters
+
+  def _data_likelihood_parameters(self, standard):
+    """Standardised parameters -> the same in data units, float64."""
+    parameters = self.likelihood_head.to_data_units(
+        {name: tf.cast(value, tf.float64) for name, value in standard.items()},
+        self.standardization.loc, self.standardization.scale)
+    if self.num_atoms:
+      parameters["atom_loc"] = tf.convert_to_tensor(self.standardization.atoms)
+      parameters["atom_scale"] = (self.likelihood_scale_floor *
+                                  self.standardization.scale[:, None] *
+                                  tf.ones([1, self.num_atoms], tf.float64))
+    return parameters
 
   def likelihood_parameters(self, z):
     """The parameters of p(x|z) in data units: plain float64 tensors.
@@ -285,18 +312,23 @@ class VAE(tf_keras.Model):
 
     Returns:
       dict of float64 Tensors [..., input_dim]: the family's `loc` and
-      `scale` (and `df` for Student's t), and its `mean` and `stddev`
-      (infinite where a Student's t has df <= 2).
+      `scale` (and `df` for Student's t), the distribution's `mean` and
+      `stddev` (infinite where a Student's t has df <= 2), and with atoms
+      `atom_probability`, the probability that a value sits at one of its
+      column's atoms (the atoms themselves are `standardization.atoms`).
     """
     z = self._as_tensor(z, "z", self.latent_dim)
-    standard = {name: tf.cast(value, tf.float64) for name, value in
-                self._standard_likelihood_parameters(z).items()}
-    parameters = self.likelihood_head.to_data_units(
-        standard, self.standardization.loc, self.standardization.scale)
+    parameters = self._data_likelihood_parameters(
+        self._standard_likelihood_parameters(z))
     distribution = self.likelihood_head.make_distribution(parameters)
-    parameters["mean"] = distribution.mean()
-    parameters["stddev"] = distribution.stddev()
-    return parameters
+    out = {name: parameters[name] for name in ("loc", "scale", "df")
+           if name in parameters}
+    out["mean"] = distribution.mean()
+    out["stddev"] = distribution.stddev()
+    if self.num_atoms:
+      out["atom_probability"] = 1.0 - self.likelihood_head.component_probabilities(
+          parameters)[..., 0]
+    return out
 
   def decode(self, z):
     """The likelihood p(x|z) in data units (float64).
@@ -307,10 +339,10 @@ class VAE(tf_keras.Model):
     Returns:
       A distribution with batch_shape [...], event_shape [input_dim].
     """
-    parameters = self.likelihood_parameters(z)
-    family = {name: parameters[name] for name in parameters
-              if name not in ("mean", "stddev")}
-    return tfd.Independent(self.likelihood_head.make_distribution(family),
+    z = self._as_tensor(z, "z", self.latent_dim)
+    parameters = self._data_likelihood_parameters(
+        self._standard_likelihood_parameters(z))
+    return tfd.Independent(self.likelihood_head.make_distribution(parameters),
                            reinterpreted_batch_ndims=1)
 
   def _log_likelihood(self, standard, u, observed, dtype):
@@ -587,17 +619,36 @@ class VAE(tf_keras.Model):
         stats.update(data_lib.validate_array(element.numpy(), "adapt data",
                                              self.input_dim))
       loc, scale = stats.result()
+      sample = stats.sample
     elif isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
       reader = data_lib.open_table(x, expected_width=self.input_dim)
       stats = statistics.StreamingStatistics(self.input_dim, seed=self.seed)
       for block, _ in reader.iter_blocks(batch_size):
         stats.update(block)
       loc, scale = stats.result()
+      sample = stats.sample
     else:
-      loc, scale = statistics.compute_standardization(
-          data_lib.validate_array(x, "adapt data", self.input_dim))
-    self.standardization.set_statistics(loc, scale)
+      sample = data_lib.validate_array(x, "adapt data", self.input_dim)
+      loc, scale = statistics.compute_standardization(sample)
+    self.set_statistics(loc, scale, *statistics.compute_atoms(
+        sample, self.num_atoms))
     return self
+
+  def set_statistics(self, loc, scale, atoms=None, atom_frequencies=None):
+    """Sets what `adapt` computes: loc, scale [input_dim] and the atoms
+    [input_dim, num_atoms] with their frequencies (which start the
+    decoder's mixture weights where the data have them)."""
+    self.standardization.set_statistics(loc, scale, atoms)
+    if self.num_atoms and atom_frequencies is not None:
+      frequencies = np.asarray(atom_frequencies, np.float64)
+      continuous = np.maximum(1.0 - frequencies.sum(axis=1, keepdims=True),
+                              1e-3)
+      logits = np.log(np.concatenate([continuous, np.maximum(frequencies,
+                                                             1e-6)], axis=1))
+      output = self.decoder_net.layers[-1]
+      bias = output.bias.numpy()
+      bias[self.likelihood_head.params_size(self.input_dim):] = logits.ravel()
+      output.bias.assign(bias)
 
   # -- Inference ----------------------------------------------------------------
 
@@ -607,6 +658,8 @@ class VAE(tf_keras.Model):
 
   def sample(self, num_examples, seed=None):
     """Draws new data x ~ p(x|z), z ~ p(z), in data units.
+
+    Values drawn at a column's atom are the atom exactly.
 
     Args:
       num_examples: Python int.
@@ -621,12 +674,13 @@ class VAE(tf_keras.Model):
         tf.random.experimental.stateless_split(self._seed_pair(seed), 2))
     z = tf.random.stateless_normal([num_examples, self.latent_dim],
                                    seed=latent_seed)
-    standard = self.likelihood_head.make_distribution(
+    parameters = self._data_likelihood_parameters(
         self._standard_likelihood_parameters(z))
-    # TFP's samplers take int32 seeds: derive one from the int64 pair.
-    u = standard.sample(seed=tf.random.stateless_uniform(
-        [2], seed=data_seed, minval=None, maxval=None, dtype=tf.int32))
-    return self.standardization.to_data_units(u).numpy()
+    # By inverse CDF (`heads.LikelihoodHead.draw`): a value drawn at an atom
+    # is the atom itself.
+    components, values = tf.unstack(tf.random.stateless_uniform(
+        [2, num_examples, self.input_dim], seed=data_seed, dtype=tf.float64))
+    return self.likelihood_head.draw(parameters, components, values).numpy()
 
   def _proposal(self, u, observed):
     """The importance-sampling proposal's components, [C, B, latent_dim] each.
@@ -648,7 +702,8 @@ class VAE(tf_keras.Model):
     def refine():
       posterior = trained
       for _ in range(REFINE_STEPS):
-        predicted = self._standard_likelihood_parameters(posterior["loc"])["loc"]
+        predicted = self.likelihood_head.make_distribution(
+            self._standard_likelihood_parameters(posterior["loc"])).mean()
         filled = tf.where(observed, u, tf.cast(predicted, u.dtype))
         posterior = self._posterior_from_standard(filled, complete)
       return posterior["loc"], posterior["scale"]
@@ -707,10 +762,8 @@ class VAE(tf_keras.Model):
     out = {"z": z, "log_weights": objectives.compute_log_importance_weights(
         log_likelihood, log_prior, log_proposal)}
     if with_moments:
-      data = self.likelihood_head.to_data_units(
-          {name: tf.cast(value, tf.float64) for name, value in standard.items()},
-          self.standardization.loc, self.standardization.scale)
-      distribution = self.likelihood_head.make_distribution(data)
+      distribution = self.likelihood_head.make_distribution(
+          self._data_likelihood_parameters(standard))
       out["x_mean"] = distribution.mean()
       out["x_variance"] = distribution.variance()
     return out
@@ -786,9 +839,10 @@ class VAE(tf_keras.Model):
     """Sampling importance resampling: for each of M draws, z from the
     weighted samples, then x from p(x|z); [M, B, D] in data units.
 
-    `uniforms` [M, 1 + D] are shared by every row (as `noise` is): the first
-    picks the sample by inverse CDF of the row's weights, the rest are the
-    likelihood's quantiles, so a row's draws do not depend on other rows.
+    `uniforms` [M, 1 + 2 D] are shared by every row (as `noise` is): the
+    first picks the sample by inverse CDF of the row's weights, the next D
+    the mixture components (with atoms), the last D the family's quantiles,
+    so a row's draws do not depend on other rows.
     """
     out = self.importance_sample(x, noise)
     log_weights = out["log_weights"]  # [K, B]
@@ -801,13 +855,12 @@ class VAE(tf_keras.Model):
     index = tf.minimum(index, tf.shape(weights)[0] - 1)
     z = tf.gather(tf.transpose(out["z"], [1, 0, 2]), index, batch_dims=1)
     z = tf.transpose(z, [1, 0, 2])  # [M, B, L]
-    standard = self._standard_likelihood_parameters(z)
-    data = self.likelihood_head.to_data_units(
-        {name: tf.cast(value, tf.float64) for name, value in standard.items()},
-        self.standardization.loc, self.standardization.scale)
-    quantiles = tf.cast(uniforms[:, None, 1:], tf.float64)  # [M, 1, D]
-    return self.likelihood_head.make_distribution(data).quantile(
-        tf.broadcast_to(quantiles, tf.shape(data["loc"])))
+    data = self._data_likelihood_parameters(
+        self._standard_likelihood_parameters(z))
+    shape = tf.shape(data["loc"])
+    components = tf.broadcast_to(uniforms[:, None, 1:1 + self.input_dim], shape)
+    values = tf.broadcast_to(uniforms[:, None, 1 + self.input_dim:], shape)
+    return self.likelihood_head.draw(data, components, values)
 
   def impute(self, x, num_samples=1000, seed=None, num_imputations=None,
              return_std=False, verbose=0):
@@ -851,7 +904,7 @@ class VAE(tf_keras.Model):
         raise ValueError(f"num_imputations needs num_samples <= "
                          f"{MAX_DECODED_ROWS}, got {num_samples}")
       uniforms = tf.random.stateless_uniform(
-          [draws, 1 + self.input_dim],
+          [draws, 1 + 2 * self.input_dim],
           seed=tf.random.experimental.stateless_split(seed_pair, 2)[1],
           dtype=tf.float64)
       result = np.repeat(x[None], draws, axis=0)
@@ -941,6 +994,7 @@ class VAE(tf_keras.Model):
         "posterior_scale_floor": self.posterior_scale_floor,
         "likelihood_scale_floor": self.likelihood_scale_floor,
         "missing_indicator": self.missing_indicator,
+        "num_atoms": self.num_atoms,
         "feature_names": (None if self.feature_names is None
                           else list(self.feature_names)),
         "seed": self.seed,

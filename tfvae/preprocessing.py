@@ -28,10 +28,11 @@ class Standardization(tf_keras.layers.Layer):
     **kwargs: forwarded to `tf_keras.layers.Layer`.
   """
 
-  def __init__(self, input_dim, **kwargs):
+  def __init__(self, input_dim, num_atoms=0, **kwargs):
     kwargs["dtype"] = "float64"  # the layer computes in float64
     super().__init__(**kwargs)
     self.input_dim = int(input_dim)
+    self.num_atoms = int(num_atoms)
     self.loc = self.add_weight(
         name="loc", shape=[self.input_dim], dtype=tf.float64,
         initializer="zeros", trainable=False)
@@ -41,12 +42,25 @@ class Standardization(tf_keras.layers.Layer):
     self.adapted = self.add_weight(
         name="adapted", shape=[], dtype=tf.bool, initializer="zeros",
         trainable=False)
+    # Each column's atoms in data units (`tfvae.statistics.compute_atoms`),
+    # NaN where it has fewer than `num_atoms`.
+    self.atoms = self.add_weight(
+        name="atoms", shape=[self.input_dim, self.num_atoms], dtype=tf.float64,
+        initializer=tf_keras.initializers.Constant(float("nan")),
+        trainable=False)
 
-  def set_statistics(self, loc, scale):
-    """Sets the statistics: float arrays [input_dim], scale > 0."""
+  def set_statistics(self, loc, scale, atoms=None):
+    """Sets the statistics: loc, scale [input_dim] (scale > 0) and the
+    atoms [input_dim, num_atoms] (NaN: none)."""
     self.loc.assign(tf.cast(loc, tf.float64))
     self.scale.assign(tf.cast(scale, tf.float64))
+    if atoms is not None:
+      self.atoms.assign(tf.cast(atoms, tf.float64))
     self.adapted.assign(True)
+
+  def standardized_atoms(self):
+    """The atoms in standardised units, float64 [input_dim, num_atoms]."""
+    return (self.atoms - self.loc[:, None]) / self.scale[:, None]
 
   def call(self, x):
     """(x - loc) / scale in float64, x [..., input_dim] (NaN stays NaN)."""
@@ -64,5 +78,5 @@ class Standardization(tf_keras.layers.Layer):
   def get_config(self):
     config = super().get_config()
     config.pop("dtype", None)
-    config.update(input_dim=self.input_dim)
+    config.update(input_dim=self.input_dim, num_atoms=self.num_atoms)
     return config

@@ -136,3 +136,41 @@ class StreamingStatistics:
       loc = np.where(unseen, mean, loc)
       scale = np.where(unseen, np.where(std > 0, std, 1.0), scale)
     return loc, scale
+
+
+# A value is an atom of its column when it holds at least this share of the
+# observed values and at least ATOM_MIN_COUNT of them.
+ATOM_MIN_FRACTION = 0.01
+ATOM_MIN_COUNT = 5
+
+
+def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
+                  min_count=ATOM_MIN_COUNT):
+  """The values each column holds many times, most frequent first.
+
+  Args:
+    x: float array [num_examples, input_dim]; NaN marks a missing value.
+    num_atoms: the most atoms kept per column, A.
+    min_fraction: the least share of a column's observed values.
+    min_count: the least number of repeats.
+
+  Returns:
+    (atoms, frequencies): float64 arrays [input_dim, A], NaN (atoms) and 0
+    (frequencies) where a column has fewer than A atoms.
+  """
+  x = np.asarray(x, dtype=np.float64)
+  atoms = np.full([x.shape[1], num_atoms], np.nan)
+  frequencies = np.zeros([x.shape[1], num_atoms])
+  if num_atoms == 0:
+    return atoms, frequencies
+  for column in range(x.shape[1]):
+    values = x[:, column]
+    values = values[~np.isnan(values)]
+    if not len(values):
+      continue
+    unique, counts = np.unique(values, return_counts=True)
+    keep = (counts >= min_count) & (counts >= min_fraction * len(values))
+    order = np.argsort(-counts[keep], kind="stable")[:num_atoms]
+    atoms[column, :len(order)] = unique[keep][order]
+    frequencies[column, :len(order)] = counts[keep][order] / len(values)
+  return atoms, frequencies

@@ -17,6 +17,7 @@ from tfvae import checkpoint
 from tfvae import data as data_lib
 from tfvae import families
 from tfvae import runtime
+from tfvae import statistics
 
 # The closing importance-weighted evaluation scores at most this many
 # validation rows (a seeded random subset beyond it), and the closing
@@ -26,24 +27,65 @@ MAX_LOG_LIKELIHOOD_ROWS = 10000
 MAX_SUMMARY_ROWS = 100000
 
 
+# Files larger than this are streamed (`--stream auto`).
+STREAM_BYTES = 512 << 20
+# The settings the recipe chooses from the data's shape (see `default_recipe`).
+RECIPE_FIELDS = ("latent_dim", "hidden_units", "batch_size", "learning_rate",
+                 "patience", "lr_patience", "num_train_samples")
+
+
+def default_recipe(num_rows, num_features):
+  """The defaults of `tfvae-train` for a table of this shape.
+
+  Chosen with `scripts/bench_quality.py` over many real tables (see the
+  README): two hidden layers of 128 units, a latent half as wide as the
+  data, a learning rate halved on plateaus, and batches that grow with the
+  table so that an epoch stays a few hundred steps.
+
+  Args:
+    num_rows: training rows.
+    num_features: columns D.
+
+  Returns:
+    dict of `TrainConfig` fields.
+  """
+  return {
+      "hidden_units": (128, 128),
+      "latent_dim": max(2, num_features // 2),
+      "batch_size": int(min(1024, max(32, 2 ** round(math.log2(
+          max(num_rows, 1) / 256))))),
+      "learning_rate": 1e-3,
+      "patience": 50,
+      "lr_patience": 10,
+      "num_train_samples": 1,
+  }
+
+
 @dataclasses.dataclass
 class TrainConfig:
-  """Everything one run needs; the CLI flags map one to one onto fields."""
+  """Everything one run needs; the CLI flags map one to one onto fields.
+
+  Fields left None are chosen by `default_recipe` from the data's shape.
+  """
 
   data: str = None  # None: the embedded default data
   read_options: data_lib.ReadOptions = None
-  latent_dim: int = 5
-  hidden_units: tuple = None  # None: one layer of width input_dim
+  stream: str = "auto"  # "auto" (files over STREAM_BYTES), "on", "off"
+  latent_dim: int = None
+  hidden_units: tuple = None
   likelihood: str = families.DEFAULT
   beta: float = 1.0
   kl_warmup_steps: int = 0
   free_bits: float = 0.0
-  num_train_samples: int = 1
+  num_train_samples: int = None
   epochs: int = 1000
-  batch_size: int = 32
-  learning_rate: float = 1e-3
+  batch_size: int = None
+  learning_rate: float = None
   validation_split: float = 0.2
-  patience: int = 50
+  patience: int = None
+  lr_patience: int = None  # 0: a constant learning rate
+  likelihood_scale_floor: float = 1e-3
+  refit: bool = False  # retrain on all rows for the best epoch count
   adapt: bool = True
   num_samples: int = 1000
   seed: int = 0
@@ -53,13 +95,30 @@ class TrainConfig:
   overwrite: bool = False
   verbose: int = 1
 
+  def resolve(self, num_rows, num_features):
+    """A copy with every None recipe field set from `default_recipe`.
+
+    `hidden_units="snippet"` is the original TF1 snippet's architecture:
+    one hidden layer as wide as the data and (unless given) 5 latents.
+    """
+    recipe = default_recipe(num_rows, num_features)
+    if self.hidden_units == "snippet":
+      recipe.update(hidden_units=(num_features,), latent_dim=5)
+      config = dataclasses.replace(self, hidden_units=None)
+    else:
+      config = self
+    return dataclasses.replace(config, **{
+        name: recipe[name] for name in RECIPE_FIELDS
+        if getattr(config, name) is None})
+
   def model_options(self):
     """The `VAE` constructor arguments these settings give."""
     return dict(latent_dim=self.latent_dim, hidden_units=self.hidden_units,
                 likelihood=self.likelihood, beta=self.beta,
                 kl_warmup_steps=self.kl_warmup_steps,
                 free_bits=self.free_bits,
-                num_train_samples=self.num_train_samples)
+                num_train_samples=self.num_train_samples,
+                likelihood_scale_floor=self.likelihood_scale_floor)
 
 
 @dataclasses.dataclass
@@ -79,6 +138,8 @@ class TrainSummary:
   num_samples: int
   log_likelihood_rows: int = 0
   summary_rows: dict = None
+  recipe: dict = None
+  streamed: bool = False
   beta: float = 1.0
   num_train_samples: int = 1
   missing_fraction: dict = None
@@ -108,7 +169,8 @@ class TrainSummary:
     lines = [
         "",
         f"tfvae summary: {self.source}, {self.num_train} training / "
-        f"{self.num_validation} validation examples, {self.input_dim} features",
+        f"{self.num_validation} validation examples, {self.input_dim} features"
+        + (" (streamed)" if self.streamed else ""),
     ]
     if self.dropped_rows:
       lines.append(f"  {self.dropped_rows} rows with every value missing were "
@@ -117,6 +179,9 @@ class TrainSummary:
       shown = ", ".join(f"{name} {fraction:.1%}" for name, fraction in
                         self.missing_fraction.items() if fraction > 0)
       lines.append(f"  missing values per column: {shown}")
+    if self.recipe:
+      lines.append("  settings: " + ", ".join(
+          f"{name} {_show(value)}" for name, value in self.recipe.items()))
     lines += [
         f"  epochs run {self.epochs_run} (best {self.best_epoch}); first-epoch "
         f"loss {self.first_loss:.4f}",
@@ -138,6 +203,12 @@ class TrainSummary:
     for part, path in (self.export_paths or {}).items():
       lines.append(f"  exported {part}: {path}")
     return "\n".join(lines)
+
+
+def _show(value):
+  if isinstance(value, (tuple, list)):
+    return "-".join(str(v) for v in value) or "linear"
+  return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def check_outputs(config):
@@ -162,6 +233,95 @@ def check_outputs(config):
     atomic.check_writable_folder(config.export_dir)
 
 
+@dataclasses.dataclass
+class TrainingData:
+  """A run's data: the two splits in memory, or a file to stream.
+
+  In memory, `train` and `validation` are arrays. Streamed, they are None
+  and `stream(split)` builds a `tf.data.Dataset`; `loc` and `scale` are the
+  standardisation statistics of the scan. Either way the split is the same
+  (`tfvae.data.validation_rows`), and `train_sample` / `validation_sample`
+  are bounded samples for the closing evaluation.
+  """
+
+  source: str
+  width: int
+  feature_names: tuple
+  num_train: int
+  num_validation: int
+  dropped_rows: int
+  missing_fraction: np.ndarray
+  train_sample: np.ndarray
+  validation_sample: np.ndarray
+  train: np.ndarray = None
+  validation: np.ndarray = None
+  path: str = None
+  read_options: data_lib.ReadOptions = None
+  loc: np.ndarray = None
+  scale: np.ndarray = None
+
+  @property
+  def streamed(self):
+    return self.path is not None
+
+  def stream(self, split, batch_size, config):
+    from tfvae import input_pipeline  # pylint: disable=g-import-not-at-top
+    return input_pipeline.dataset(
+        self.path, batch_size, split=split,
+        validation_fraction=config.validation_split, seed=config.seed,
+        options=self.read_options, expected_width=self.width)
+
+
+def _should_stream(config):
+  if config.data is None or config.stream == "off":
+    return False
+  if config.stream == "on":
+    return True
+  return os.path.getsize(config.data) > STREAM_BYTES
+
+
+def prepare_data(config, table=None):
+  """Reads (or scans, for streaming) and validates the run's data; no
+  TensorFlow.
+
+  Args:
+    config: a `TrainConfig`.
+    table: optional `tfvae.data.Table` to use instead of `config.data`.
+
+  Returns:
+    A `TrainingData`.
+  """
+  if table is None and config.data is not None:
+    data_lib.open_table(config.data, config.read_options)  # fails early
+  if table is None and _should_stream(config):
+    from tfvae import input_pipeline  # pylint: disable=g-import-not-at-top
+    scan = input_pipeline.scan(config.data, config.validation_split,
+                               config.seed, config.read_options)
+    return TrainingData(
+        source=scan.source, width=scan.width, feature_names=scan.feature_names,
+        num_train=scan.num_train, num_validation=scan.num_validation,
+        dropped_rows=scan.dropped_rows, missing_fraction=scan.missing_fraction,
+        train_sample=scan.train_sample, validation_sample=scan.validation_sample,
+        path=config.data, read_options=config.read_options, loc=scan.loc,
+        scale=scan.scale)
+  if table is None:
+    table = load_table(config)
+  x_train, x_validation = data_lib.split(table.values, config.validation_split,
+                                         seed=config.seed)
+  if len(x_train) < 2:
+    raise ValueError(f"{table.source}: too few rows to train on ({len(x_train)})")
+  data_lib.check_columns_observed(x_train, f"{table.source} (training rows)",
+                                  table.feature_names)
+  return TrainingData(
+      source=table.source, width=table.values.shape[1],
+      feature_names=table.feature_names, num_train=len(x_train),
+      num_validation=len(x_validation), dropped_rows=table.dropped_rows,
+      missing_fraction=table.missing_fraction,
+      train_sample=_subset(x_train, MAX_SUMMARY_ROWS, config.seed),
+      validation_sample=_subset(x_validation, MAX_SUMMARY_ROWS, config.seed),
+      train=x_train, validation=x_validation)
+
+
 def load_table(config):
   """The run's data, read and validated (no TensorFlow)."""
   if config.data is None:
@@ -179,9 +339,9 @@ def run(config):
     A `TrainSummary` (its `model` field holds the trained `VAE`).
   """
   check_outputs(config)
-  table = load_table(config)
+  data = prepare_data(config)
   runtime.import_tensorflow(verbose=config.verbose >= 3)
-  return train(config, table)
+  return train(config, data)
 
 
 def _progress_callback(config):
@@ -194,6 +354,7 @@ def _progress_callback(config):
       self.progress = runtime.Progress("training", config.epochs, "epochs",
                                        enabled=config.verbose == 1)
       self.best = (math.inf, None)
+      self._last = None
 
     def on_epoch_end(self, epoch, logs=None):
       logs = logs or {}
@@ -203,11 +364,11 @@ def _progress_callback(config):
           self.best = (logs["val_loss"], epoch + 1)
         parts.append(f"val_loss {logs['val_loss']:.4f} (best "
                      f"{self.best[0]:.4f} at epoch {self.best[1]})")
-      self.progress.update(epoch + 1, ", ".join(parts))
       self._last = (epoch + 1, ", ".join(parts))
+      self.progress.update(*self._last)
 
     def on_train_end(self, logs=None):
-      if getattr(self, "_last", None):
+      if self._last:
         self.progress.close(*self._last)
 
   return ProgressLine()
@@ -220,12 +381,15 @@ def _subset(x, max_rows, seed):
   return x[np.sort(order)]
 
 
-def train(config, table=None):
+def train(config, data=None, model_options=None):
   """Runs one training job (imports TensorFlow).
 
   Args:
     config: a `TrainConfig`.
-    table: optional `tfvae.data.Table`; default `load_table(config)`.
+    data: a `TrainingData` (`prepare_data`) or a `tfvae.data.Table`; default
+      `prepare_data(config)`.
+    model_options: optional dict of further `VAE` constructor arguments
+      (beyond the command line's), e.g. for benchmarks.
 
   Returns:
     A `TrainSummary` (its `model` field holds the trained `VAE`).
@@ -240,59 +404,77 @@ def train(config, table=None):
   from tfvae import networks  # pylint: disable=g-import-not-at-top
 
   check_outputs(config)
-  if table is None:
-    table = load_table(config)
-  x_train, x_validation = data_lib.split(
-      table.values, config.validation_split, seed=config.seed)
-  if len(x_train) < 2:
-    raise ValueError(f"{table.source}: too few rows to train on ({len(x_train)})")
-  data_lib.check_columns_observed(x_train, f"{table.source} (training rows)",
-                                  table.feature_names)
+  if data is None or isinstance(data, data_lib.Table):
+    data = prepare_data(config, table=data)
+  config = config.resolve(data.num_train, data.width)
+  recipe = {name: getattr(config, name) for name in RECIPE_FIELDS}
+  has_validation = data.num_validation > 0
 
-  tf_keras.utils.set_random_seed(config.seed)
-  model = model_lib.VAE(input_dim=table.values.shape[1],
-                        feature_names=table.feature_names, seed=config.seed,
-                        **config.model_options())
-  if config.adapt:
-    model.adapt(x_train)
-  model.compile(networks.make_optimizer(config.learning_rate))
+  def make_model(adapt_rows):
+    tf_keras.utils.set_random_seed(config.seed)
+    model = model_lib.VAE(input_dim=data.width,
+                          feature_names=data.feature_names, seed=config.seed,
+                          **{**config.model_options(), **(model_options or {})})
+    if config.adapt:
+      if adapt_rows is None:  # streamed: the scan's statistics
+        model.set_statistics(data.loc, data.scale, *statistics.compute_atoms(
+            data.train_sample, model.num_atoms))
+      else:
+        model.adapt(adapt_rows)
+    model.compile(networks.make_optimizer(config.learning_rate))
+    return model
 
-  has_validation = len(x_validation) > 0
+  model = make_model(data.train)
+  if data.streamed:
+    train_input = data.stream("train", config.batch_size, config)
+    validation_input = (data.stream("validation", config.batch_size, config)
+                        if has_validation else None)
+  else:
+    train_input = data.train
+    validation_input = (data.validation,) if has_validation else None
   callbacks = [_progress_callback(config)]
   if config.logdir:
     callbacks += [
         tf_keras.callbacks.TensorBoard(log_dir=config.logdir),
         monitoring.LatentMonitor(
-            config.logdir, x_validation if has_validation else x_train),
+            config.logdir, data.validation_sample if has_validation
+            else data.train_sample),
     ]
+  monitor = "val_loss" if has_validation else "loss"
+  if config.lr_patience > 0:
+    callbacks.append(tf_keras.callbacks.ReduceLROnPlateau(
+        monitor=monitor, factor=0.5, patience=config.lr_patience,
+        min_lr=config.learning_rate / 64))
   if has_validation and config.patience > 0:
     callbacks.append(tf_keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.patience,
         restore_best_weights=True))
   history = model.fit(
-      x_train,
-      validation_data=(x_validation,) if has_validation else None,
+      train_input,
+      validation_data=validation_input,
       epochs=config.epochs,
-      batch_size=config.batch_size,
+      batch_size=None if data.streamed else config.batch_size,
       shuffle=True,
       callbacks=callbacks,
       verbose=2 if config.verbose >= 2 else 0)
-
   losses = history.history["loss"]
-  monitor = "val_loss" if has_validation else "loss"
   best_epoch = int(np.nanargmin(history.history[monitor])) + 1
+  if config.refit and has_validation and not data.streamed:
+    model = _refit(make_model, data, config, history, best_epoch)
+
   summary_rows = {}
-  train_rows = _subset(x_train, MAX_SUMMARY_ROWS, config.seed)
-  summary_rows["train"] = len(train_rows) if len(train_rows) < len(x_train) else None
-  train_metrics = _evaluate(model, train_rows, config.batch_size)
+  train_metrics = _evaluate(model, data.train_sample, config.batch_size)
+  if len(data.train_sample) < data.num_train:
+    summary_rows["train"] = len(data.train_sample)
   validation_metrics = {}
   validation_ll, ll_rows = float("nan"), 0
   if has_validation:
-    validation_rows = _subset(x_validation, MAX_SUMMARY_ROWS, config.seed)
-    summary_rows["validation"] = (len(validation_rows) if len(validation_rows)
-                                  < len(x_validation) else None)
-    validation_metrics = _evaluate(model, validation_rows, config.batch_size)
-    scored = _subset(x_validation, MAX_LOG_LIKELIHOOD_ROWS, config.seed)
+    validation_metrics = _evaluate(model, data.validation_sample,
+                                   config.batch_size)
+    if len(data.validation_sample) < data.num_validation:
+      summary_rows["validation"] = len(data.validation_sample)
+    scored = _subset(data.validation_sample, MAX_LOG_LIKELIHOOD_ROWS,
+                     config.seed)
     ll_rows = len(scored)
     validation_ll = float(np.mean(model.marginal_log_likelihood(
         scored, num_samples=config.num_samples, seed=config.seed,
@@ -306,14 +488,13 @@ def train(config, table=None):
   if bad:
     raise FloatingPointError(f"training produced non-finite values: {bad}")
 
-  missing = table.missing_fraction
-  names = table.feature_names or tuple(
-      f"column {i + 1}" for i in range(table.values.shape[1]))
+  names = data.feature_names or tuple(
+      f"column {i + 1}" for i in range(data.width))
   summary = TrainSummary(
-      source=table.source,
-      num_train=len(x_train),
-      num_validation=len(x_validation),
-      input_dim=table.values.shape[1],
+      source=data.source,
+      num_train=data.num_train,
+      num_validation=data.num_validation,
+      input_dim=data.width,
       epochs_run=len(losses),
       best_epoch=best_epoch,
       first_loss=float(losses[0]),
@@ -323,11 +504,13 @@ def train(config, table=None):
       num_samples=config.num_samples,
       log_likelihood_rows=ll_rows,
       summary_rows=summary_rows,
+      recipe=recipe,
+      streamed=data.streamed,
       beta=config.beta,
       num_train_samples=config.num_train_samples,
-      missing_fraction=(dict(zip(names, missing.tolist()))
-                        if missing.any() else None),
-      dropped_rows=table.dropped_rows,
+      missing_fraction=(dict(zip(names, data.missing_fraction.tolist()))
+                        if data.missing_fraction.any() else None),
+      dropped_rows=data.dropped_rows,
       logdir=config.logdir,
       model=model)
   if config.checkpoint_dir:
@@ -339,6 +522,20 @@ def train(config, table=None):
     from tfvae import export  # pylint: disable=g-import-not-at-top
     summary.export_paths = export.export_model(model, config.export_dir)
   return summary
+
+
+def _refit(make_model, data, config, history, best_epoch):
+  """A fresh model trained on all rows for the best epoch count, replaying
+  the learning-rate schedule of the run with the validation split."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  everything = np.concatenate([data.train, data.validation])
+  model = make_model(everything)
+  rates = history.history.get("lr", [config.learning_rate] * best_epoch)
+  schedule = tf_keras.callbacks.LearningRateScheduler(
+      lambda epoch, _: float(rates[min(epoch, len(rates) - 1)]))
+  model.fit(everything, epochs=best_epoch, batch_size=config.batch_size,
+            shuffle=True, callbacks=[schedule], verbose=0)
+  return model
 
 
 def _is_slow(x, config):
