@@ -55,9 +55,10 @@ def test_signatures_match_the_model(tmp_path, likelihood, atoms, extra):
   assert set(decoded) == {"x_mean", "x_stddev"} | extra
   assert decoded["x_mean"].dtype == tf.float64
   likelihood_dist = model.decode(z)
-  np.testing.assert_allclose(decoded["x_mean"], likelihood_dist.mean(), rtol=1e-12)
+  # TFP's moments of the mixture, another computation: to float64 rounding.
+  np.testing.assert_allclose(decoded["x_mean"], likelihood_dist.mean(), rtol=1e-9)
   np.testing.assert_allclose(decoded["x_stddev"], likelihood_dist.stddev(),
-                             rtol=1e-12)
+                             rtol=1e-9)
 
 
 def test_large_offsets_survive_the_exported_graphs(tmp_path):
@@ -78,7 +79,7 @@ def test_large_offsets_survive_the_exported_graphs(tmp_path):
 
 
 def test_student_t_stddev_is_infinite_where_it_does_not_exist(tmp_path):
-  model, _ = trained_model("student_t")
+  model, _ = trained_model("student_t", num_atoms=0)
   model.likelihood_head.raw_df.assign([-50.0, 0.0, 50.0])  # df ~1, 1.7, 51
   decoded = tf.saved_model.load(export.export_model(model, tmp_path)["decoder"]
                                 ).signatures["serving_default"](z=tf.zeros([2, 2]))
@@ -264,8 +265,8 @@ def test_plain_tensorflow_loads_both_parts(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   out = np.load(tmp_path / "out.npz")
   np.testing.assert_array_equal(out["z_mean"], model.posterior_parameters(x[:4])["loc"])
-  np.testing.assert_allclose(out["x_mean"], model.decode(z).mean(), rtol=1e-12)
-  np.testing.assert_allclose(out["x_stddev"], model.decode(z).stddev(), rtol=1e-12)
+  np.testing.assert_allclose(out["x_mean"], model.decode(z).mean(), rtol=1e-9)
+  np.testing.assert_allclose(out["x_stddev"], model.decode(z).stddev(), rtol=1e-9)
 
 
 @pytest.mark.slow

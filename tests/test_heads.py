@@ -263,3 +263,22 @@ def test_draws_from_uniforms_hit_the_atoms_at_their_rates(rng):
   scale = softplus(0.0) + 1e-3
   assert np.mean(rest) == pytest.approx(0.0, abs=0.05)
   assert np.std(rest) == pytest.approx(scale, rel=0.05)
+
+
+def test_mixture_moments_by_total_variance_even_with_infinite_tails():
+  head = heads.make_likelihood(families.STUDENT_T, 2, num_atoms=1)
+  head.raw_df.assign([-50.0, 50.0])  # df ~1 (infinite variance) and ~51
+  params = np.zeros((1, head.output_size))
+  params[0, 4:] = [np.log(0.6), np.log(0.4), np.log(0.6), np.log(0.4)]
+  parameters = {k: tf.cast(v, tf.float64)
+                for k, v in head.distribution_parameters(params).items()}
+  parameters["atom_loc"] = tf.constant([[3.0], [3.0]], tf.float64)
+  parameters["atom_scale"] = tf.constant([[1e-3], [1e-3]], tf.float64)
+  mean, variance = head.mean_and_variance(parameters)
+  np.testing.assert_allclose(mean, [[0.4 * 3.0, 0.4 * 3.0]], rtol=1e-9)
+  assert np.isinf(variance[0, 0])
+  df = 51.001
+  scale = softplus(0.0) + 1e-3
+  family_variance = scale**2 * df / (df - 2)
+  expected = (0.6 * family_variance + 0.4 * (9.0 + 1e-6)) - 1.2**2
+  assert float(variance[0, 1]) == pytest.approx(expected, rel=1e-6)

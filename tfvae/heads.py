@@ -257,6 +257,30 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     return tf.where(mask, tf.constant(-np.inf, logits.dtype), logits)
 
   @classmethod
+  def mean_and_variance(cls, parameters):
+    """The distribution's mean and variance per feature, [..., D] each.
+
+    With atoms, by the law of total variance over the mixture's components
+    (TFP's `Mixture` gives NaN when a component's variance is infinite, as
+    a Student's t with df <= 2 has; here the variance is then infinite).
+    """
+    base = cls.family(parameters)
+    mean, variance = base.mean(), base.variance()
+    if "atom_logits" not in parameters:
+      return mean, variance
+    weights = cls.component_probabilities(parameters)
+    atom_loc = tf.where(tf.math.is_nan(parameters["atom_loc"]),
+                        tf.zeros([], mean.dtype), parameters["atom_loc"])
+    atom_second = tf.square(atom_loc) + tf.square(parameters["atom_scale"])
+    family_weight = weights[..., 0]
+    mixture_mean = family_weight * mean + tf.reduce_sum(
+        weights[..., 1:] * atom_loc, -1)
+    family_second = tf.where(family_weight > 0,
+                             family_weight * (variance + tf.square(mean)), 0.0)
+    second = family_second + tf.reduce_sum(weights[..., 1:] * atom_second, -1)
+    return mixture_mean, tf.maximum(second - tf.square(mixture_mean), 0.0)
+
+  @classmethod
   def component_probabilities(cls, parameters):
     """P(family), P(atom 1), ..., P(atom A) per feature: [..., D, A + 1]."""
     return tf.nn.softmax(cls._masked_logits(parameters), axis=-1)

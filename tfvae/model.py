@@ -320,11 +320,11 @@ class VAE(tf_keras.Model):
     z = self._as_tensor(z, "z", self.latent_dim)
     parameters = self._data_likelihood_parameters(
         self._standard_likelihood_parameters(z))
-    distribution = self.likelihood_head.make_distribution(parameters)
     out = {name: parameters[name] for name in ("loc", "scale", "df")
            if name in parameters}
-    out["mean"] = distribution.mean()
-    out["stddev"] = distribution.stddev()
+    mean, variance = self.likelihood_head.mean_and_variance(parameters)
+    out["mean"] = mean
+    out["stddev"] = tf.sqrt(variance)
     if self.num_atoms:
       out["atom_probability"] = 1.0 - self.likelihood_head.component_probabilities(
           parameters)[..., 0]
@@ -702,8 +702,8 @@ class VAE(tf_keras.Model):
     def refine():
       posterior = trained
       for _ in range(REFINE_STEPS):
-        predicted = self.likelihood_head.make_distribution(
-            self._standard_likelihood_parameters(posterior["loc"])).mean()
+        predicted, _ = self.likelihood_head.mean_and_variance(
+            self._standard_likelihood_parameters(posterior["loc"]))
         filled = tf.where(observed, u, tf.cast(predicted, u.dtype))
         posterior = self._posterior_from_standard(filled, complete)
       return posterior["loc"], posterior["scale"]
@@ -762,10 +762,8 @@ class VAE(tf_keras.Model):
     out = {"z": z, "log_weights": objectives.compute_log_importance_weights(
         log_likelihood, log_prior, log_proposal)}
     if with_moments:
-      distribution = self.likelihood_head.make_distribution(
+      out["x_mean"], out["x_variance"] = self.likelihood_head.mean_and_variance(
           self._data_likelihood_parameters(standard))
-      out["x_mean"] = distribution.mean()
-      out["x_variance"] = distribution.variance()
     return out
 
   @tf.function(reduce_retracing=True)
