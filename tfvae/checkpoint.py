@@ -8,13 +8,19 @@ A checkpoint folder holds
                             reads it directly
     tfvae_checkpoint.json   what wrote it: the format, whether the run
                             finished, the training settings and results
+    backup/                 while a run is on: its state at the end of the
+                            last epoch (`Backup`), from which the same
+                            command resumes after a crash
 
-It is written atomically and replaced only with `overwrite=True`, and only
-when it is a tfvae checkpoint: nothing else is ever deleted.
+The finished checkpoint is written atomically (a complete new folder
+renamed into place, which also drops the backup) and replaced only with
+`overwrite=True`, and only when it is a tfvae checkpoint: nothing else is
+ever deleted.
 """
 
 import json
 import os
+import tempfile
 
 from tfvae import atomic
 
@@ -47,7 +53,9 @@ def check_replaceable(directory):
 
 
 def check_checkpoint_dir(directory, overwrite=False):
-  """Checks, before any training, that a checkpoint can be written there.
+  """Checks, before any training, that a checkpoint can be written there
+  (a new or empty folder, an unfinished run to resume, or with `overwrite`
+  a finished tfvae checkpoint).
 
   Raises:
     FileExistsError: it exists and may not be replaced.
@@ -57,6 +65,8 @@ def check_checkpoint_dir(directory, overwrite=False):
   if os.path.lexists(directory):
     if not os.path.isdir(directory):
       raise ValueError(f"{directory} is a file; expected a checkpoint folder")
+    if is_unfinished(directory):
+      return directory  # a run to resume
     if not overwrite and os.listdir(directory):
       raise FileExistsError(
           f"{directory} already exists; pass overwrite=True to replace a "
@@ -86,7 +96,8 @@ def save_checkpoint(model, directory, overwrite=False, metadata=None):
   directory = os.path.abspath(os.fspath(directory))
   if os.path.isdir(directory) and not os.listdir(directory):
     os.rmdir(directory)  # an empty folder: nothing to keep
-  replace = check_replaceable if overwrite else None
+  replace = (check_replaceable if overwrite or is_unfinished(directory)
+             else None)
   with atomic.atomic_directory(directory, replace=replace) as temp:
     model.save(os.path.join(temp, MODEL_FILE))
     with open(os.path.join(temp, MARKER_FILE), "w", encoding="utf-8") as f:
@@ -133,3 +144,100 @@ def load_checkpoint(directory):
     raise ValueError(f"{model_path} holds a {type(model).__name__}, not a "
                      "tfvae VAE")
   return model
+
+
+# -- Backups of a running job -------------------------------------------------
+
+BACKUP_DIR = "backup"
+STATE_FILE = "state.json"
+BEST_WEIGHTS_FILE = "best_weights.npz"
+
+
+def write_marker(directory, **fields):
+  """Writes (atomically) the marker that makes `directory` recognisably
+  tfvae's: the format and `fields` (e.g. complete=False while a run is on)."""
+  os.makedirs(directory, exist_ok=True)
+  path = os.path.join(directory, MARKER_FILE)
+  with atomic.atomic_file(path, overwrite=True) as f:
+    json.dump({"format": FORMAT, **fields}, f, indent=2, default=str)
+
+
+def is_unfinished(directory):
+  """Whether `directory` holds a tfvae run that has not finished."""
+  return is_checkpoint(directory) and not read_metadata(directory).get(
+      "complete", True)
+
+
+class Backup:
+  """The running state of a training job, in `directory/backup/`.
+
+  A `tf.train.CheckpointManager` of the model and its optimizer (two kept,
+  so that the one `state.json` names always exists), the best weights so
+  far (`best_weights.npz`), and `state.json`: the epochs done, the
+  callbacks' states, the history. `state.json` is written last and
+  atomically, so a kill at any moment leaves the previous backup whole.
+
+  Args:
+    directory: the checkpoint folder.
+    model: the model whose variables (and optimizer's) are saved.
+    writable: False for a multi-worker job's non-chief workers, which save
+      to a temporary folder (collective saving needs every worker) and read
+      the chief's backup.
+  """
+
+  def __init__(self, directory, model, writable=True):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    self.directory = os.path.join(os.fspath(directory), BACKUP_DIR)
+    self.writable = writable
+    self._checkpoint = tf.train.Checkpoint(model=model,
+                                           optimizer=model.optimizer)
+    self._model = model
+    # A non-chief worker's copy goes to a private temporary folder.
+    self._save_directory = (self.directory if writable else
+                            tempfile.mkdtemp(prefix="tfvae-worker-backup-"))
+    self._manager = tf.train.CheckpointManager(
+        self._checkpoint, self._save_directory, max_to_keep=2)
+
+  def exists(self):
+    return os.path.isfile(os.path.join(self.directory, STATE_FILE))
+
+  def save(self, state, best_weights=None):
+    """Saves the variables, the best weights and `state` (a JSON-able dict)."""
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    path = self._manager.save()
+    if not self.writable:
+      return
+    if best_weights is not None:
+      with atomic.atomic_file(os.path.join(self.directory, BEST_WEIGHTS_FILE),
+                              overwrite=True, mode="wb", newline=None) as f:
+        np.savez(f, *best_weights)
+    with atomic.atomic_file(os.path.join(self.directory, STATE_FILE),
+                            overwrite=True) as f:
+      json.dump({**state, "checkpoint": os.path.basename(path),
+                 "best_weights": best_weights is not None}, f, default=float)
+
+  def restore(self):
+    """Restores the variables; returns (state dict, best weights or None)."""
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    with open(os.path.join(self.directory, STATE_FILE), encoding="utf-8") as f:
+      state = json.load(f)
+    self._model.optimizer.build(self._model.trainable_variables)
+    self._checkpoint.restore(
+        os.path.join(self.directory, state["checkpoint"])).assert_consumed()
+    best = None
+    if state.get("best_weights"):
+      with np.load(os.path.join(self.directory, BEST_WEIGHTS_FILE)) as stored:
+        best = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+    return state, best
+
+  def remove(self):
+    """Deletes the backup (a run that starts over)."""
+    import shutil  # pylint: disable=g-import-not-at-top
+    if self.writable:
+      shutil.rmtree(self.directory, ignore_errors=True)
+
+  def close(self):
+    """Deletes a non-chief worker's temporary backups."""
+    if not self.writable:
+      import shutil  # pylint: disable=g-import-not-at-top
+      shutil.rmtree(self._save_directory, ignore_errors=True)

@@ -44,6 +44,9 @@ def _fail_cleanly(main):
       print(f"{prog}: interrupted", file=sys.stderr)
       return 130
     except Exception as error:  # pylint: disable=broad-except
+      if type(error).__name__ == "Interrupted":  # tfvae.training.Interrupted
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 143 if error.signal_name == "SIGTERM" else 130
       tf = sys.modules.get("tensorflow")
       if tf is not None and isinstance(error, tf.errors.OpError):
         first = error.message.strip().splitlines()[0]
@@ -268,12 +271,21 @@ def build_train_parser():
                    help="importance samples for the summary's marginal "
                    "log-likelihood")
   fit.add_argument("--seed", type=_seed, default=0)
+  fit.add_argument("--strategy", choices=("default", "multi_worker"),
+                   default="default",
+                   help="multi_worker: tf.distribute.MultiWorkerMirroredStrategy "
+                   "across the machines of the TF_CONFIG environment variable "
+                   "(see the README)")
+  fit.add_argument("--backup-every-steps", type=_positive_int,
+                   help="with --checkpoint-dir, also back up every this many "
+                   "steps (every epoch's end is backed up anyway)")
   outputs = parser.add_argument_group("outputs")
   outputs.add_argument("--logdir", default="runs/tfvae",
                        help="TensorBoard log directory ('' for none)")
   outputs.add_argument("--checkpoint-dir",
                        help="write the trained model (Keras .keras file and "
-                       "optimizer state) here")
+                       "optimizer state) here; while training, a backup of "
+                       "each epoch, from which the same command resumes")
   outputs.add_argument("--export-dir",
                        help="export encoder and decoder SavedModels here")
   outputs.add_argument("--overwrite", action="store_true",
@@ -307,6 +319,8 @@ def train_main(argv=None):
       validation_split=args.validation_split,
       patience=args.patience,
       stream=args.stream,
+      strategy=args.strategy,
+      backup_every_steps=args.backup_every_steps,
       adapt=not args.no_adapt,
       num_samples=args.num_samples,
       seed=args.seed,

@@ -48,8 +48,9 @@ class Scan:
   validation_sample: np.ndarray
 
 
-def _split_block(block, first_row, validation_fraction, seed):
-  rows = first_row + np.arange(len(block))
+def _split_block(block, rows, validation_fraction, seed):
+  """(training rows, validation rows, which rows are empty) of a block whose
+  rows have the 0-based indices `rows`."""
   is_validation = data_lib.validation_rows(rows, validation_fraction, seed)
   empty = np.isnan(block).all(axis=1)
   return block[~is_validation & ~empty], block[is_validation & ~empty], empty
@@ -81,8 +82,8 @@ def scan(path, validation_fraction=0.2, seed=0, options=None,
   missing = np.zeros(reader.width)
   total = dropped = 0
   for block, first_row in reader.iter_blocks(block_rows):
-    train, validation, empty = _split_block(block, first_row,
-                                            validation_fraction, seed)
+    train, validation, empty = _split_block(
+        block, first_row + np.arange(len(block)), validation_fraction, seed)
     train_stats.update(train)
     validation_sample.update(validation)
     missing += np.isnan(block).sum(axis=0)
@@ -104,7 +105,7 @@ def scan(path, validation_fraction=0.2, seed=0, options=None,
 
 def dataset(path, batch_size, split="train", validation_fraction=0.2, seed=0,
             options=None, block_rows=65536, expected_width=None,
-            shuffle=None):
+            shuffle=None, shards=None):
   """A `tf.data.Dataset` of float64 batches [<= batch_size, D] from a file.
 
   Args:
@@ -117,6 +118,8 @@ def dataset(path, batch_size, split="train", validation_fraction=0.2, seed=0,
     block_rows: rows read from the file at a time.
     expected_width: optional int, the width a model expects.
     shuffle: whether to shuffle (default: for the training split only).
+    shards: optional (count, index): keep only rows whose index modulo
+      `count` is `index` (a multi-worker job's share).
 
   Returns:
     A `tf.data.Dataset`; rows whose every value is missing are left out.
@@ -133,7 +136,11 @@ def dataset(path, batch_size, split="train", validation_fraction=0.2, seed=0,
   def blocks():
     for block, first_row in data_lib.open_table(
         path, options, expected_width).iter_blocks(block_rows):
-      train, validation, _ = _split_block(block, first_row, fraction, seed)
+      rows = first_row + np.arange(len(block))
+      if shards is not None:
+        keep = rows % shards[0] == shards[1]
+        block, rows = block[keep], rows[keep]
+      train, validation, _ = _split_block(block, rows, fraction, seed)
       yield validation if split == "validation" else train
 
   rows = tf.data.Dataset.from_generator(

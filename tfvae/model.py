@@ -39,6 +39,10 @@ tfd = tfp.distributions
 # (row, sample) pairs decoded at once by `marginal_log_likelihood`: bounds
 # memory at about 64k x the widest layer floats.
 MAX_DECODED_ROWS = 65536
+# Training steps per graph call, and XLA for the training step: the defaults
+# of `compile`, measured by `scripts/bench_train.py` (see the README).
+STEPS_PER_EXECUTION = 32
+JIT_COMPILE = False
 # Encode -> decode -> fill rounds that complete a row with gaps for the
 # importance-sampling proposal (see `VAE._proposal`).
 REFINE_STEPS = 10
@@ -205,14 +209,16 @@ class VAE(tf_keras.Model):
     self.distortion_tracker = tf_keras.metrics.Mean(name="reconstruction_nll")
     self.rate_tracker = tf_keras.metrics.Mean(name="kl")
     self.objective_tracker = tf_keras.metrics.Mean(name="objective")
-    # Read (and reset) by `tfvae.monitoring`; not an epoch metric.
+    # The global norm of each step's gradient (this worker's, under
+    # tf.distribute), averaged over the epoch: training logs only.
     self.gradient_norm_tracker = tf_keras.metrics.Mean(name="gradient_norm")
     # Create every weight now, so `load_weights` works on a fresh model.
     self(tf.zeros([1, self.input_dim], tf.float64))
 
   @property
   def metrics(self):
-    metrics = [self.loss_tracker, self.distortion_tracker, self.rate_tracker]
+    metrics = [self.loss_tracker, self.distortion_tracker, self.rate_tracker,
+               self.gradient_norm_tracker]
     if self._objective_differs:
       metrics.append(self.objective_tracker)
     return metrics
@@ -390,6 +396,11 @@ class VAE(tf_keras.Model):
     A VAE's loss is its negative ELBO and its metrics are fixed (`loss`,
     `reconstruction_nll`, `kl`): `loss`, `metrics`, `loss_weights` and
     `weighted_metrics` would be ignored, so they are refused.
+
+    `steps_per_execution` defaults to `STEPS_PER_EXECUTION` and
+    `jit_compile` to `JIT_COMPILE`, the fastest settings measured by
+    `scripts/bench_train.py` (metrics, callbacks and early stopping still
+    act per epoch).
     """
     for name, value in (("loss", loss), ("metrics", metrics),
                         ("loss_weights", loss_weights),
@@ -401,6 +412,8 @@ class VAE(tf_keras.Model):
             "pass only the optimizer (and Keras' execution options)")
     if optimizer is None:
       optimizer = networks.make_optimizer()
+    kwargs.setdefault("steps_per_execution", STEPS_PER_EXECUTION)
+    kwargs.setdefault("jit_compile", JIT_COMPILE)
     # An empty weighted_metrics tells Keras that sample weights are used on
     # purpose (the loss is weighted in train_step), which it otherwise warns.
     super().compile(optimizer=optimizer, weighted_metrics=[], **kwargs)
@@ -499,7 +512,6 @@ class VAE(tf_keras.Model):
   def train_step(self, data):
     x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
     del y
-    self._assert_no_infinity(x)
     if self.kl_warmup_steps:
       self.current_beta.assign(objectives.compute_linear_warmup(
           self.optimizer.iterations, self.kl_warmup_steps, self.beta))
@@ -516,16 +528,17 @@ class VAE(tf_keras.Model):
     gradients = tape.gradient(scaled, self.trainable_variables)
     self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
     self.gradient_norm_tracker.update_state(tf.linalg.global_norm(gradients))
-    return self._update_metrics(
+    logs = self._update_metrics(
         terms, sample_weight,
         terms["objective"] if self._objective_differs else None)
+    logs["gradient_norm"] = self.gradient_norm_tracker.result()
+    return logs
 
   def test_step(self, data):
     # The objective the user asked for: the target beta, the real KL, no
     # warm-up, no free bits. Early stopping on val_loss selects on it.
     x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
     del y
-    self._assert_no_infinity(x)
     terms = self._terms_for_batch(
         x, self._step_seed(self._test_counter, 1), {"loss": self.beta},
         sample_weight)
@@ -534,13 +547,6 @@ class VAE(tf_keras.Model):
   def predict_step(self, data):
     x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
     return self(x, training=False)
-
-  @staticmethod
-  def _assert_no_infinity(x):
-    tf.debugging.assert_equal(
-        tf.reduce_any(tf.math.is_inf(x)), False,
-        message="x contains infinite values; tfvae needs finite values (NaN "
-        "marks a missing value)")
 
   def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
           callbacks=None, validation_split=0.0, validation_data=None,
@@ -1059,8 +1065,10 @@ class VAE(tf_keras.Model):
     """Arrays -> float64 tensors (Keras would cast numpy to float32)."""
     if value is None:
       raise ValueError(f"{name}: no data given")
+    if isinstance(value, tf_keras.utils.experimental.DatasetCreator):
+      return value  # a dataset per worker (tf.distribute)
     if isinstance(value, tf.data.Dataset):
-      return self._check_dataset(value, name)
+      return self._check_dataset(value, name).map(_refuse_infinity)
     if isinstance(value, (tf.Tensor, tf.Variable)):
       value = value.numpy()
     values = data_lib.validate_array(value, name, self.input_dim)
@@ -1101,7 +1109,8 @@ class VAE(tf_keras.Model):
   def _prepare_validation_data(self, validation_data):
     if validation_data is None or isinstance(validation_data, tf.data.Dataset):
       return (None if validation_data is None else
-              self._check_dataset(validation_data, "validation_data"))
+              self._check_dataset(validation_data, "validation_data").map(
+                  _refuse_infinity))
     if isinstance(validation_data, (tuple, list)) and not (
         validation_data and np.ndim(validation_data[0]) == 1):
       parts = list(validation_data)
@@ -1117,6 +1126,20 @@ class VAE(tf_keras.Model):
         return (x_val, _placeholder_targets(x_val, weights), weights)
       return (x_val,)
     return (self._prepare_x(validation_data, "validation_data"),)
+
+
+def _refuse_infinity(*element):
+  """A dataset element, checked: infinite values stop the pipeline with a
+  clear error (NaN is a missing value). Runs in tf.data, outside the
+  compiled training step."""
+  x = element[0]
+  check = tf.debugging.assert_equal(
+      tf.reduce_any(tf.math.is_inf(x)), False,
+      message="x contains infinite values; tfvae needs finite values (NaN "
+      "marks a missing value)")
+  with tf.control_dependencies([check]):
+    x = tf.identity(x)
+  return (x,) + element[1:] if len(element) > 1 else x
 
 
 def _placeholder_targets(x, sample_weight):

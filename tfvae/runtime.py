@@ -47,23 +47,33 @@ def _captured_stderr():
       lines.extend(capture.read().decode("utf-8", "replace").splitlines(True))
 
 
-def import_tensorflow(verbose=False):
+def import_tensorflow(verbose=False, startup=None):
   """Imports TensorFlow, tf-keras and TFP and starts the CPU device, quietly.
 
   Args:
     verbose: keep TensorFlow's own start-up and log lines.
+    startup: optional callable(tf) run right after the import, before any
+      operation: what must be configured at program start-up (a
+      `MultiWorkerMirroredStrategy`).
 
   Returns:
     The `tensorflow` module.
   """
   if verbose:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    if startup is not None:
+      startup(tf)
     return tf
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  # Level 3 also hides ERROR lines that are notices on CPU-only machines
+  # ("oneDNN supports DT_INT32 only on platforms with AVX-512"); failures
+  # still surface as Python exceptions with their messages.
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   with _captured_stderr() as lines:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import tensorflow_probability  # pylint: disable=g-import-not-at-top,unused-import
     import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
+    if startup is not None:
+      startup(tf)
     tf.config.list_physical_devices()
     (tf.zeros([1]) + 1.0).numpy()  # the first operation starts the device
   for line in lines:

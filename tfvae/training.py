@@ -6,9 +6,13 @@ that mistakes cost a second. Importing this module does not import
 TensorFlow; `train` does.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
+import signal
+import tempfile
+import threading
 
 import numpy as np
 
@@ -89,6 +93,8 @@ class TrainConfig:
   adapt: bool = True
   num_samples: int = 1000
   seed: int = 0
+  strategy: str = "default"  # or "multi_worker" (tf.distribute, TF_CONFIG)
+  backup_every_steps: int = None  # mid-epoch backups, besides each epoch's
   logdir: str = "runs/tfvae"  # None: no TensorBoard logs
   checkpoint_dir: str = None
   export_dir: str = None
@@ -340,8 +346,16 @@ def run(config):
   """
   check_outputs(config)
   data = prepare_data(config)
-  runtime.import_tensorflow(verbose=config.verbose >= 3)
-  return train(config, data)
+  strategies = []
+  runtime.import_tensorflow(
+      verbose=config.verbose >= 3,
+      startup=lambda tf: strategies.append(make_strategy(config.strategy)))
+
+  def announce(epoch, directory):
+    if config.verbose >= 1:
+      print(f"resuming from epoch {epoch} of {directory}", flush=True)
+
+  return train(config, data, on_resume=announce, strategy=strategies[0])
 
 
 def _progress_callback(config):
@@ -381,8 +395,63 @@ def _subset(x, max_rows, seed):
   return x[np.sort(order)]
 
 
-def train(config, data=None, model_options=None):
+class Interrupted(Exception):
+  """SIGINT or SIGTERM stopped a run; its backup (if any) was saved."""
+
+  def __init__(self, signal_name, epoch, directory):
+    where = (f"; backup of epoch {epoch} saved in {directory}: run the same "
+             "command to resume" if directory else "")
+    super().__init__(f"interrupted by {signal_name}{where}")
+    self.signal_name = signal_name
+
+
+def make_strategy(name):
+  """The `tf.distribute` strategy: "default" or "multi_worker".
+
+  "multi_worker" is `tf.distribute.MultiWorkerMirroredStrategy`, configured
+  by the `TF_CONFIG` environment variable (the cluster and this worker's
+  task), as TensorFlow's multi-worker guide describes.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name != "multi_worker":
+    raise ValueError(f"strategy must be 'default' or 'multi_worker', got "
+                     f"{name!r}")
+  if not os.environ.get("TF_CONFIG"):
+    raise ValueError("--strategy multi_worker needs the TF_CONFIG environment "
+                     "variable (the cluster and this worker's task; see the "
+                     "README)")
+  return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_chief(strategy):
+  """Whether this process writes the outputs (logs, checkpoint, export)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return resolver.task_type == "worker" and resolver.task_id == 0 and (
+      not has_chief)
+
+
+def _model_settings(model):
+  """What a resumed run must share with the one that saved the backup."""
+  config = _jsonable(model.get_config())
+  config.pop("name", None)
+  return config
+
+
+def train(config, data=None, model_options=None, on_resume=None,
+          strategy=None):
   """Runs one training job (imports TensorFlow).
+
+  With `config.checkpoint_dir`, the state at the end of every epoch is
+  backed up in it (`tfvae.checkpoint.Backup`); if it holds an unfinished
+  run with the same settings, training resumes from its last backup. SIGINT
+  and SIGTERM save a backup and raise `Interrupted`.
 
   Args:
     config: a `TrainConfig`.
@@ -390,6 +459,11 @@ def train(config, data=None, model_options=None):
       `prepare_data(config)`.
     model_options: optional dict of further `VAE` constructor arguments
       (beyond the command line's), e.g. for benchmarks.
+    on_resume: optional callable(epoch, directory), called when a run
+      resumes.
+    strategy: optional `tf.distribute` strategy; default
+      `make_strategy(config.strategy)` (a multi-worker strategy must be
+      made before TensorFlow runs any operation).
 
   Returns:
     A `TrainSummary` (its `model` field holds the trained `VAE`).
@@ -397,10 +471,10 @@ def train(config, data=None, model_options=None):
   Raises:
     ValueError: bad data or settings, with a message naming the problem.
     FileExistsError: the checkpoint directory exists and `overwrite` is off.
+    Interrupted: SIGINT or SIGTERM.
   """
   import tf_keras  # pylint: disable=g-import-not-at-top
   from tfvae import model as model_lib  # pylint: disable=g-import-not-at-top
-  from tfvae import monitoring  # pylint: disable=g-import-not-at-top
   from tfvae import networks  # pylint: disable=g-import-not-at-top
 
   check_outputs(config)
@@ -409,58 +483,110 @@ def train(config, data=None, model_options=None):
   config = config.resolve(data.num_train, data.width)
   recipe = {name: getattr(config, name) for name in RECIPE_FIELDS}
   has_validation = data.num_validation > 0
+  if strategy is None:
+    strategy = make_strategy(config.strategy)
+  chief = is_chief(strategy)
 
   def make_model(adapt_rows):
     tf_keras.utils.set_random_seed(config.seed)
-    model = model_lib.VAE(input_dim=data.width,
-                          feature_names=data.feature_names, seed=config.seed,
-                          **{**config.model_options(), **(model_options or {})})
-    if config.adapt:
-      if adapt_rows is None:  # streamed: the scan's statistics
-        model.set_statistics(data.loc, data.scale, *statistics.compute_atoms(
-            data.train_sample, model.num_atoms))
-      else:
-        model.adapt(adapt_rows)
-    model.compile(networks.make_optimizer(config.learning_rate))
+    with strategy.scope():
+      model = model_lib.VAE(input_dim=data.width,
+                            feature_names=data.feature_names, seed=config.seed,
+                            **{**config.model_options(),
+                               **(model_options or {})})
+      if config.adapt:
+        if adapt_rows is None:  # streamed: the scan's statistics
+          model.set_statistics(data.loc, data.scale, *statistics.compute_atoms(
+              data.train_sample, model.num_atoms))
+        else:
+          model.adapt(adapt_rows)
+      model.compile(networks.make_optimizer(config.learning_rate))
     return model
 
   model = make_model(data.train)
-  if data.streamed:
-    train_input = data.stream("train", config.batch_size, config)
-    validation_input = (data.stream("validation", config.batch_size, config)
-                        if has_validation else None)
-  else:
-    train_input = data.train
-    validation_input = (data.validation,) if has_validation else None
-  callbacks = [_progress_callback(config)]
-  if config.logdir:
-    callbacks += [
-        tf_keras.callbacks.TensorBoard(log_dir=config.logdir),
-        monitoring.LatentMonitor(
-            config.logdir, data.validation_sample if has_validation
-            else data.train_sample),
-    ]
-  monitor = "val_loss" if has_validation else "loss"
-  if config.lr_patience > 0:
-    callbacks.append(tf_keras.callbacks.ReduceLROnPlateau(
-        monitor=monitor, factor=0.5, patience=config.lr_patience,
-        min_lr=config.learning_rate / 64))
+  train_input, validation_input, fit_options = _fit_inputs(
+      data, config, strategy, has_validation)
+  monitored = "val_loss" if has_validation else "loss"
+  early_stopping = plateau = backup = None
   if has_validation and config.patience > 0:
-    callbacks.append(tf_keras.callbacks.EarlyStopping(
+    early_stopping = ResumableEarlyStopping(
         monitor="val_loss", patience=config.patience,
-        restore_best_weights=True))
-  history = model.fit(
-      train_input,
-      validation_data=validation_input,
-      epochs=config.epochs,
-      batch_size=None if data.streamed else config.batch_size,
-      shuffle=True,
-      callbacks=callbacks,
-      verbose=2 if config.verbose >= 2 else 0)
-  losses = history.history["loss"]
-  best_epoch = int(np.nanargmin(history.history[monitor])) + 1
+        restore_best_weights=True)
+  if config.lr_patience > 0:
+    plateau = ResumableReduceLROnPlateau(
+        monitor=monitored, factor=0.5, patience=config.lr_patience,
+        min_lr=config.learning_rate / 64)
+
+  initial_epoch, past = 0, {}
+  if config.checkpoint_dir:
+    backup = checkpoint.Backup(config.checkpoint_dir, model, writable=chief)
+    if backup.exists() and config.overwrite:
+      backup.remove()  # start over
+    if backup.exists():
+      marker = checkpoint.read_metadata(config.checkpoint_dir)
+      if marker.get("model") != _model_settings(model):
+        raise ValueError(
+            f"{config.checkpoint_dir} holds an unfinished run with other "
+            "settings; pass overwrite=True to start over, or run the same "
+            "command as before")
+      state, best_weights = backup.restore()
+      initial_epoch, past = state["epoch"], state["history"]
+      if early_stopping:
+        early_stopping.resume(state.get("early_stopping"), best_weights)
+      if plateau:
+        plateau.resume(state.get("plateau"))
+      if on_resume:
+        on_resume(initial_epoch, config.checkpoint_dir)
+    elif chief:
+      checkpoint.write_marker(
+          config.checkpoint_dir, complete=False,
+          model=_model_settings(model),
+          training=_jsonable(dataclasses.asdict(config)))
+  logdir, temporary_logdir = config.logdir, None
+  if logdir and not chief:
+    temporary_logdir = logdir = tempfile.mkdtemp(prefix="tfvae-worker-logs-")
+
+  callbacks = [_progress_callback(config)]
+  callbacks += [c for c in (plateau, early_stopping) if c is not None]
+  stopper = BackupAndSignals(backup, early_stopping, plateau, past,
+                             every_steps=config.backup_every_steps)
+  callbacks.append(stopper)
+  monitor = None
+  if logdir:
+    from tfvae import monitoring  # pylint: disable=g-import-not-at-top
+    interrupted = lambda: stopper.signal_name is not None  # noqa: E731
+    board = monitoring.EpochTensorBoard(logdir, skip_epoch=interrupted)
+    board.fill_missing(past, initial_epoch)
+    monitor = monitoring.VAEMonitor(
+        logdir, data.validation_sample if has_validation else data.train_sample,
+        hparams=_hparams(config, data), skip_epoch=interrupted,
+        seed=config.seed)
+    callbacks += [board, monitor]
+  try:
+    with stopper.catching_signals():
+      history = model.fit(
+          train_input,
+          validation_data=validation_input,
+          epochs=config.epochs,
+          initial_epoch=initial_epoch,
+          callbacks=callbacks,
+          verbose=2 if config.verbose >= 2 else 0,
+          **fit_options)
+    if stopper.signal_name:
+      raise Interrupted(stopper.signal_name, stopper.saved_epoch,
+                        config.checkpoint_dir if backup else None)
+  finally:
+    if backup is not None:
+      backup.close()
+    if temporary_logdir:
+      import shutil  # pylint: disable=g-import-not-at-top
+      shutil.rmtree(temporary_logdir, ignore_errors=True)
+  full_history = {name: list(past.get(name, [])) + list(values)
+                  for name, values in history.history.items()}
+  losses = full_history["loss"]
+  best_epoch = int(np.nanargmin(full_history[monitored])) + 1
   if config.refit and has_validation and not data.streamed:
-    model = _refit(make_model, data, config, history, best_epoch)
+    model = _refit(make_model, data, config, full_history, best_epoch)
 
   summary_rows = {}
   train_metrics = _evaluate(model, data.train_sample, config.batch_size)
@@ -513,15 +639,263 @@ def train(config, data=None, model_options=None):
       dropped_rows=data.dropped_rows,
       logdir=config.logdir,
       model=model)
-  if config.checkpoint_dir:
-    summary.checkpoint_dir = checkpoint.save_checkpoint(
-        model, config.checkpoint_dir, overwrite=config.overwrite,
-        metadata={"training": _jsonable(dataclasses.asdict(config)),
-                  "results": _jsonable(reported)})
-  if config.export_dir:
-    from tfvae import export  # pylint: disable=g-import-not-at-top
-    summary.export_paths = export.export_model(model, config.export_dir)
+  summary.logdir = config.logdir if chief else None
+  if monitor is not None and chief:
+    monitor.set_model(model)  # the final one (best weights, or the refit)
+    monitor.write_final(len(losses), {
+        "best_val_loss": (float(np.nanmin(full_history["val_loss"]))
+                          if has_validation else None),
+        "validation_log_likelihood": validation_ll})
+  _write_outputs(summary, model, config, reported, chief)
   return summary
+
+
+def _hparams(config, data):
+  """The run's settings for TensorBoard's HParams dashboard."""
+  return {
+      "data": data.source,
+      "likelihood": config.likelihood,
+      "latent_dim": config.latent_dim,
+      "hidden_units": "-".join(str(u) for u in config.hidden_units) or "linear",
+      "beta": config.beta,
+      "kl_warmup_steps": config.kl_warmup_steps,
+      "free_bits": config.free_bits,
+      "num_train_samples": config.num_train_samples,
+      "learning_rate": config.learning_rate,
+      "lr_patience": config.lr_patience,
+      "batch_size": config.batch_size,
+      "epochs": config.epochs,
+      "patience": config.patience,
+      "validation_split": config.validation_split,
+      "adapt": config.adapt,
+      "seed": config.seed,
+  }
+
+
+def _write_outputs(summary, model, config, reported, chief):
+  """The final checkpoint and export: the chief's to their places; every
+  other worker saves too (multi-worker saving is collective) into a
+  temporary folder that is then deleted, as TensorFlow's guide prescribes."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  for target in ("checkpoint", "export"):
+    destination = getattr(config, f"{target}_dir")
+    if not destination:
+      continue
+    scratch = None if chief else tempfile.mkdtemp(prefix="tfvae-worker-")
+    if target == "checkpoint":
+      path = checkpoint.save_checkpoint(
+          model, os.path.join(scratch, "c") if scratch else destination,
+          overwrite=config.overwrite,
+          metadata={"training": _jsonable(dataclasses.asdict(config)),
+                    "model": _model_settings(model),
+                    "results": _jsonable(reported)})
+      if chief:
+        summary.checkpoint_dir = path
+    else:
+      from tfvae import export  # pylint: disable=g-import-not-at-top
+      paths = export.export_model(model, scratch or destination)
+      if chief:
+        summary.export_paths = paths
+    if scratch:
+      shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fit_inputs(data, config, strategy, has_validation):
+  """(training input, validation input, further `fit` arguments).
+
+  In memory on one machine: the arrays (Keras batches and shuffles them).
+  Streamed: the file's `tf.data` pipeline, repeated, with the exact number
+  of batches per pass as `steps_per_epoch`, so an epoch is one pass and
+  Keras can run several steps per call without running out of data in the
+  middle of one. With `multi_worker`: each worker reads its own rows (row
+  i belongs to worker i mod W, in memory or streamed) through a
+  `DatasetCreator`, batched by the per-replica share of the global batch.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  from tfvae import input_pipeline  # pylint: disable=g-import-not-at-top
+
+  batch = config.batch_size
+  multi_worker = config.strategy == "multi_worker"
+  if not multi_worker and not data.streamed:
+    return (data.train, (data.validation,) if has_validation else None,
+            {"batch_size": batch, "shuffle": True})
+  options = {"steps_per_epoch": math.ceil(data.num_train / batch)}
+  if multi_worker:
+    def dataset_fn(context):
+      per_replica = context.get_per_replica_batch_size(batch)
+      shards = (context.num_input_pipelines, context.input_pipeline_id)
+      if data.streamed:
+        dataset = input_pipeline.dataset(
+            data.path, per_replica, split="train",
+            validation_fraction=config.validation_split, seed=config.seed,
+            options=data.read_options, expected_width=data.width,
+            shards=shards)
+      else:
+        rows = data.train[shards[1]::shards[0]]
+        dataset = tf.data.Dataset.from_tensor_slices(rows).shuffle(
+            len(rows), seed=config.seed).batch(per_replica)
+      return dataset.repeat()
+
+    train_input = tf_keras.utils.experimental.DatasetCreator(dataset_fn)
+  else:
+    train_input = data.stream("train", batch, config).repeat()
+  validation_input = None
+  if has_validation:
+    options["validation_steps"] = math.ceil(data.num_validation / batch)
+    if data.streamed:
+      validation_input = data.stream("validation", batch, config)
+    else:
+      validation_input = tf.data.Dataset.from_tensor_slices(
+          data.validation).batch(batch)
+    if multi_worker:
+      sharding = tf.data.Options()
+      sharding.experimental_distribute.auto_shard_policy = (
+          tf.data.experimental.AutoShardPolicy.DATA)
+      validation_input = validation_input.with_options(sharding)
+    validation_input = validation_input.repeat()
+  return train_input, validation_input, options
+
+
+def _callback_classes():
+  """The resumable callbacks (defined on first use: they subclass tf_keras)."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+
+  class ResumableEarlyStopping(tf_keras.callbacks.EarlyStopping):
+    """Keras' early stopping whose state survives a crash (`state`,
+    `resume`): the best value, its epoch, the epochs waited, the best
+    weights."""
+
+    _resumed = None
+
+    def resume(self, state, best_weights):
+      self._resumed = (state, best_weights)
+
+    def on_train_begin(self, logs=None):
+      super().on_train_begin(logs)
+      if self._resumed and self._resumed[0]:
+        state, best_weights = self._resumed
+        self.wait, self.best = state["wait"], state["best"]
+        self.best_epoch = state["best_epoch"]
+        self.best_weights = best_weights
+
+    def state(self):
+      return {"wait": self.wait, "best": float(self.best),
+              "best_epoch": self.best_epoch}
+
+  class ResumableReduceLROnPlateau(tf_keras.callbacks.ReduceLROnPlateau):
+    """Keras' learning-rate halving on plateaus, with a resumable state (the
+    rate itself is the optimizer's, in the backup)."""
+
+    _resumed = None
+
+    def resume(self, state):
+      self._resumed = state
+
+    def on_train_begin(self, logs=None):
+      super().on_train_begin(logs)
+      if self._resumed:
+        self.wait, self.best = self._resumed["wait"], self._resumed["best"]
+        self.cooldown_counter = self._resumed["cooldown_counter"]
+
+    def state(self):
+      return {"wait": self.wait, "best": float(self.best),
+              "cooldown_counter": self.cooldown_counter}
+
+  class BackupAndSignals(tf_keras.callbacks.Callback):
+    """Backs the run up at the end of every epoch (and every
+    `every_steps` steps), and on SIGINT / SIGTERM saves a backup at the next
+    step and stops. A mid-epoch backup resumes at the start of its epoch,
+    with the weights it saved.
+
+    Args:
+      backup: a `tfvae.checkpoint.Backup`, or None (signals still stop
+        the run cleanly).
+      early_stopping, plateau: the resumable callbacks, or None.
+      past: the history of the epochs before a resumption.
+      every_steps: optional int, steps between mid-epoch backups.
+    """
+
+    def __init__(self, backup, early_stopping, plateau, past, every_steps=None):
+      super().__init__()
+      self.backup = backup
+      self.early_stopping = early_stopping
+      self.plateau = plateau
+      self.history = {name: list(values) for name, values in past.items()}
+      self.every_steps = every_steps
+      self.signal_name = None
+      self.saved_epoch = None
+      self._epoch = 0
+      self._steps_since_backup = 0
+
+    @contextlib.contextmanager
+    def catching_signals(self):
+      if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+      previous = {}
+
+      def handler(number, frame):
+        del frame
+        self.signal_name = signal.Signals(number).name
+
+      for number in (signal.SIGINT, signal.SIGTERM):
+        previous[number] = signal.signal(number, handler)
+      try:
+        yield
+      finally:
+        for number, old in previous.items():
+          signal.signal(number, old)
+
+    def _state(self, epoch):
+      return {
+          "epoch": epoch,
+          "history": self.history,
+          "early_stopping": (self.early_stopping.state()
+                             if self.early_stopping else None),
+          "plateau": self.plateau.state() if self.plateau else None,
+      }
+
+    def _save(self, epoch):
+      if self.backup is None:
+        return
+      best = self.early_stopping.best_weights if self.early_stopping else None
+      self.backup.save(self._state(epoch), best)
+      self.saved_epoch = epoch
+      self._steps_since_backup = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+      self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+      self._steps_since_backup += 1
+      if self.signal_name:
+        # Mid-epoch: the epoch is redone from its start on resumption.
+        self._save(self._epoch)
+        self.model.stop_training = True
+      elif self.every_steps and self._steps_since_backup >= self.every_steps:
+        self._save(self._epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+      if self.signal_name:
+        return  # the interrupted epoch is not complete
+      for name, value in (logs or {}).items():
+        self.history.setdefault(name, []).append(float(value))
+      self._save(epoch + 1)
+
+  return ResumableEarlyStopping, ResumableReduceLROnPlateau, BackupAndSignals
+
+
+def ResumableEarlyStopping(*args, **kwargs):  # pylint: disable=invalid-name
+  return _callback_classes()[0](*args, **kwargs)
+
+
+def ResumableReduceLROnPlateau(*args, **kwargs):  # pylint: disable=invalid-name
+  return _callback_classes()[1](*args, **kwargs)
+
+
+def BackupAndSignals(*args, **kwargs):  # pylint: disable=invalid-name
+  return _callback_classes()[2](*args, **kwargs)
 
 
 def _refit(make_model, data, config, history, best_epoch):
@@ -530,7 +904,7 @@ def _refit(make_model, data, config, history, best_epoch):
   import tf_keras  # pylint: disable=g-import-not-at-top
   everything = np.concatenate([data.train, data.validation])
   model = make_model(everything)
-  rates = history.history.get("lr", [config.learning_rate] * best_epoch)
+  rates = history.get("lr", [config.learning_rate] * best_epoch)
   schedule = tf_keras.callbacks.LearningRateScheduler(
       lambda epoch, _: float(rates[min(epoch, len(rates) - 1)]))
   model.fit(everything, epochs=best_epoch, batch_size=config.batch_size,
