@@ -142,6 +142,9 @@ class VAE(tf_keras.Model):
     for keras_only in ("trainable", "dtype"):
       kwargs.pop(keras_only, None)
     super().__init__(**kwargs)
+    # Step logs are aggregated over replicas inside the step (see
+    # `_aggregated_result`), so every replica returns the same values.
+    self.distribute_reduction_method = "first"
     self.input_dim = data_lib.check_positive_int(input_dim, "input_dim")
     self.latent_dim = data_lib.check_positive_int(latent_dim, "latent_dim")
     if hidden_units is None:
@@ -479,7 +482,7 @@ class VAE(tf_keras.Model):
     if objective is not None:
       self.objective_tracker.update_state(objective, sample_weight)
       trackers.append(self.objective_tracker)
-    logs = {metric.name: metric.result() for metric in trackers}
+    logs = {metric.name: _aggregated_result(metric) for metric in trackers}
     if self.kl_warmup_steps and objective is not None:
       logs["beta"] = tf.identity(self.current_beta)
     return logs
@@ -531,7 +534,7 @@ class VAE(tf_keras.Model):
     logs = self._update_metrics(
         terms, sample_weight,
         terms["objective"] if self._objective_differs else None)
-    logs["gradient_norm"] = self.gradient_norm_tracker.result()
+    logs["gradient_norm"] = _aggregated_result(self.gradient_norm_tracker)
     return logs
 
   def test_step(self, data):
@@ -1126,6 +1129,21 @@ class VAE(tf_keras.Model):
         return (x_val, _placeholder_targets(x_val, weights), weights)
       return (x_val,)
     return (self._prepare_x(validation_data, "validation_data"),)
+
+
+def _aggregated_result(metric):
+  """A `Mean` metric's result over all replicas of a tf.distribute job.
+
+  Inside a step each replica holds its own partial sums; Keras would add up
+  the replicas' results (its "auto" reduction), which for means is wrong.
+  """
+  context = tf.distribute.get_replica_context()
+  if context is None or context.num_replicas_in_sync == 1:
+    return metric.result()
+  total, count = context.all_reduce(
+      tf.distribute.ReduceOp.SUM, [tf.identity(metric.total),
+                                   tf.identity(metric.count)])
+  return tf.math.divide_no_nan(total, count)
 
 
 def _refuse_infinity(*element):
