@@ -248,7 +248,12 @@ def build_train_parser():
                      help="nats per latent dimension")
   model.add_argument("--num-train-samples", type=_positive_int,
                      help="importance samples per example in the training "
-                     "bound (1: the ELBO; batches with missing values use 20)")
+                     "bound (1: the ELBO; default 10; batches with missing "
+                     "values use 20)")
+  model.add_argument("--num-atoms", type=_non_negative_int,
+                     help="values held by at least 1%% of a column's rows "
+                     "modelled as point masses, at most this many per column "
+                     "(default 8; 0: none)")
   fit = parser.add_argument_group("training")
   fit.add_argument("--epochs", type=_positive_int, default=1000,
                    help="an upper bound: early stopping usually ends sooner")
@@ -271,6 +276,11 @@ def build_train_parser():
                    help="importance samples for the summary's marginal "
                    "log-likelihood")
   fit.add_argument("--seed", type=_seed, default=0)
+  fit.add_argument("--search", action="store_true",
+                   help="try a few configurations on the validation split "
+                   "within --time-budget and keep the best")
+  fit.add_argument("--time-budget", type=_finite(0.0, exclusive=True),
+                   default=10.0, help="minutes for --search (default 10)")
   fit.add_argument("--strategy", choices=("default", "multi_worker"),
                    default="default",
                    help="multi_worker: tf.distribute.MultiWorkerMirroredStrategy "
@@ -312,6 +322,7 @@ def train_main(argv=None):
       kl_warmup_steps=args.kl_warmup_steps,
       free_bits=args.free_bits,
       num_train_samples=args.num_train_samples,
+      num_atoms=args.num_atoms,
       epochs=args.epochs,
       batch_size=args.batch_size,
       learning_rate=args.learning_rate,
@@ -320,6 +331,8 @@ def train_main(argv=None):
       patience=args.patience,
       stream=args.stream,
       strategy=args.strategy,
+      search=args.search,
+      time_budget=args.time_budget,
       backup_every_steps=args.backup_every_steps,
       adapt=not args.no_adapt,
       num_samples=args.num_samples,

@@ -35,7 +35,7 @@ MAX_SUMMARY_ROWS = 100000
 STREAM_BYTES = 512 << 20
 # The settings the recipe chooses from the data's shape (see `default_recipe`).
 RECIPE_FIELDS = ("latent_dim", "hidden_units", "batch_size", "learning_rate",
-                 "patience", "lr_patience", "num_train_samples")
+                 "patience", "lr_patience", "num_train_samples", "num_atoms")
 
 
 def default_recipe(num_rows, num_features):
@@ -61,8 +61,36 @@ def default_recipe(num_rows, num_features):
       "learning_rate": 1e-3,
       "patience": 50,
       "lr_patience": 10,
-      "num_train_samples": 1,
+      "num_train_samples": 10,
+      "num_atoms": 8,
   }
+
+
+def search_candidates(num_rows, num_features):
+  """The configurations `--search` tries, most promising first.
+
+  Each is a dict of `TrainConfig` fields over the defaults; the first is
+  the defaults themselves.
+
+  Args:
+    num_rows: training rows.
+    num_features: columns D.
+
+  Returns:
+    list of (name, dict).
+  """
+  del num_rows
+  return [
+      ("defaults", {}),
+      ("latent_full", {"latent_dim": max(2, num_features)}),
+      ("atoms_16", {"num_atoms": 16}),
+      ("wide_256", {"hidden_units": (256, 256)}),
+      ("gaussian", {"likelihood": "gaussian"}),
+      ("laplace", {"likelihood": "laplace"}),
+      ("small_64", {"hidden_units": (64, 64)}),
+      ("deep_3x128", {"hidden_units": (128, 128, 128)}),
+      ("slow_lr", {"learning_rate": 3e-4}),
+  ]
 
 
 @dataclasses.dataclass
@@ -82,6 +110,7 @@ class TrainConfig:
   kl_warmup_steps: int = 0
   free_bits: float = 0.0
   num_train_samples: int = None
+  num_atoms: int = None
   epochs: int = 1000
   batch_size: int = None
   learning_rate: float = None
@@ -93,6 +122,9 @@ class TrainConfig:
   adapt: bool = True
   num_samples: int = 1000
   seed: int = 0
+  search: bool = False  # try `search_candidates` within `time_budget`
+  time_budget: float = 10.0  # minutes, for `search`
+  deadline: float = None  # time.monotonic() at which training stops
   strategy: str = "default"  # or "multi_worker" (tf.distribute, TF_CONFIG)
   backup_every_steps: int = None  # mid-epoch backups, besides each epoch's
   logdir: str = "runs/tfvae"  # None: no TensorBoard logs
@@ -124,6 +156,7 @@ class TrainConfig:
                 kl_warmup_steps=self.kl_warmup_steps,
                 free_bits=self.free_bits,
                 num_train_samples=self.num_train_samples,
+                num_atoms=self.num_atoms,
                 likelihood_scale_floor=self.likelihood_scale_floor)
 
 
@@ -145,6 +178,8 @@ class TrainSummary:
   log_likelihood_rows: int = 0
   summary_rows: dict = None
   recipe: dict = None
+  search_table: list = None
+  history: dict = None
   streamed: bool = False
   beta: float = 1.0
   num_train_samples: int = 1
@@ -185,6 +220,15 @@ class TrainSummary:
       shown = ", ".join(f"{name} {fraction:.1%}" for name, fraction in
                         self.missing_fraction.items() if fraction > 0)
       lines.append(f"  missing values per column: {shown}")
+    if self.search_table:
+      lines.append("  search (validation log-likelihood, nats per example; "
+                   "higher is better):")
+      for entry in self.search_table:
+        mark = "*" if entry["chosen"] else " "
+        score = ("stopped by the time budget" if entry["score"] is None
+                 else f"{entry['score']:10.4f}")
+        lines.append(f"   {mark} {entry['name']:<12} {score}   "
+                     f"{entry['epochs']:4d} epochs {entry['seconds']:6.0f} s")
     if self.recipe:
       lines.append("  settings: " + ", ".join(
           f"{name} {_show(value)}" for name, value in self.recipe.items()))
@@ -355,7 +399,70 @@ def run(config):
     if config.verbose >= 1:
       print(f"resuming from epoch {epoch} of {directory}", flush=True)
 
+  if config.search:
+    return search(config, data)
   return train(config, data, on_resume=announce, strategy=strategies[0])
+
+
+def search(config, data=None):
+  """Tries `search_candidates` within `config.time_budget` minutes.
+
+  Each candidate trains on the training split with early stopping on the
+  validation split and is scored by its validation log-likelihood
+  (importance-weighted, `config.num_samples`); the best one is the result
+  (it is not trained again). Training stops when the budget is spent, so the
+  whole search, closing evaluations included, stays close to the budget.
+  With a log directory, candidate c logs under `LOGDIR/search/c`, so the
+  HParams dashboard compares them.
+
+  Args:
+    config: a `TrainConfig` (its `search` flag is ignored here).
+    data: a `TrainingData` or `tfvae.data.Table`; default `prepare_data`.
+
+  Returns:
+    The winner's `TrainSummary`, with `search_table` listing every
+    candidate, and its checkpoint and export written as `config` asks.
+  """
+  import time  # pylint: disable=g-import-not-at-top
+  check_outputs(config)
+  if data is None or isinstance(data, data_lib.Table):
+    data = prepare_data(config, table=data)
+  if not data.num_validation:
+    raise ValueError("--search needs a validation split (validation_split > 0)")
+  start = time.monotonic()
+  deadline = start + 60.0 * config.time_budget
+  table, best = [], None
+  for name, overrides in search_candidates(data.num_train, data.width):
+    remaining = deadline - time.monotonic()
+    if table and remaining < 0.05 * 60.0 * config.time_budget:
+      break
+    trial = dataclasses.replace(
+        config, search=False, checkpoint_dir=None, export_dir=None,
+        deadline=deadline, verbose=min(config.verbose, 1),
+        logdir=(os.path.join(config.logdir, "search", name)
+                if config.logdir else None), **overrides)
+    began = time.monotonic()
+    summary = train(trial, data)
+    score = summary.validation_log_likelihood
+    row = {"name": name, "settings": overrides, "epochs": summary.epochs_run,
+           "seconds": time.monotonic() - began,
+           "score": score if math.isfinite(score) else None, "chosen": False}
+    table.append(row)
+    if row["score"] is not None and (best is None or row["score"] > best[0]):
+      best = (row["score"], row, summary, trial)
+  _, row, summary, trial = best
+  row["chosen"] = True
+  summary.search_table = table
+  summary.logdir = config.logdir
+  chosen = dataclasses.replace(trial, checkpoint_dir=config.checkpoint_dir,
+                               export_dir=config.export_dir,
+                               logdir=config.logdir, deadline=None)
+  reported = {**summary.train,
+              **{f"val_{k}": v for k, v in summary.validation.items()},
+              "validation_log_likelihood": summary.validation_log_likelihood,
+              "search": table}
+  _write_outputs(summary, summary.model, chosen, reported, chief=True)
+  return summary
 
 
 def _progress_callback(config):
@@ -386,6 +493,20 @@ def _progress_callback(config):
         self.progress.close(*self._last)
 
   return ProgressLine()
+
+
+def _deadline_callback(deadline):
+  import time  # pylint: disable=g-import-not-at-top
+  import tf_keras  # pylint: disable=g-import-not-at-top
+
+  class Deadline(tf_keras.callbacks.Callback):
+    """Stops training at `deadline` (time.monotonic()), after a step."""
+
+    def on_train_batch_end(self, batch, logs=None):
+      if time.monotonic() >= deadline:
+        self.model.stop_training = True
+
+  return Deadline()
 
 
 def _subset(x, max_rows, seed):
@@ -548,6 +669,8 @@ def train(config, data=None, model_options=None, on_resume=None,
 
   callbacks = [_progress_callback(config)]
   callbacks += [c for c in (plateau, early_stopping) if c is not None]
+  if config.deadline is not None:
+    callbacks.append(_deadline_callback(config.deadline))
   stopper = BackupAndSignals(backup, early_stopping, plateau, past,
                              every_steps=config.backup_every_steps)
   callbacks.append(stopper)
@@ -631,6 +754,7 @@ def train(config, data=None, model_options=None, on_resume=None,
       log_likelihood_rows=ll_rows,
       summary_rows=summary_rows,
       recipe=recipe,
+      history=full_history,
       streamed=data.streamed,
       beta=config.beta,
       num_train_samples=config.num_train_samples,
@@ -661,6 +785,7 @@ def _hparams(config, data):
       "kl_warmup_steps": config.kl_warmup_steps,
       "free_bits": config.free_bits,
       "num_train_samples": config.num_train_samples,
+      "num_atoms": config.num_atoms,
       "learning_rate": config.learning_rate,
       "lr_patience": config.lr_patience,
       "batch_size": config.batch_size,
@@ -688,7 +813,8 @@ def _write_outputs(summary, model, config, reported, chief):
           overwrite=config.overwrite,
           metadata={"training": _jsonable(dataclasses.asdict(config)),
                     "model": _model_settings(model),
-                    "results": _jsonable(reported)})
+                    "results": _jsonable(reported),
+                    "history": _jsonable(summary.history or {})})
       if chief:
         summary.checkpoint_dir = path
     else:
