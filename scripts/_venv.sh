@@ -12,8 +12,12 @@ fi
 extras="${1:-}"
 stamp=".venv/.tfvae-installed${extras:+-$extras}"
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "installing tfvae${extras:+[$extras]} into .venv (first run takes a few minutes)"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+  echo "installing tfvae${extras:+[$extras]} into .venv (first run takes a few minutes; log: .venv/install.log)"
+  if ! { .venv/bin/python -m pip install --upgrade pip &&
+         .venv/bin/python -m pip install -e ".${extras:+[$extras]}"; } > .venv/install.log 2>&1; then
+    tail -n 30 .venv/install.log >&2
+    echo "installation failed; the whole log is .venv/install.log" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

@@ -51,14 +51,17 @@ BASELINES = ("full_gaussian", "factor_analysis", "gaussian_mixture", "kde")
 # (training rows, columns) returning them.
 VARIANTS = {
     "defaults": {},
-    "search": {"search": True, "time_budget": 10.0},
-    "snippet": {"hidden_units": "snippet", "lr_patience": 0},
-    "r3_a0": {"model_options": {"num_atoms": 0}},
-    "r3_a4": {},
-    "r3_a4_iw10": {"num_train_samples": 10},
-    "r3_a4_iw10_refit": {"num_train_samples": 10, "refit": True},
-    "r3_a8_iw10": {"num_train_samples": 10, "model_options": {"num_atoms": 8}},
-    "r3_a4_iw10_ens3": {"num_train_samples": 10, "ensemble": 3},
+    "search": {"search": True, "time_budget": 2.0},
+    "no_atoms": {"num_atoms": 0},
+    "atoms_16": {"num_atoms": 16},
+    "elbo": {"num_train_samples": 1},
+    "snippet": {"hidden_units": "snippet", "lr_patience": 0,
+                "num_train_samples": 1, "num_atoms": 0, "batch_size": 32,
+                "patience": 50},
+    "gaussian": {"likelihood": "gaussian"},
+    "laplace": {"likelihood": "laplace"},
+    "gaussian_shared": {"likelihood": "gaussian_shared"},
+    "student_t_df2": {"model_options": {"min_df": 2.1}},
 }
 
 

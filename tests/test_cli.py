@@ -214,8 +214,13 @@ def test_train_export_then_encode(tmp_path):
                      tmp_path / "z.csv")
   assert encoded.returncode == 0, encoded.stderr
   assert "encoded 178 rows" in encoded.stdout
+  with open(tmp_path / "z.csv") as f:
+    header = f.readline().strip().split(",")
   z = np.loadtxt(tmp_path / "z.csv", delimiter=",", skiprows=1)
-  assert z.shape == (178, 10) and np.isfinite(z).all()
+  # The recipe's latent size for 13 columns is 13 // 2 = 6: loc and scale.
+  assert header == [f"z_mean_{i}" for i in range(6)] + [
+      f"z_stddev_{i}" for i in range(6)]
+  assert z.shape == (178, 12) and np.isfinite(z).all()
   again = run_tool("tfvae-encode", "--model", tmp_path / "models" / "encoder",
                    "--data", tmp_path / "wine.npy", "--output", tmp_path / "z.csv")
   assert again.returncode == 2
@@ -274,7 +279,7 @@ def test_impute_trains_then_fills_a_file_with_gaps(tmp_path):
   rng = np.random.default_rng(0)
   x[rng.uniform(size=x.shape) < 0.1] = np.nan
   lines = [",".join(f"c{i}" for i in range(13))]
-  lines += [",".join("" if np.isnan(v) else repr(v) for v in row) for row in x]
+  lines += [",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in x]
   (tmp_path / "gaps.csv").write_text("\n".join(lines) + "\n")
   result = run_tool("tfvae-impute", "--data", tmp_path / "gaps.csv", "--output",
                     tmp_path / "full.csv", "--num-samples", "50", cwd=tmp_path)

@@ -282,3 +282,25 @@ def test_mixture_moments_by_total_variance_even_with_infinite_tails():
   family_variance = scale**2 * df / (df - 2)
   expected = (0.6 * family_variance + 0.4 * (9.0 + 1e-6)) - 1.2**2
   assert float(variance[0, 1]) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("family", families.NAMES)
+@pytest.mark.parametrize("atoms", [0, 3])
+def test_closed_form_log_prob_equals_the_distributions(family, atoms, rng):
+  d = 4
+  head = heads.make_likelihood(family, d, num_atoms=atoms)
+  for weight in head.trainable_weights:
+    weight.assign(rng.normal(size=weight.shape).astype(np.float32))
+  params = rng.normal(size=(7, head.output_size))
+  parameters = {k: tf.cast(v, tf.float64)
+                for k, v in head.distribution_parameters(params).items()}
+  u = rng.normal(size=(7, d)) * 3
+  if atoms:
+    atom_loc = np.array([[0.0, 1.0, 2.5], [-1.0, np.nan, np.nan],
+                         [np.nan] * 3, [0.5, 0.7, np.nan]])
+    parameters["atom_loc"] = tf.constant(atom_loc)
+    parameters["atom_scale"] = tf.fill([d, atoms], tf.constant(1e-3, tf.float64))
+    u[0, 0], u[1, 1], u[2, 3], u[3, 0] = 1.0, -1.0, 0.7, 2.5 + 4e-3
+  np.testing.assert_allclose(head.log_prob(parameters, tf.constant(u)),
+                             head.make_distribution(parameters).log_prob(u),
+                             rtol=1e-6, atol=1e-6)

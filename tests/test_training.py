@@ -19,10 +19,13 @@ def test_train_on_the_default_data(tmp_path):
   assert summary.num_train == len(train_rows)
   assert summary.num_validation == len(validation_rows)
   assert summary.input_dim == 13 and summary.epochs_run == 15
+  assert summary.num_train_samples == 10  # the recipe's IWAE default
   for metrics in (summary.train, summary.validation):
     assert set(metrics) == {"loss", "reconstruction_nll", "kl"}
-    assert metrics["loss"] == pytest.approx(
-        metrics["reconstruction_nll"] + metrics["kl"], rel=1e-5)
+    # With K = 10 the loss is the negative importance-weighted bound, which
+    # is tighter than the ELBO that reconstruction_nll + kl make up.
+    assert metrics["loss"] < metrics["reconstruction_nll"] + metrics["kl"]
+  assert "loss = -importance-weighted bound, K = 10" in summary.format()
   assert summary.train["loss"] < summary.first_loss
   # The summary's log-likelihood is the model's, on the validation rows.
   assert summary.validation_log_likelihood == pytest.approx(
@@ -196,7 +199,7 @@ def free_ports(count):
 @pytest.mark.slow
 def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
   write_rows(tmp_path / "x.npy", rows=2000)
-  args = ["--data", "x.npy", "--epochs", "4", "--patience", "0",
+  args = ["--data", "x.npy", "--epochs", "15", "--patience", "0",
           "--hidden-units", "32,32", "--batch-size", "64", "--num-samples",
           "20", "--lr-patience", "0"]
   ports = free_ports(2)
@@ -228,8 +231,9 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
   assert summary_rows(outputs[0][0]) == summary_rows(outputs[1][0])
   # A single process with the same global batch size reaches the same
   # validation loss within 5%: the two runs see the same rows per epoch in
-  # different batches (each worker takes every other row), which moves the
-  # loss after 4 epochs by about 1% on this data.
+  # different batches (each worker takes every other row). After 15 epochs
+  # that moves the loss by about 1% on this data (2.306 vs 2.287 measured;
+  # after 4 epochs, on the steep part of the curve, it moved 10%).
   single = subprocess.run(
       [TRAIN, *args, "--checkpoint-dir", "ck", "--logdir", ""],
       cwd=tmp_path, capture_output=True, text=True, timeout=600)

@@ -292,6 +292,9 @@ def build_train_parser():
   outputs = parser.add_argument_group("outputs")
   outputs.add_argument("--logdir", default="runs/tfvae",
                        help="TensorBoard log directory ('' for none)")
+  outputs.add_argument("--no-monitor", action="store_true",
+                       help="only Keras' epoch scalars in TensorBoard, without "
+                       "tfvae's latent, decoder, image and HParams panels")
   outputs.add_argument("--checkpoint-dir",
                        help="write the trained model (Keras .keras file and "
                        "optimizer state) here; while training, a backup of "
@@ -338,6 +341,7 @@ def train_main(argv=None):
       num_samples=args.num_samples,
       seed=args.seed,
       logdir=args.logdir or None,
+      monitor=not args.no_monitor,
       checkpoint_dir=args.checkpoint_dir,
       export_dir=args.export_dir,
       overwrite=args.overwrite,

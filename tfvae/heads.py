@@ -33,6 +33,9 @@ tfd = tfp.distributions
 
 # softplus(_SOFTPLUS_ONE) == 1: start learned scales at one standard deviation.
 _SOFTPLUS_ONE = math.log(math.e - 1.0)
+# Atoms closer than this many spike widths are one atom (the commoner).
+ATOM_SEPARATION = 40.0
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 # Student's t degrees of freedom stay this far above their floor, so that
 # df > 1 (the mean exists) holds in float32 even where softplus underflows.
 _DF_MARGIN = 1e-3
@@ -206,6 +209,51 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     """The scalar family from its parameters, batch shape [..., D]."""
     raise NotImplementedError
 
+  def family_log_prob(self, parameters, u):
+    """The family's log-density per feature, [..., D], in closed form.
+
+    The same numbers as `family(parameters).log_prob(u)`, computed on the
+    hot path of training and scoring with per-feature constants worked out
+    once per feature (TFP works them out per element).
+    """
+    del parameters, u
+    raise NotImplementedError
+
+  def log_prob(self, parameters, u):
+    """log p(u) per feature, [..., D]: `make_distribution(parameters)`'s.
+
+    With atoms, the log-sum-exp over the family and the spikes; the spikes'
+    densities depend only on the values (not on z), so they are worked out
+    once per value and broadcast against the mixture weights.
+
+    Args:
+      parameters: dict from `distribution_parameters` (with `atom_loc` and
+        `atom_scale` when the head has atoms), tensors [..., D].
+      u: values [..., D] broadcastable against the parameters.
+    """
+    log_family = self.family_log_prob(parameters, u)
+    if "atom_logits" not in parameters:
+      return log_family
+    dtype = log_family.dtype
+    # The mixture weights in float32 whatever the dtype: the logits come from
+    # a float32 network, and this is the costliest part of the mixture.
+    logits = {"atom_logits": tf.cast(parameters["atom_logits"], tf.float32),
+              "atom_loc": tf.cast(parameters["atom_loc"], tf.float32)}
+    log_weights = tf.cast(tf.nn.log_softmax(self._masked_logits(logits),
+                                            axis=-1), dtype)
+    atom_loc = tf.cast(parameters["atom_loc"], dtype)
+    atom_scale = tf.cast(parameters["atom_scale"], dtype)
+    absent = tf.math.is_nan(atom_loc)
+    spikes = tf.where(
+        absent, tf.constant(-np.inf, dtype),
+        -0.5 * tf.square((tf.cast(u, dtype)[..., None] -
+                          tf.where(absent, tf.zeros([], dtype), atom_loc)) /
+                         atom_scale) - tf.math.log(atom_scale) - _HALF_LOG_2PI)
+    spikes = tf.broadcast_to(spikes, tf.concat(
+        [tf.shape(log_family), [tf.shape(atom_loc)[-1]]], 0))
+    return tf.reduce_logsumexp(
+        tf.concat([log_family[..., None], spikes], -1) + log_weights, axis=-1)
+
   def distribution_parameters(self, params):
     """Maps decoder outputs to the distribution's parameters.
 
@@ -344,6 +392,25 @@ def _pick_atoms(atom_loc, component):
   return tf.reshape(tf.transpose(picked), tf.shape(component))
 
 
+def _normal_log_prob(parameters, u):
+  scale = parameters["scale"]
+  y = (u - parameters["loc"]) / scale
+  return -0.5 * tf.square(y) - tf.math.log(scale) - _HALF_LOG_2PI
+
+
+def _log1p_square(a):
+  """log(1 + a**2) without overflow: 2 log|a| + log1p(a**-2) for |a| > 1, so
+  a value 1e300 scale units away keeps a finite (very low) log-density."""
+  a = tf.abs(a)
+  large = a > 1.0
+  big = tf.where(large, a, tf.ones_like(a))
+  small = tf.where(large, tf.zeros_like(a), a)
+  return tf.where(large,
+                  2.0 * tf.math.log(big) + tf.math.log1p(tf.math.reciprocal(
+                      tf.square(big))),
+                  tf.math.log1p(tf.square(small)))
+
+
 def _split_loc_scale(params, floor):
   loc, raw_scale = tf.split(params, 2, axis=-1)
   return loc, floored_softplus(raw_scale, floor)
@@ -370,6 +437,9 @@ class GaussianLikelihood(LikelihoodHead):
   @staticmethod
   def family(parameters):
     return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
+
+  def family_log_prob(self, parameters, u):
+    return _normal_log_prob(parameters, u)
 
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
@@ -404,6 +474,9 @@ class SharedScaleGaussianLikelihood(LikelihoodHead):
   def family(parameters):
     return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
 
+  def family_log_prob(self, parameters, u):
+    return _normal_log_prob(parameters, u)
+
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
 class LaplaceLikelihood(LikelihoodHead):
@@ -426,6 +499,10 @@ class LaplaceLikelihood(LikelihoodHead):
   @staticmethod
   def family(parameters):
     return tfd.Laplace(loc=parameters["loc"], scale=parameters["scale"])
+
+  def family_log_prob(self, parameters, u):
+    scale = parameters["scale"]
+    return -tf.abs(u - parameters["loc"]) / scale - tf.math.log(2.0 * scale)
 
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
@@ -485,6 +562,15 @@ class StudentTLikelihood(LikelihoodHead):
     return tfd.StudentT(df=parameters["df"], loc=parameters["loc"],
                         scale=parameters["scale"])
 
+  def family_log_prob(self, parameters, u):
+    scale = parameters["scale"]
+    df = tf.cast(self.degrees_of_freedom(), scale.dtype)  # [D]: per feature
+    constant = (tf.math.lgamma(0.5 * (df + 1.0)) - tf.math.lgamma(0.5 * df) -
+                0.5 * tf.math.log(df * math.pi))
+    y = (u - parameters["loc"]) / scale
+    return (constant - tf.math.log(scale) -
+            0.5 * (df + 1.0) * _log1p_square(y / tf.sqrt(df)))
+
   def get_config(self):
     config = super().get_config()
     config.update(min_df=self.min_df)
@@ -542,6 +628,9 @@ class FixedScaleGaussianLikelihood(LikelihoodHead):
   @staticmethod
   def family(parameters):
     return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
+
+  def family_log_prob(self, parameters, u):
+    return _normal_log_prob(parameters, u)
 
   def get_config(self):
     config = super().get_config()

@@ -371,8 +371,7 @@ class VAE(tf_keras.Model):
     """
     standard = {name: tf.cast(value, dtype) for name, value in standard.items()}
     u_filled = tf.cast(tf.where(observed, u, 0.0), dtype)
-    log_prob = self.likelihood_head.make_distribution(standard).log_prob(
-        u_filled)
+    log_prob = self.likelihood_head.log_prob(standard, u_filled)
     log_prob = tf.where(observed, log_prob, tf.zeros([], dtype))
     log_jacobian = tf.reduce_sum(
         tf.where(observed, self.standardization.log_scale(), 0.0), axis=-1)
@@ -666,9 +665,15 @@ class VAE(tf_keras.Model):
     else:
       sample = data_lib.validate_array(x, "adapt data", self.input_dim)
       loc, scale = statistics.compute_standardization(sample)
-    self.set_statistics(loc, scale, *statistics.compute_atoms(
-        sample, self.num_atoms))
+    self.set_statistics(loc, scale, *self.find_atoms(sample, scale))
     return self
+
+  def find_atoms(self, x, scale):
+    """(atoms, frequencies) of the rows x for this model: at most
+    `num_atoms` per column, spikes that would overlap merged."""
+    return statistics.compute_atoms(
+        x, self.num_atoms, min_separation=heads.ATOM_SEPARATION *
+        self.likelihood_scale_floor * np.asarray(scale))
 
   def set_statistics(self, loc, scale, atoms=None, atom_frequencies=None):
     """Sets what `adapt` computes: loc, scale [input_dim] and the atoms

@@ -145,7 +145,7 @@ ATOM_MIN_COUNT = 5
 
 
 def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
-                  min_count=ATOM_MIN_COUNT):
+                  min_count=ATOM_MIN_COUNT, min_separation=None):
   """The values each column holds many times, most frequent first.
 
   Args:
@@ -153,24 +153,38 @@ def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
     num_atoms: the most atoms kept per column, A.
     min_fraction: the least share of a column's observed values.
     min_count: the least number of repeats.
+    min_separation: optional per-column array [input_dim]: atoms closer than
+      this are merged into the commoner one (the model passes 40 spike
+      widths, `heads.ATOM_SEPARATION` times its scale floor in data units).
 
   Returns:
     (atoms, frequencies): float64 arrays [input_dim, A], NaN (atoms) and 0
     (frequencies) where a column has fewer than A atoms.
   """
   x = np.asarray(x, dtype=np.float64)
+  separations = (np.zeros(x.shape[1]) if min_separation is None
+                 else np.broadcast_to(min_separation, [x.shape[1]]))
   atoms = np.full([x.shape[1], num_atoms], np.nan)
   frequencies = np.zeros([x.shape[1], num_atoms])
   if num_atoms == 0:
     return atoms, frequencies
   for column in range(x.shape[1]):
+    min_separation = separations[column]
     values = x[:, column]
     values = values[~np.isnan(values)]
     if not len(values):
       continue
     unique, counts = np.unique(values, return_counts=True)
     keep = (counts >= min_count) & (counts >= min_fraction * len(values))
-    order = np.argsort(-counts[keep], kind="stable")[:num_atoms]
-    atoms[column, :len(order)] = unique[keep][order]
-    frequencies[column, :len(order)] = counts[keep][order] / len(values)
+    chosen = []
+    for index in np.flatnonzero(keep)[np.argsort(-counts[keep],
+                                                 kind="stable")]:
+      # Atoms closer than `min_separation` are one: keep the commoner.
+      if all(abs(unique[index] - unique[other]) >= min_separation
+             for other in chosen):
+        chosen.append(index)
+      if len(chosen) == num_atoms:
+        break
+    atoms[column, :len(chosen)] = unique[chosen]
+    frequencies[column, :len(chosen)] = counts[chosen] / len(values)
   return atoms, frequencies

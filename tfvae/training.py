@@ -128,6 +128,7 @@ class TrainConfig:
   strategy: str = "default"  # or "multi_worker" (tf.distribute, TF_CONFIG)
   backup_every_steps: int = None  # mid-epoch backups, besides each epoch's
   logdir: str = "runs/tfvae"  # None: no TensorBoard logs
+  monitor: bool = True  # the VAEMonitor extras besides Keras' own scalars
   checkpoint_dir: str = None
   export_dir: str = None
   overwrite: bool = False
@@ -617,8 +618,8 @@ def train(config, data=None, model_options=None, on_resume=None,
                                **(model_options or {})})
       if config.adapt:
         if adapt_rows is None:  # streamed: the scan's statistics
-          model.set_statistics(data.loc, data.scale, *statistics.compute_atoms(
-              data.train_sample, model.num_atoms))
+          model.set_statistics(data.loc, data.scale, *model.find_atoms(
+              data.train_sample, data.scale))
         else:
           model.adapt(adapt_rows)
       model.compile(networks.make_optimizer(config.learning_rate))
@@ -680,11 +681,14 @@ def train(config, data=None, model_options=None, on_resume=None,
     interrupted = lambda: stopper.signal_name is not None  # noqa: E731
     board = monitoring.EpochTensorBoard(logdir, skip_epoch=interrupted)
     board.fill_missing(past, initial_epoch)
-    monitor = monitoring.VAEMonitor(
-        logdir, data.validation_sample if has_validation else data.train_sample,
-        hparams=_hparams(config, data), skip_epoch=interrupted,
-        seed=config.seed)
-    callbacks += [board, monitor]
+    callbacks.append(board)
+    if config.monitor:
+      monitor = monitoring.VAEMonitor(
+          logdir,
+          data.validation_sample if has_validation else data.train_sample,
+          hparams=_hparams(config, data), skip_epoch=interrupted,
+          seed=config.seed)
+      callbacks.append(monitor)
   try:
     with stopper.catching_signals():
       history = model.fit(
