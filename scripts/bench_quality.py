@@ -195,6 +195,55 @@ def summarise(results, tables, models):
             f"full Gaussian on {len(losses)} {losses if losses else ''}")
 
 
+def markdown(results, tables, models):
+  """One Markdown table: a row per data set, mean +- sd per model, and each
+  tfvae variant's paired difference from the mixture (for the README)."""
+  by_key = {(r["table"], r["seed"], r["model"]): r for r in results}
+  variants = [m for m in models if m in VARIANTS]
+  header = (["table (rows x columns)"] + [m for m in models if m != "true_density"]
+            + [f"{v} - mixture (SE)" for v in variants])
+  if any(t in SYNTHETIC for t in tables):
+    header.insert(1, "true density")
+  lines = ["| " + " | ".join(header) + " |",
+           "| " + " | ".join(["---"] * len(header)) + " |"]
+  for table in tables:
+    seeds = sorted({r["seed"] for r in results if r["table"] == table})
+    if not seeds:
+      continue
+    first = next(r for r in results if r["table"] == table)
+    rows = first["train_rows"] + len(first["rows"])
+    cells = [f"{table} ({rows} x {first['dims']}), {len(seeds)} seeds"]
+    if "true density" in header:
+      cells.append("")
+    best = max((np.mean([by_key[(table, s, m)]["mean"] for s in seeds])
+                for m in models if m != "true_density" and
+                all((table, s, m) in by_key for s in seeds)), default=None)
+    for model in models:
+      runs = [by_key[(table, s, model)]["mean"] for s in seeds
+              if (table, s, model) in by_key]
+      text = (f"{np.mean(runs):.2f} ± {np.std(runs):.2f}" if runs else "")
+      if runs and best is not None and np.mean(runs) == best:
+        text = f"**{text}**"
+      if model == "true_density":
+        if "true density" in header:
+          cells[1] = text
+      else:
+        cells.append(text)
+    for variant in variants:
+      diffs, errors = [], []
+      for s in seeds:
+        a, b = by_key.get((table, s, variant)), by_key.get(
+            (table, s, "gaussian_mixture"))
+        if a and b:
+          d = np.array(a["rows"]) - np.array(b["rows"])
+          diffs.append(d.mean())
+          errors.append(d.std() / math.sqrt(len(d)))
+      cells.append(f"{np.mean(diffs):+.2f} ({math.sqrt(np.sum(np.square(errors))) / len(errors):.2f})"
+                   if diffs else "")
+    lines.append("| " + " | ".join(cells) + " |")
+  print("\n".join(lines))
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--tables", default=",".join(realdata.TABLES + SYNTHETIC))
@@ -207,6 +256,8 @@ def main():
       ROOT, "bench_results", "quality.jsonl"))
   parser.add_argument("--fresh", action="store_true")
   parser.add_argument("--summary-only", action="store_true")
+  parser.add_argument("--markdown", action="store_true",
+                      help="also print one Markdown table of all data sets")
   args = parser.parse_args()
   tables = [t for t in args.tables.split(",") if t]
   seeds = [int(s) for s in args.seeds.split(",")]
@@ -246,6 +297,9 @@ def main():
               f"({result['seconds']:.0f} s)", flush=True)
   relevant = [r for r in cached if r["table"] in tables and r["seed"] in seeds]
   summarise(relevant, tables, ["true_density"] + models)
+  if args.markdown:
+    print()
+    markdown(relevant, tables, ["true_density"] + models)
 
 
 if __name__ == "__main__":

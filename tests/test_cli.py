@@ -157,7 +157,8 @@ def test_train_end_to_end_writes_logs_and_checkpoint(tmp_path):
   result = run_tool(
       "tfvae-train", "--data", data_path, "--epochs", "12", "--hidden-units",
       "16", "--latent-dim", "2", "--logdir", logdir, "--checkpoint-dir",
-      tmp_path / "ckpt", "--num-samples", "50", "--verbose", "2")
+      tmp_path / "ckpt", "--num-samples", "50", "--verbose", "2",
+      "--num-train-samples", "1")  # the ELBO, so that loss = nll + kl
   assert result.returncode == 0, result.stderr
   assert result.stderr == ""  # no TensorFlow start-up noise
   out = result.stdout
@@ -172,6 +173,7 @@ def test_train_end_to_end_writes_logs_and_checkpoint(tmp_path):
   assert [row[0] for row in metric_rows] == ["train", "validation"]
   numbers = [float(row[i]) for row in metric_rows for i in (2, 4, 6)]
   # loss = reconstruction_nll + beta * kl, beta = 1, as the summary says.
+  assert "(loss = reconstruction_nll + beta * kl, beta = 1)" in summary
   for loss, reconstruction, kl in (numbers[:3], numbers[3:]):
     assert loss == pytest.approx(reconstruction + kl, abs=2e-4)
   assert (tmp_path / "ckpt" / "model.keras").is_file()

@@ -146,6 +146,35 @@ def test_compile_refuses_arguments_it_would_ignore():
   model.compile(tf_keras.optimizers.SGD(0.1), steps_per_execution=2)
 
 
+def test_fast_default_steps_report_the_same_metrics_as_plain_steps():
+  # compile() runs STEPS_PER_EXECUTION steps per graph call by default; the
+  # per-epoch metrics, callbacks' view of them and the weights must be those
+  # of Keras' plain one step per call. 200 rows in batches of 32 make 7
+  # steps per epoch, so an epoch ends inside a 32-step execution.
+  assert model_lib.STEPS_PER_EXECUTION > 1
+  x = small_data(n=200)
+  histories, weights = [], []
+  for steps in (None, 1):
+    tf_keras.utils.set_random_seed(0)
+    model = tfvae.VAE(input_dim=4, seed=0)
+    model.adapt(x)
+    model.compile(**({} if steps is None else {"steps_per_execution": steps}))
+    epochs_seen = []
+    callback = tf_keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: epochs_seen.append(epoch))
+    history = model.fit(x, epochs=3, batch_size=32, validation_split=0.2,
+                        shuffle=False, verbose=0, callbacks=[callback])
+    assert epochs_seen == [0, 1, 2]
+    histories.append(history.history)
+    weights.append(model.get_weights())
+  fast, plain = histories
+  assert set(fast) == set(plain)
+  for name in plain:
+    np.testing.assert_allclose(fast[name], plain[name], rtol=1e-5, err_msg=name)
+  for a, b in zip(*weights):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_sample_weight_is_a_weighted_elbo():
   x = small_data(n=64)
   model = fitted_model(x, epochs=2)

@@ -1,6 +1,7 @@
 """`training.run` / `training.train`: one run end to end, in process."""
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -242,3 +243,46 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
   together = checkpoint.read_metadata(chief / "ck")["results"]["val_loss"]
   alone = checkpoint.read_metadata(tmp_path / "ck")["results"]["val_loss"]
   assert together == pytest.approx(alone, rel=0.05)
+
+
+def test_search_respects_a_tiny_time_budget(tmp_path):
+  budget_minutes = 0.25
+  start = time.monotonic()
+  summary = training.run(training.TrainConfig(
+      search=True, time_budget=budget_minutes, hidden_units=(16,),
+      num_samples=20, verbose=0, logdir=None,
+      checkpoint_dir=str(tmp_path / "ckpt")))
+  elapsed = time.monotonic() - start
+  # Training stops at the deadline; what follows is one closing
+  # evaluation, the checkpoint and TensorFlow's start-up, not another
+  # candidate (untimed, the nine candidates take minutes).
+  assert elapsed < 60 * budget_minutes + 20, elapsed
+  tried = summary.search_table
+  assert 1 <= len(tried) < len(training.search_candidates(147, 13))
+  assert [row["chosen"] for row in tried].count(True) == 1
+  marker = checkpoint.read_metadata(tmp_path / "ckpt")
+  assert marker["results"]["search"] == tried
+
+
+def test_search_keeps_the_best_candidate_and_stores_its_settings(
+    tmp_path, monkeypatch):
+  candidates = [("defaults", {}), ("linear", {"hidden_units": ()}),
+                ("tiny_latent", {"latent_dim": 1})]
+  monkeypatch.setattr(training, "search_candidates", lambda n, d: candidates)
+  summary = training.run(training.TrainConfig(
+      search=True, time_budget=5, epochs=4, hidden_units=(16,),
+      num_samples=20, verbose=0, logdir=None,
+      checkpoint_dir=str(tmp_path / "ckpt")))
+  tried = summary.search_table
+  assert [row["name"] for row in tried] == ["defaults", "linear", "tiny_latent"]
+  best = max(tried, key=lambda row: row["score"])
+  assert best["chosen"] and summary.validation_log_likelihood == best["score"]
+  # The summary and the checkpoint say which configuration won.
+  assert best["name"] in summary.format()
+  restored = checkpoint.load_checkpoint(tmp_path / "ckpt")
+  expected_latent = 1 if best["name"] == "tiny_latent" else 6
+  assert restored.latent_dim == expected_latent
+  x = data_lib.load_default().values
+  _, validation_rows = data_lib.split(x, 0.2, seed=0)
+  assert np.mean(restored.marginal_log_likelihood(
+      validation_rows, 20, seed=0)) == pytest.approx(best["score"], rel=1e-9)
