@@ -335,6 +335,25 @@ def test_a_rows_score_does_not_depend_on_the_other_rows():
   np.testing.assert_allclose(reversed_rows, whole, rtol=1e-6)
 
 
+def test_rows_get_independent_draws_so_a_mean_averages_out():
+  # Batch-independent scores could share one set of draws among all rows;
+  # then the Monte Carlo errors of the rows are correlated and the mean
+  # log-likelihood of a data set is as noisy as one row's. Draws keyed by
+  # the row make the errors independent: the spread of the mean over seeds
+  # is about a row's spread / sqrt(N).
+  x = small_data(n=200)
+  model = fitted_model(x, epochs=3)
+  runs = np.stack([model.marginal_log_likelihood(x, num_samples=4, seed=s)
+                   for s in range(12)])  # [seeds, rows]
+  per_row = np.mean(runs.std(axis=0))
+  of_the_mean = runs.mean(axis=1).std()
+  assert per_row > 0.05  # K = 4 is noisy enough to see the difference
+  assert of_the_mean < 2.5 * per_row / math.sqrt(len(x))
+  # Two rows a few standard deviations apart get unrelated errors.
+  errors = runs - runs.mean(axis=0)
+  assert abs(np.corrcoef(errors[:, 0], errors[:, 1])[0, 1]) < 0.9
+
+
 def test_chunking_changes_nothing(monkeypatch):
   x = small_data(n=50)
   model = fitted_model(x, epochs=2)

@@ -31,10 +31,14 @@ def test_scores_match_the_exact_density_and_do_not_depend_on_batches(
   # An independent computation: the linear model's exact marginal density.
   mean, covariance = linear_gaussian_marginal(model)
   exact = -synthetic.gaussian_log_density(x, mean, covariance)
-  assert np.abs(table[:, 1] - exact).max() < 0.05
-  assert np.mean(table[:, 1] - exact) > -0.005  # IWAE bounds log p from below
+  # Rows get independent draws: at K = 2000 a row's error has a standard
+  # deviation of about 0.012 nats here (measured), so the largest of 300 is
+  # about 0.07, and their mean is within 0.002 of the bias (<= 0: IWAE
+  # bounds log p from below in expectation).
+  assert np.abs(table[:, 1] - exact).max() < 0.12
+  assert abs(np.mean(table[:, 1] - exact)) < 0.005
   # The same numbers as the Python API on the whole array, whatever the
-  # batches: every row uses the same importance samples.
+  # batches: a row's importance samples are keyed by its values.
   np.testing.assert_allclose(table[:, 1],
                              model.anomaly_score(x, 2000, seed=3), rtol=1e-9)
   assert result.rows == 300 and result.argmax == int(np.argmax(table[:, 1]))

@@ -134,11 +134,13 @@ class DecoderModule(tf.Module):
 class ScorerModule(tf.Module):
   """x (NaN: missing) -> log p(x_obs), and x -> x with its gaps filled.
 
-  Importance sampling with a fixed number of draws K, the same draws for
-  every row of a request (given the seed), so a row's answer never depends
-  on the other rows, and equals the model's `marginal_log_likelihood` /
-  `impute` with `num_samples=K` and `seed=s` when the seed input is
-  [s, 0]. Tracks the encoder's and the decoder's variables: it needs both.
+  Importance sampling with a fixed number of draws K: `score` keys its
+  draws by the seed and each row's values (`VAE.keyed_noise`), `impute`
+  uses the same draws for every row; either way a row's answer never
+  depends on the other rows, and equals the model's
+  `marginal_log_likelihood` / `impute` with `num_samples=K` and `seed=s`
+  when the seed input is [s, 0]. Tracks the encoder's and the decoder's
+  variables: it needs both.
   """
 
   def __init__(self, model, num_samples):
@@ -159,8 +161,11 @@ class ScorerModule(tf.Module):
 
   def _sample(self, x, seed, with_moments):
     x = _check_width(x, self._model.input_dim, "x")
-    noise = tf.random.stateless_normal(
-        [self.num_samples, self._model.latent_dim], seed=seed)
+    if with_moments:  # `impute`: draws shared by every row, as in VAE.impute
+      noise = tf.random.stateless_normal(
+          [self.num_samples, self._model.latent_dim], seed=seed)
+    else:  # `score`: draws keyed by each row, as in marginal_log_likelihood
+      noise = self._model.keyed_noise(x, seed, 0, self.num_samples)
     return x, self._model.importance_sample(x, noise,
                                             with_moments=with_moments)
 

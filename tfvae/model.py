@@ -28,6 +28,7 @@ import tf_keras
 from tfvae import data as data_lib
 from tfvae import families
 from tfvae import heads
+from tfvae import keyed_random
 from tfvae import networks
 from tfvae import objectives
 from tfvae import preprocessing
@@ -41,6 +42,13 @@ tfd = tfp.distributions
 MAX_DECODED_ROWS = 65536
 # Training steps per graph call, and XLA for the training step: the defaults
 # of `compile`, measured by `scripts/bench_train.py` (see the README).
+# `keyed_noise` keys a row's importance samples by its standardised values
+# on a grid of cells a quarter of a standard deviation wide: rows apart by
+# more than that in any column get independent draws, and a column shifted
+# by 1e9 (whose standardised values move in their last bits, about 1e-7
+# standard deviations) crosses a cell boundary with a chance of about 1e-6
+# per value, so it keeps its draws.
+NOISE_KEY_RESOLUTION = 4.0
 STEPS_PER_EXECUTION = 32
 JIT_COMPILE = False
 # Encode -> decode -> fill rounds that complete a row with gaps for the
@@ -769,13 +777,15 @@ class VAE(tf_keras.Model):
     """Importance samples z_k for estimating p(x_obs), with their log weights.
 
     Draw k uses the proposal component `(first_sample + k) % C` (see
-    `_proposal`): z_k = loc_c + scale_c * noise_k. The same `noise` for
-    every row makes each row's estimate independent of the other rows.
-    Plain TensorFlow ops: the exported scorer calls this.
+    `_proposal`): z_k = loc_c + scale_c * noise_k. Noise shared by every
+    row, or keyed by each row's content (`keyed_random`), makes each row's
+    estimate independent of the other rows. Plain TensorFlow ops: the
+    exported scorer calls this.
 
     Args:
       x: float [batch_size, input_dim] in data units (NaN: missing).
-      noise: float32 [k, latent_dim] standard-normal draws.
+      noise: float32 standard-normal draws, [k, latent_dim] (the same for
+        every row) or [k, batch_size, latent_dim] (one set per row).
       first_sample: index of noise[0] among all the draws (for chunks).
       with_moments: also return the likelihood's mean and variance at each
         z_k, in data units.
@@ -791,8 +801,10 @@ class VAE(tf_keras.Model):
     locs, scales = self._proposal(u, observed, gaps)
     num_components = locs.shape[0]
     component = (first_sample + tf.range(tf.shape(noise)[0])) % num_components
+    if noise.shape.rank == 2:
+      noise = noise[:, None, :]
     z = (tf.gather(locs, component) +
-         tf.gather(scales, component) * noise[:, None, :])  # [k, B, L]
+         tf.gather(scales, component) * noise)  # [k, B, L]
     standard = self._standard_likelihood_parameters(z)
     log_likelihood = self._log_likelihood(standard, u, observed, tf.float64)
     z64 = tf.cast(z, tf.float64)
@@ -812,18 +824,48 @@ class VAE(tf_keras.Model):
           self._data_likelihood_parameters(standard))
     return out
 
+  def keyed_noise(self, x, seed, first_sample, num_samples):
+    """The standard-normal draws of `marginal_log_likelihood` for rows x.
+
+    Keyed by the seed and the row's standardised values on a grid of
+    1 / `NOISE_KEY_RESOLUTION` standard deviations (and which values are
+    missing): a row gets the same draws in any batch, rows in different
+    grid cells get independent draws, and the draws follow the row rather
+    than its units, so shifting a column by 1e9 or rescaling it (after
+    `adapt`) leaves them unchanged.
+
+    Args:
+      x: float64 [batch_size, input_dim] in data units.
+      seed: int64 [2].
+      first_sample: int, the index of the first of these draws.
+      num_samples: int, draws per row.
+
+    Returns:
+      float32 [num_samples, batch_size, latent_dim].
+    """
+    u, observed = self._standardize(self._as_data_tensor(x))
+    limit = 2.0**40  # keeps the grid index exact in float64
+    grid = tf.floor(tf.clip_by_value(u, -limit, limit) * NOISE_KEY_RESOLUTION)
+    values = tf.where(observed, grid, tf.constant(math.nan, tf.float64))
+    return keyed_random.keyed_normal(
+        keyed_random.row_keys(values, seed), first_sample, num_samples,
+        self.latent_dim)
+
   @tf.function(reduce_retracing=True)
-  def _iwae_logsumexp(self, x, noise, first_sample, gaps):
+  def _iwae_logsumexp(self, x, seed, first_sample, num_samples, gaps):
     """logsumexp_k log w_k per row, float64 [B]."""
+    noise = self.keyed_noise(x, seed, first_sample, num_samples)
     return tf.reduce_logsumexp(self.importance_sample(
         x, noise, first_sample, gaps=gaps)["log_weights"], axis=0)
 
   def marginal_log_likelihood(self, x, num_samples=1000, seed=None, verbose=0):
     """Importance-weighted estimates of log p(x_obs) (Burda et al. 2016), nats.
 
-    Uses q(z|x) as the proposal with `num_samples` draws per example: the
-    same K standard-normal draws for every row (given the seed), so a row's
-    estimate does not depend on which rows are scored with it. The
+    Uses q(z|x) as the proposal with `num_samples` draws per example. The
+    draws are keyed by the seed and the row's values (`keyed_noise`), so a
+    row's estimate does not depend on which rows are scored with it, while
+    different rows get independent draws and the errors of a data set's
+    rows average out in its mean. The
     estimate's expectation is a lower bound on log p(x) that tightens as
     `num_samples` grows. Work is split into chunks of at most 65,536
     decoded (row, sample) pairs, so memory stays bounded for any N and K.
@@ -846,16 +888,15 @@ class VAE(tf_keras.Model):
     """
     x = data_lib.validate_array(x, "x", self.input_dim)
     num_samples = data_lib.check_positive_int(num_samples, "num_samples")
-    noise = tf.random.stateless_normal([num_samples, self.latent_dim],
-                                       seed=self._seed_pair(seed))
+    seed_pair = self._seed_pair(seed)
     gaps = bool(np.isnan(x).any())
     progress = runtime.Progress("log-likelihood", len(x), "rows",
                                 enabled=bool(verbose))
 
     def chunk(rows, samples):
-      return self._iwae_logsumexp(tf.constant(x[rows]),
-                                  noise[samples.start:samples.stop],
-                                  tf.constant(samples.start), gaps).numpy()
+      return self._iwae_logsumexp(
+          tf.constant(x[rows]), seed_pair, tf.constant(samples.start),
+          tf.constant(samples.stop - samples.start), gaps).numpy()
 
     estimates = objectives.compute_chunked_iwae(
         chunk, len(x), num_samples, MAX_DECODED_ROWS,

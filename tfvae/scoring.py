@@ -32,9 +32,9 @@ def score_file(model, data_path, output_path, num_samples=1000,
   """Writes each row's anomaly score (`VAE.anomaly_score`) to a CSV.
 
   Streams the input in batches, so files larger than memory work; rows may
-  have missing values. Every row is scored with the same importance
-  samples (given the seed), so a row's score does not depend on the batch
-  it falls in: the file's scores equal `model.anomaly_score(x, seed=seed)`.
+  have missing values. A row's importance samples are keyed by the seed and
+  its values, so its score does not depend on the batch it falls in: the
+  file's scores equal `model.anomaly_score(x, seed=seed)`.
   Output columns: `row` (0-based data row), `score` (-log p(x_obs) in nats,
   data units; higher is more anomalous) and, with `per_feature`,
   `score_per_feature` (the score divided by the row's number of observed
