@@ -108,6 +108,39 @@ def test_the_time_budget_bounds_the_monitors_share(tmp_path):
   assert steps == [0, 6]
 
 
+def test_a_bound_skipped_for_the_budget_is_written_when_next_allowed(
+    tmp_path, monkeypatch):
+  # A fake clock: each epoch takes 1 s, each record 0.3 s, the budget is
+  # 10%: the monitor writes at epochs 0, 2 and 5 (it waits until its share
+  # is back under 10%), so the bound due at epoch 3 (iwae_every=4) comes at
+  # epoch 5 instead of never, and epoch 7's waits for the next record.
+  now = [0.0]
+  monkeypatch.setattr(monitoring.time, "monotonic", lambda: now[0])
+  x = small_data(n=96, d=3)
+  model = tfvae.VAE(input_dim=3, latent_dim=2, hidden_units=(8,), seed=0)
+  model.adapt(x)
+  model.compile()
+  monitor = monitoring.VAEMonitor(str(tmp_path), x, iwae_every=4,
+                                  image_every=100, time_budget=0.1)
+  monitor.set_model(model)
+  written = []
+  original = monitor.write
+
+  def timed_write(step, **kwargs):
+    written.append((step, kwargs["iwae"]))
+    original(step, **kwargs)
+    now[0] += 0.3
+
+  monkeypatch.setattr(monitor, "write", timed_write)
+  monitor.on_train_begin()
+  for epoch in range(8):
+    now[0] += 1.0
+    monitor.on_epoch_end(epoch, {})
+  assert [step for step, _ in written] == [0, 2, 5]
+  assert [step for step, iwae in written if iwae] == [5]
+  assert monitor._due_iwae  # epoch 7's bound waits for the next record
+
+
 def test_tensorboard_fills_an_epoch_a_crash_kept_from_the_logs(tmp_path):
   board = monitoring.EpochTensorBoard(str(tmp_path))
   with tf.summary.create_file_writer(str(tmp_path / "train")).as_default():

@@ -123,19 +123,24 @@ class VAEMonitor(tf_keras.callbacks.Callback):
   def on_train_begin(self, logs=None):
     self._start = time.monotonic()
     self._spent = 0.0
+    self._due_iwae = self._due_images = False
     if self.hparams is not None:
       self._write_hparams_start()
 
   def on_epoch_end(self, epoch, logs=None):
     if self.skip_epoch is not None and self.skip_epoch():
       return
+    # A bound or images skipped for the budget stay due: they are written
+    # at the next epoch the budget allows, so short runs still show them.
+    self._due_iwae |= (epoch + 1) % self.iwae_every == 0
+    self._due_images |= (epoch + 1) % self.image_every == 0
     elapsed = time.monotonic() - self._start
     if self._spent > self.time_budget * elapsed:
       return
     started = time.monotonic()
-    self.write(epoch, iwae=(epoch + 1) % self.iwae_every == 0,
-               images=(epoch + 1) % self.image_every == 0,
+    self.write(epoch, iwae=self._due_iwae, images=self._due_images,
                gradient_norm=(logs or {}).get("gradient_norm"))
+    self._due_iwae = self._due_images = False
     self._spent += time.monotonic() - started
 
   def on_train_end(self, logs=None):
