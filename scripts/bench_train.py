@@ -11,6 +11,7 @@ are shared and noisy: medians of the rounds are compared, side by side):
 - `fit_plain`: `VAE.fit` with `steps_per_execution=1` and no XLA (Keras'
   own defaults);
 - `fit_spe32`: `steps_per_execution=32`;
+- `fit_spe32_xla`: the same with XLA (`jit_compile=True`);
 - `fit_default`: `VAE.compile()`'s defaults (what `tfvae-train` uses).
 
 Two configurations: `wide` (64 features, hidden 256-256, latent 16, batch
@@ -40,7 +41,8 @@ CONFIGS = {
     "wine": dict(features=13, hidden=None, latent=None, batch=None,
                  rows=178 * 4),
 }
-CONTENDERS = ("loop", "loop_xla32", "fit_plain", "fit_spe32", "fit_default")
+CONTENDERS = ("loop", "loop_xla32", "fit_plain", "fit_spe32", "fit_spe32_xla",
+              "fit_default")
 EPOCHS = 3  # the first is a warm-up (tracing, XLA compilation)
 
 
@@ -171,6 +173,9 @@ def worker(config_name, contender):
   elif contender == "fit_spe32":
     speed = run_fit(x, hidden, latent, batch,
                     dict(steps_per_execution=32, jit_compile=False))
+  elif contender == "fit_spe32_xla":
+    speed = run_fit(x, hidden, latent, batch,
+                    dict(steps_per_execution=32, jit_compile=True))
   else:
     speed = run_fit(x, hidden, latent, batch, {})
   print(json.dumps({"speed": speed}))
