@@ -140,7 +140,7 @@ def summarise(results, tables, rates, methods):
             "the hidden cells, in column standard deviations")
       print(f"{'method':<26} {'RMSE':>14} {'MAE':>14}")
       for method in methods:
-        mine = [r for r in cells if r["method"] == method]
+        mine = [r for r in cells if r["method"] == method and "rmse" in r]
         if not mine:
           continue
         rmse = np.array([r["rmse"] for r in mine])
