@@ -1,5 +1,6 @@
 """The command-line tools: arguments, early errors, safe outputs, full runs."""
 
+import json
 import os
 import subprocess
 import sys
@@ -207,9 +208,14 @@ def test_train_export_then_encode(tmp_path):
   assert trained.returncode == 0, trained.stderr
   assert f"exported encoder: {tmp_path / 'models' / 'encoder' / '1'}" in trained.stdout
   exported = run_tool("tfvae-export", "--checkpoint-dir", tmp_path / "ckpt",
-                      "--export-dir", tmp_path / "models")
+                      "--export-dir", tmp_path / "models",
+                      "--scorer-samples", "20")
   assert exported.returncode == 0, exported.stderr
   assert str(tmp_path / "models" / "decoder" / "2") in exported.stdout
+  for version, samples in (("1", 100), ("2", 20)):
+    with open(tmp_path / "models" / "scorer" / version / "assets.extra" /
+              "tfvae_metadata.json") as f:
+      assert json.load(f)["num_samples"] == samples
   np.save(tmp_path / "wine.npy", data_lib.load_default().values)
   encoded = run_tool("tfvae-encode", "--model", tmp_path / "models" / "encoder",
                      "--data", tmp_path / "wine.npy", "--output",

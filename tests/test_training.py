@@ -286,3 +286,25 @@ def test_search_keeps_the_best_candidate_and_stores_its_settings(
   _, validation_rows = data_lib.split(x, 0.2, seed=0)
   assert np.mean(restored.marginal_log_likelihood(
       validation_rows, 20, seed=0)) == pytest.approx(best["score"], rel=1e-9)
+
+
+def test_the_model_has_room_for_the_atoms_the_data_hold_and_no_more(tmp_path):
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(400, 3))
+  continuous = training.train(training.TrainConfig(
+      epochs=1, hidden_units=(8,), num_samples=10, verbose=0, logdir=None),
+      data_lib.Table(x, None, "continuous"))
+  assert continuous.model.num_atoms == 0
+  assert continuous.recipe["num_atoms"] == 0
+  assert "num_atoms 0" in continuous.format()
+  # Column 1 holds three repeated values (a 0/1/2 code), column 2 one.
+  x[:, 1] = rng.integers(0, 3, size=400)
+  x[:150, 2] = 5.0
+  coded = training.train(training.TrainConfig(
+      epochs=1, hidden_units=(8,), num_samples=10, verbose=0, logdir=None),
+      data_lib.Table(x, None, "coded"))
+  assert coded.model.num_atoms == 3
+  atoms = coded.model.standardization.atoms.numpy()
+  np.testing.assert_array_equal(np.sort(atoms[1]), [0.0, 1.0, 2.0])
+  assert atoms[2][np.isfinite(atoms[2])].tolist() == [5.0]
+  assert not np.isfinite(atoms[0]).any()

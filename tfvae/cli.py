@@ -358,14 +358,18 @@ def train_main(argv=None):
 def build_export_parser():
   parser = argparse.ArgumentParser(
       prog="tfvae-export",
-      description="Export a training checkpoint as encoder and decoder "
-      "SavedModels laid out for TF Serving.")
+      description="Export a training checkpoint as encoder, decoder and "
+      "scorer SavedModels laid out for TF Serving.")
   parser.add_argument("--checkpoint-dir", required=True,
                       help="a checkpoint written by tfvae-train --checkpoint-dir")
   parser.add_argument("--export-dir", required=True,
-                      help="e.g. saved_models/NAME (gets encoder/ and decoder/)")
+                      help="e.g. saved_models/NAME (gets encoder/, decoder/ "
+                      "and scorer/)")
   parser.add_argument("--version", type=_positive_int,
                       help="default: one more than the largest existing version")
+  parser.add_argument("--scorer-samples", type=_positive_int, default=100,
+                      help="the scorer's importance samples per row (default "
+                      "100; its cost grows in proportion)")
   parser.add_argument("--overwrite", action="store_true",
                       help="replace an existing version that tfvae wrote")
   _add_verbose(parser)
@@ -387,7 +391,8 @@ def export_main(argv=None):
 
   model = checkpoint.load_checkpoint(args.checkpoint_dir)
   paths = export.export_model(model, args.export_dir, version=args.version,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite,
+                              num_samples=args.scorer_samples)
   for part, path in paths.items():
     print(f"exported {part}: {path}")
   return 0

@@ -28,7 +28,7 @@ and from z to x as training and scoring.
   log_likelihood (log p(x_obs), nats), log_likelihood_per_feature,
   num_observed; `serving_default` is `score` with seed [0, 0]; `impute`:
   x, seed -> x_imputed, x_stddev (0 where observed). A fixed number of
-  importance samples (`num_samples`, default 100), the same for every row.
+  importance samples (`num_samples`, default 100) per row.
   The scorer needs both networks, so it is its own servable rather than
   part of the encoder or the decoder, which stay x -> z and z -> x.
 
