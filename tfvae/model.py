@@ -851,7 +851,7 @@ class VAE(tf_keras.Model):
         keyed_random.row_keys(values, seed), first_sample, num_samples,
         self.latent_dim)
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(reduce_retracing=True, autograph=False)
   def _iwae_logsumexp(self, x, seed, first_sample, num_samples, gaps):
     """logsumexp_k log w_k per row, float64 [B]."""
     noise = self.keyed_noise(x, seed, first_sample, num_samples)
@@ -905,7 +905,7 @@ class VAE(tf_keras.Model):
     estimates[np.isnan(x).all(axis=1)] = 0.0
     return estimates
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(reduce_retracing=True, autograph=False)
   def _imputation_moments(self, x, noise, first_sample):
     """Over these draws, per row: log sum w [B], and the self-normalised
     weighted mean [B, D] and second moment [B, D] of x in data units."""
@@ -920,7 +920,7 @@ class VAE(tf_keras.Model):
     return (total, weighted(out["x_mean"]),
             weighted(out["x_variance"] + tf.square(out["x_mean"])))
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(reduce_retracing=True, autograph=False)
   def _imputation_draws(self, x, noise, uniforms):
     """Sampling importance resampling: for each of M draws, z from the
     weighted samples, then x from p(x|z); [M, B, D] in data units.
