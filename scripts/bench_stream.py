@@ -202,6 +202,7 @@ def main():
           f"{streamed['rows_per_second'] / memory['rows_per_second']:>6.2f} "
           f"{streamed['peak_mib']:>18.0f} {memory['peak_mib']:>19.0f}",
           flush=True)
+  rows = np.load(smallest, mmap_mode="r").shape[0]
   for kind in ("parquet", "csv"):
     path = convert(smallest, kind)
     streamed = run_worker("stream", path)
