@@ -8,10 +8,11 @@ log-likelihood. Drawing from a generator keyed by (seed, the row's bits)
 gives both: the draws of a row are a pure function of the seed and of the
 row itself, and rows that differ in any bit get unrelated draws.
 
-The generator is counter-based: the standard-normal draw for (row key,
-sample k, dimension j) is the Box-Muller transform of two 53-bit uniforms,
-each the SplitMix64 finaliser (Steele, Lea & Flood 2014) of the key
-advanced by the draw's index. Plain TensorFlow integer ops (uint64 wraps
+The generator is counter-based: the standard-normal draws for (row key,
+sample k, dimensions 2q and 2q + 1) are the cosine and sine of the
+Box-Muller transform of two 53-bit uniforms, each the SplitMix64
+finaliser (Steele, Lea & Flood 2014) of the key advanced by the pair's
+index. Plain TensorFlow integer ops (uint64 wraps
 around), so exported graphs compute the same draws as the model.
 """
 
@@ -75,16 +76,20 @@ def keyed_normal(keys, first_sample, num_samples, dim):
     dim: Python int, the dimension of each draw.
   """
   k = tf.range(num_samples, dtype=tf.int64) + tf.cast(first_sample, tf.int64)
-  j = tf.range(dim, dtype=tf.int64)
-  index = tf.bitcast(k[:, None, None] * (2 * dim) + 2 * j[None, None, :],
-                     tf.uint64)  # [k, 1, dim]
-  counter = keys[None, :, None] + index * _u64(_GOLDEN)  # [k, B, dim]
+  pairs = (dim + 1) // 2  # Box-Muller gives two draws per pair of uniforms
+  q = tf.range(pairs, dtype=tf.int64)
+  index = tf.bitcast(k[:, None, None] * (2 * dim) + 2 * q[None, None, :],
+                     tf.uint64)  # [k, 1, pairs]
+  counter = keys[None, :, None] + index * _u64(_GOLDEN)  # [k, B, pairs]
 
   def uniform(h):  # (0, 1), 53 bits
     top = tf.bitwise.right_shift(mix64(h), _u64(11))
     return (tf.cast(top, tf.float64) + 0.5) * 2.0**-53
 
   first = uniform(counter)
-  second = uniform(counter + _u64(_GOLDEN))
+  angle = 2.0 * math.pi * uniform(counter + _u64(_GOLDEN))
   radius = tf.sqrt(-2.0 * tf.math.log(first))
-  return tf.cast(radius * tf.cos(2.0 * math.pi * second), tf.float32)
+  # Dimensions 2q and 2q + 1 are the pair's cosine and sine draws.
+  both = tf.stack([radius * tf.cos(angle), radius * tf.sin(angle)], -1)
+  shape = tf.concat([tf.shape(counter)[:2], [2 * pairs]], 0)
+  return tf.cast(tf.reshape(both, shape)[..., :dim], tf.float32)

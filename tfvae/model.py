@@ -109,6 +109,10 @@ class VAE(tf_keras.Model):
       K = 20). Default value: `20`.
     min_df: Student's t degrees-of-freedom floor (>= 1).
       Default value: `1.0`.
+    df_transform: how Student's t's raw_df maps to df, "exp" or "softplus"
+      (`heads.StudentTLikelihood`). Configs saved without it (before it
+      existed) load as "softplus", which they were trained with.
+      Default value: `"exp"`.
     posterior_scale_floor: smallest posterior stddev. Default value: `1e-4`.
     likelihood_scale_floor: smallest decoder scale, in standardised units
       (data units when not adapted). Default value: `1e-3`.
@@ -138,6 +142,7 @@ class VAE(tf_keras.Model):
                num_train_samples=1,
                missing_train_samples=20,
                min_df=heads.StudentTLikelihood.DEFAULT_MIN_DF,
+               df_transform="exp",
                posterior_scale_floor=1e-4,
                likelihood_scale_floor=1e-3,
                missing_indicator=True,
@@ -173,6 +178,11 @@ class VAE(tf_keras.Model):
       raise ValueError("free_bits applies to single-sample training; use "
                        "num_train_samples=1 with free_bits")
     self.min_df = data_lib.check_finite(min_df, "min_df", minimum=1)
+    if df_transform not in heads.StudentTLikelihood.DF_TRANSFORMS:
+      raise ValueError(f"df_transform must be one of "
+                       f"{heads.StudentTLikelihood.DF_TRANSFORMS}, got "
+                       f"{df_transform!r}")
+    self.df_transform = df_transform
     self.posterior_scale_floor = data_lib.check_finite(
         posterior_scale_floor, "posterior_scale_floor", minimum=0)
     self.likelihood_scale_floor = data_lib.check_finite(
@@ -199,7 +209,7 @@ class VAE(tf_keras.Model):
     self.posterior_head = heads.PosteriorNormal(
         self.latent_dim, scale_floor=self.posterior_scale_floor,
         name="posterior")
-    head_options = ({"min_df": self.min_df}
+    head_options = ({"min_df": self.min_df, "df_transform": df_transform}
                     if self.likelihood == families.STUDENT_T else {})
     self.likelihood_head = heads.make_likelihood(
         self.likelihood, self.input_dim,
@@ -377,7 +387,11 @@ class VAE(tf_keras.Model):
       dtype: the dtype of the log-density (float64 when scoring, so that
         extreme values give finite numbers).
     """
-    standard = {name: tf.cast(value, dtype) for name, value in standard.items()}
+    # The atoms' mixture logits stay float32 (`log_prob` works on them in
+    # float32): casting [..., D, A + 1] to float64 and back costs more than
+    # the family's log-density.
+    standard = {name: value if name == "atom_logits" else tf.cast(value, dtype)
+                for name, value in standard.items()}
     u_filled = tf.cast(tf.where(observed, u, 0.0), dtype)
     log_prob = self.likelihood_head.log_prob(standard, u_filled)
     log_prob = tf.where(observed, log_prob, tf.zeros([], dtype))
@@ -1077,6 +1091,7 @@ class VAE(tf_keras.Model):
         "num_train_samples": self.num_train_samples,
         "missing_train_samples": self.missing_train_samples,
         "min_df": self.min_df,
+        "df_transform": self.df_transform,
         "posterior_scale_floor": self.posterior_scale_floor,
         "likelihood_scale_floor": self.likelihood_scale_floor,
         "missing_indicator": self.missing_indicator,
@@ -1090,7 +1105,8 @@ class VAE(tf_keras.Model):
   @classmethod
   def from_config(cls, config, custom_objects=None):
     del custom_objects
-    return cls(**config)
+    # Written before `df_transform` existed: trained with softplus.
+    return cls(**{"df_transform": "softplus", **config})
 
   # -- Input checks -------------------------------------------------------------
 
