@@ -146,13 +146,17 @@ def test_tensorboard_fills_an_epoch_a_crash_kept_from_the_logs(tmp_path):
   with tf.summary.create_file_writer(str(tmp_path / "train")).as_default():
     for step in range(3):
       tf.summary.scalar("epoch_loss", 10.0 - step, step=step)
+  # The kill kept the validation writer's first record only.
+  with tf.summary.create_file_writer(str(tmp_path / "validation")).as_default():
+    tf.summary.scalar("epoch_loss", 11.0, step=0)
   history = {"loss": [10.0, 9.0, 8.0, 7.5, 7.0], "val_loss": [11, 10, 9, 8.5, 8]}
   assert monitoring.last_logged_step(str(tmp_path / "train"), "epoch_loss") == 2
   board.fill_missing(history, first=5)  # resuming at epoch 5: 3 and 4 lack
   train = tb_events.read_tags(str(tmp_path / "train"))["epoch_loss"]
   assert sorted(train) == [(0, 10.0), (1, 9.0), (2, 8.0), (3, 7.5), (4, 7.0)]
   validation = tb_events.read_tags(str(tmp_path / "validation"))["epoch_loss"]
-  assert sorted(validation) == [(3, 8.5), (4, 8.0)]
+  assert sorted(validation) == [(0, 11.0), (1, 10.0), (2, 9.0), (3, 8.5),
+                                (4, 8.0)]
 
 
 # -- The real TensorBoard server -------------------------------------------------

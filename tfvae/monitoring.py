@@ -367,10 +367,11 @@ class EpochTensorBoard(tf_keras.callbacks.TensorBoard):
     """Writes restored epochs the logs lack (those after the last logged)."""
     if first <= 0 or not history:
       return
-    logged = last_logged_step(os.path.join(self.log_dir, "train"),
-                              "epoch_loss")
-    for epoch in range((logged if logged is not None else -1) + 1, first):
-      for run, prefix in (("train", ""), ("validation", "val_")):
+    for run, prefix in (("train", ""), ("validation", "val_")):
+      # Per run: a kill can keep one writer's last record and lose the
+      # other's.
+      logged = last_logged_step(os.path.join(self.log_dir, run), "epoch_loss")
+      for epoch in range((logged if logged is not None else -1) + 1, first):
         values = {name[len(prefix):]: series[epoch]
                   for name, series in history.items()
                   if (name.startswith("val_") == bool(prefix)) and
