@@ -38,7 +38,7 @@ def expected_parameters(family, params, head):
     return {"loc": params[:, :d], "scale": softplus(params[:, d:]) + floor}
   if family == families.STUDENT_T:
     # The head's float32 df (its formula is tested on its own below): numpy
-    # would round min_df + 1e-3 + exp(raw_df) differently in the last bit.
+    # can round it differently in the last bit.
     df = head.degrees_of_freedom().numpy().astype(np.float64)
     return {"loc": params[:, :d], "scale": softplus(params[:, d:]) + floor,
             "df": np.broadcast_to(df, params[:, :d].shape)}
@@ -143,7 +143,8 @@ def test_student_t_df_has_its_floor_and_an_infinite_stddev_below_two(min_df):
   p = head.distribution_parameters(tf.zeros([1, 6]))
   df = p["df"].numpy()[0]
   floor = min_df + 1e-3
-  np.testing.assert_allclose(df, [floor, floor + 1.0, 1e5 + floor], rtol=1e-6)
+  np.testing.assert_allclose(df, [floor, floor + math.log(2.0), 1000 + floor],
+                             rtol=1e-6)
   assert np.all(df > min_df)
   distribution = head.make_distribution(p)
   stddev = distribution.stddev().numpy()[0]
@@ -190,6 +191,10 @@ def test_student_t_df_reaches_gaussian_tails_and_heavy_ones_quickly(rng):
       assert learned[0] < 9 and learned[1] > 2.5, learned
   with pytest.raises(ValueError, match="df_transform"):
     heads.StudentTLikelihood(3, df_transform="log")
+  head = heads.StudentTLikelihood(3, min_df=2.5, df_transform="exp")
+  head.raw_df.assign([-1000.0, 0.0, 1000.0])
+  np.testing.assert_allclose(head.degrees_of_freedom(),
+                             [2.501, 3.501, 2.501 + 1e5], rtol=1e-6)
 
 
 def test_mse_head_reproduces_the_snippets_objective(rng):
@@ -302,7 +307,7 @@ def test_draws_from_uniforms_hit_the_atoms_at_their_rates(rng):
 
 def test_mixture_moments_by_total_variance_even_with_infinite_tails():
   head = heads.make_likelihood(families.STUDENT_T, 2, num_atoms=1)
-  head.raw_df.assign([-50.0, math.log(50.0)])  # df ~1 (infinite variance), 51
+  head.raw_df.assign([-50.0, 50.0])  # df ~1 (infinite variance) and ~51
   params = np.zeros((1, head.output_size))
   params[0, 4:] = [np.log(0.6), np.log(0.4), np.log(0.6), np.log(0.4)]
   parameters = {k: tf.cast(v, tf.float64)

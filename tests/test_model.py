@@ -426,15 +426,16 @@ def test_config_and_weights_round_trip(tmp_path):
   np.testing.assert_array_equal(clone.sample(4, seed=9), model.sample(4, seed=9))
   np.testing.assert_array_equal(clone.reconstruct(x[:5]), model.reconstruct(x[:5]))
   assert clone.is_adapted
-  # A config saved before `df_transform` existed was trained with softplus
-  # degrees of freedom, and loads with them: the same df from the same weights.
+  # A config saved before `df_transform` existed loads with softplus
+  # degrees of freedom, which it was trained with; "exp" round-trips.
   config = model.get_config()
-  assert config.pop("df_transform") == "exp"
+  assert config.pop("df_transform") == "softplus"
   old = tfvae.VAE.from_config(config)
-  assert old.df_transform == "softplus"
   old.likelihood_head.raw_df.assign([math.log(math.expm1(3.0))] * 4)
   np.testing.assert_allclose(old.likelihood_head.degrees_of_freedom(),
                              [1.0 + 1e-3 + 3.0] * 4, rtol=1e-6)
+  config["df_transform"] = "exp"
+  assert tfvae.VAE.from_config(config).get_config()["df_transform"] == "exp"
 
 
 def test_predict_and_call_are_deterministic_reconstructions():

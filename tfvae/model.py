@@ -109,10 +109,9 @@ class VAE(tf_keras.Model):
       K = 20). Default value: `20`.
     min_df: Student's t degrees-of-freedom floor (>= 1).
       Default value: `1.0`.
-    df_transform: how Student's t's raw_df maps to df, "exp" or "softplus"
-      (`heads.StudentTLikelihood`). Configs saved without it (before it
-      existed) load as "softplus", which they were trained with.
-      Default value: `"exp"`.
+    df_transform: how Student's t's raw_df maps to df, "softplus" or "exp"
+      (`heads.StudentTLikelihood`: "exp" lets df reach Gaussian or
+      Cauchy-like tails quickly). Default value: `"softplus"`.
     posterior_scale_floor: smallest posterior stddev. Default value: `1e-4`.
     likelihood_scale_floor: smallest decoder scale, in standardised units
       (data units when not adapted). Default value: `1e-3`.
@@ -142,7 +141,7 @@ class VAE(tf_keras.Model):
                num_train_samples=1,
                missing_train_samples=20,
                min_df=heads.StudentTLikelihood.DEFAULT_MIN_DF,
-               df_transform="exp",
+               df_transform="softplus",
                posterior_scale_floor=1e-4,
                likelihood_scale_floor=1e-3,
                missing_indicator=True,
@@ -1105,8 +1104,7 @@ class VAE(tf_keras.Model):
   @classmethod
   def from_config(cls, config, custom_objects=None):
     del custom_objects
-    # Written before `df_transform` existed: trained with softplus.
-    return cls(**{"df_transform": "softplus", **config})
+    return cls(**config)
 
   # -- Input checks -------------------------------------------------------------
 
