@@ -3,5 +3,7 @@
 # the encoder and decoder to saved_models/demo/. Creates .venv if needed.
 # Extra arguments go to tfvae-train (e.g. ./scripts/demo.sh --epochs 50).
 set -euo pipefail
-source "$(dirname "$0")/_venv.sh"
+# An explicit empty argument: sourced without one, _venv.sh would see this
+# script's own arguments (--epochs ...) as the extras to install.
+source "$(dirname "$0")/_venv.sh" ""
 exec .venv/bin/tfvae-train --logdir runs/demo --export-dir saved_models/demo "$@"

@@ -302,3 +302,35 @@ def test_impute_trains_then_fills_a_file_with_gaps(tmp_path):
   assert scored.returncode == 0, scored.stderr
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
   assert scores.shape == (178, 3) and np.isfinite(scores).all()
+
+
+def test_demo_passes_its_arguments_to_tfvae_train_only(tmp_path):
+  # demo.sh sources _venv.sh, which reads the extras to install from its
+  # first argument: the demo's own arguments (--epochs 50) must not leak in.
+  # A stand-in .venv whose install stamp is current and whose tfvae-train
+  # echoes its arguments.
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  (tmp_path / "scripts").mkdir()
+  for name in ("demo.sh", "_venv.sh"):
+    with open(os.path.join(root, "scripts", name)) as f:
+      (tmp_path / "scripts" / name).write_text(f.read())
+    os.chmod(tmp_path / "scripts" / name, 0o755)
+  (tmp_path / "setup.cfg").write_text("")
+  (tmp_path / "pyproject.toml").write_text("")
+  bin_dir = tmp_path / ".venv" / "bin"
+  bin_dir.mkdir(parents=True)
+  for name, body in (("python", "echo 'pip ran' >&2; exit 1"),
+                     ("tfvae-train", 'echo "args: $*"')):
+    (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+    os.chmod(bin_dir / name, 0o755)
+  past = time.time() - 60
+  for name in ("setup.cfg", "pyproject.toml"):
+    os.utime(tmp_path / name, (past, past))
+  (tmp_path / ".venv" / ".tfvae-installed").write_text("")
+  result = subprocess.run([str(tmp_path / "scripts" / "demo.sh"), "--epochs",
+                           "50"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+  assert result.returncode == 0, result.stderr
+  assert result.stdout.strip() == (
+      "args: --logdir runs/demo --export-dir saved_models/demo --epochs 50")
+  assert "pip ran" not in result.stderr
