@@ -358,9 +358,12 @@ def test_scorer_equals_the_model_and_ignores_the_other_rows(tmp_path):
   np.testing.assert_allclose(served["log_likelihood_per_feature"],
                              np.where(observed > 0, expected / np.maximum(
                                  observed, 1), 0.0), rtol=1e-9, atol=1e-12)
+  # Alone, the same draws: equal up to the float32 rounding of the networks
+  # and mixture weights, which vectorised kernels round by a value's place
+  # in the batch (as `test_model.py` allows for the model itself).
   alone = scorer.signatures["score"](x=tf.constant(rows[3:4]), seed=seed)
   assert float(alone["log_likelihood"][0]) == pytest.approx(expected[3],
-                                                            rel=1e-7)
+                                                            rel=1e-6)
   default = scorer.signatures["serving_default"](x=tf.constant(rows))
   np.testing.assert_allclose(default["log_likelihood"],
                              model.marginal_log_likelihood(rows, 64, seed=0),
