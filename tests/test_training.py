@@ -312,13 +312,14 @@ def test_the_model_has_room_for_the_atoms_the_data_hold_and_no_more(tmp_path):
 
 def test_the_recipe_follows_the_tables_shape():
   small, large = (training.default_recipe(500, 4),
-                  training.default_recipe(training.WIDE_FROM_ROWS, 24))
+                  training.default_recipe(training.LARGE_FROM_ROWS, 24))
   assert small["hidden_units"] == (128, 128) and small["latent_dim"] == 2
   assert large["hidden_units"] == (256, 256) and large["latent_dim"] == 12
+  assert (small["df_transform"], large["df_transform"]) == ("softplus", "exp")
   assert small["batch_size"] == 32 and large["batch_size"] == 32
   assert training.default_recipe(10**6, 100)["batch_size"] == 1024
   # --search offers the other width, never the defaults' own a second time.
-  for rows, other in ((500, (256, 256)), (training.WIDE_FROM_ROWS, (128, 128))):
+  for rows, other in ((500, (256, 256)), (training.LARGE_FROM_ROWS, (128, 128))):
     widths = [c["hidden_units"] for _, c in training.search_candidates(rows, 4)
               if "hidden_units" in c]
     assert other in widths

@@ -254,6 +254,10 @@ def build_train_parser():
                      help="values held by at least 1%% of a column's rows "
                      "modelled as point masses, at most this many per column "
                      "(default 8; 0: none)")
+  model.add_argument("--df-transform", choices=("softplus", "exp"),
+                     help="how Student's t degrees of freedom are learned: "
+                     "softplus (moves slowly from 6) or exp (log scale; "
+                     "default from 10,000 training rows)")
   fit = parser.add_argument_group("training")
   fit.add_argument("--epochs", type=_positive_int, default=1000,
                    help="an upper bound: early stopping usually ends sooner")
@@ -326,6 +330,7 @@ def train_main(argv=None):
       free_bits=args.free_bits,
       num_train_samples=args.num_train_samples,
       num_atoms=args.num_atoms,
+      df_transform=args.df_transform,
       epochs=args.epochs,
       batch_size=args.batch_size,
       learning_rate=args.learning_rate,
