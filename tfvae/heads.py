@@ -565,7 +565,8 @@ class StudentTLikelihood(LikelihoodHead):
   so df reaches either end (1.5 or 100) in a few thousand steps; measured
   in `scripts/bench_quality.py`, that gained 0.017 nats per example on the
   synthetic `nonlinear` set and lost 0.14 to 0.22 on two small real tables
-  (diabetes, concrete), so softplus stays the default. With `min_df >= 1`
+  (diabetes, concrete): softplus is the head's default, and `tfvae-train`
+  uses exp from `training.LARGE_FROM_ROWS` training rows. With `min_df >= 1`
   the mean always exists (it is `loc`); the standard deviation
   `scale * sqrt(df / (df - 2))` exists only where df > 2 and is infinite
   elsewhere (TFP's `stddev()` returns inf there, and so do the served
