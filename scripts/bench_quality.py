@@ -55,6 +55,7 @@ VARIANTS = {
     "no_atoms": {"num_atoms": 0},
     "atoms_16": {"num_atoms": 16},
     "elbo": {"num_train_samples": 1},
+    "k50": {"num_train_samples": 50},
     "snippet": {"hidden_units": "snippet", "lr_patience": 0,
                 "num_train_samples": 1, "num_atoms": 0, "batch_size": 32,
                 "patience": 50},

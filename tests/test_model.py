@@ -508,6 +508,11 @@ def test_constructor_validation():
     tfvae.VAE(input_dim=3, feature_names=["a", "b"])
   with pytest.raises(ValueError, match="free_bits applies"):
     tfvae.VAE(input_dim=3, free_bits=1.0, num_train_samples=5)
+  # Batches with gaps never get fewer draws than complete ones.
+  assert [tfvae.VAE(input_dim=3, num_train_samples=k).missing_train_samples
+          for k in (1, 10, 50)] == [20, 20, 50]
+  with pytest.raises(ValueError, match="missing_train_samples"):
+    tfvae.VAE(input_dim=3, missing_train_samples=0)
 
 
 def test_adapt_beats_raw_values_on_wide_range_data():

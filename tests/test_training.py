@@ -316,6 +316,7 @@ def test_the_recipe_follows_the_tables_shape():
   assert small["hidden_units"] == (128, 128) and small["latent_dim"] == 2
   assert large["hidden_units"] == (256, 256) and large["latent_dim"] == 12
   assert (small["df_transform"], large["df_transform"]) == ("softplus", "exp")
+  assert (small["num_train_samples"], large["num_train_samples"]) == (10, 50)
   assert small["batch_size"] == 32 and large["batch_size"] == 32
   assert training.default_recipe(10**6, 100)["batch_size"] == 1024
   # --search offers the other width, never the defaults' own a second time.

@@ -106,7 +106,7 @@ class VAE(tf_keras.Model):
       Mattei & Frellsen 2019): with gaps, the single-sample ELBO's
       amortisation gap biases the decoder (measured on probabilistic PCA
       with 30% hidden: 18% below the closed-form fit with K = 1, 0.8% with
-      K = 20). Default value: `20`.
+      K = 20). Default value: `None`, i.e. `max(20, num_train_samples)`.
     min_df: Student's t degrees-of-freedom floor (>= 1).
       Default value: `1.0`.
     df_transform: how Student's t's raw_df maps to df, "softplus" or "exp"
@@ -139,7 +139,7 @@ class VAE(tf_keras.Model):
                kl_warmup_steps=0,
                free_bits=0.0,
                num_train_samples=1,
-               missing_train_samples=20,
+               missing_train_samples=None,
                min_df=heads.StudentTLikelihood.DEFAULT_MIN_DF,
                df_transform="softplus",
                posterior_scale_floor=1e-4,
@@ -171,6 +171,8 @@ class VAE(tf_keras.Model):
     self.free_bits = data_lib.check_finite(free_bits, "free_bits", minimum=0)
     self.num_train_samples = data_lib.check_positive_int(
         num_train_samples, "num_train_samples")
+    if missing_train_samples is None:
+      missing_train_samples = max(20, self.num_train_samples)
     self.missing_train_samples = data_lib.check_positive_int(
         missing_train_samples, "missing_train_samples")
     if self.free_bits and self.num_train_samples > 1:
