@@ -257,7 +257,7 @@ def main():
       median = statistics.median(values)
       ratio = f"{median / reference:.2f}x"
       print(f"{contender:<14} {median:>10.0f} {min(values):>10.0f} "
-            f"{max(values):>10.0f} {ratio:>8}")
+            f"{max(values):>10.0f} {ratio:>12}")
 
 
 if __name__ == "__main__":
