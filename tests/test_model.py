@@ -513,6 +513,8 @@ def test_constructor_validation():
           for k in (1, 10, 50)] == [20, 20, 50]
   with pytest.raises(ValueError, match="missing_train_samples"):
     tfvae.VAE(input_dim=3, missing_train_samples=0)
+  with pytest.raises(ValueError, match="df_transform must be one of"):
+    tfvae.VAE(input_dim=3, df_transform="log")
 
 
 def test_adapt_beats_raw_values_on_wide_range_data():

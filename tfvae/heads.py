@@ -551,6 +551,16 @@ class LaplaceLikelihood(LikelihoodHead):
     return -tf.abs(u - parameters["loc"]) / scale - tf.math.log(2.0 * scale)
 
 
+def check_df_transform(df_transform):
+  """Returns `df_transform`, or raises `ValueError` if it is not one of
+  `StudentTLikelihood.DF_TRANSFORMS`."""
+  if df_transform not in StudentTLikelihood.DF_TRANSFORMS:
+    raise ValueError(f"df_transform must be one of "
+                     f"{StudentTLikelihood.DF_TRANSFORMS}, got "
+                     f"{df_transform!r}")
+  return df_transform
+
+
 @tf_keras.saving.register_keras_serializable(package="tfvae")
 class StudentTLikelihood(LikelihoodHead):
   """Student's t with loc(z), scale(z) and learned per-feature df.
@@ -594,11 +604,8 @@ class StudentTLikelihood(LikelihoodHead):
     if not min_df >= 1:
       raise ValueError(
           f"min_df must be >= 1 so that the mean exists, got {min_df!r}")
-    if df_transform not in self.DF_TRANSFORMS:
-      raise ValueError(f"df_transform must be one of {self.DF_TRANSFORMS}, "
-                       f"got {df_transform!r}")
     self.min_df = float(min_df)
-    self.df_transform = df_transform
+    self.df_transform = check_df_transform(df_transform)
     super().__init__(event_size, scale_floor=scale_floor, **kwargs)
     # Start at df = min_df + 5: a moderately heavy tail either way.
     initial = (math.log(5.0) if df_transform == "exp"

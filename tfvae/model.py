@@ -179,11 +179,7 @@ class VAE(tf_keras.Model):
       raise ValueError("free_bits applies to single-sample training; use "
                        "num_train_samples=1 with free_bits")
     self.min_df = data_lib.check_finite(min_df, "min_df", minimum=1)
-    if df_transform not in heads.StudentTLikelihood.DF_TRANSFORMS:
-      raise ValueError(f"df_transform must be one of "
-                       f"{heads.StudentTLikelihood.DF_TRANSFORMS}, got "
-                       f"{df_transform!r}")
-    self.df_transform = df_transform
+    self.df_transform = heads.check_df_transform(df_transform)
     self.posterior_scale_floor = data_lib.check_finite(
         posterior_scale_floor, "posterior_scale_floor", minimum=0)
     self.likelihood_scale_floor = data_lib.check_finite(
