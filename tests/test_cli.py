@@ -334,3 +334,13 @@ def test_demo_passes_its_arguments_to_tfvae_train_only(tmp_path):
   assert result.stdout.strip() == (
       "args: --logdir runs/demo --export-dir saved_models/demo --epochs 50")
   assert "pip ran" not in result.stderr
+
+
+@pytest.mark.parametrize("version", ["0", "100000000000000000000", "9223372036854775808", "x"])
+def test_export_version_outside_what_tf_serving_reads(version, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.export_main(["--checkpoint-dir", "ck", "--export-dir", "e",
+                     "--version", version])
+  assert exit_info.value.code == 2
+  assert "--version: expected an integer in [1, 2**63 - 1]" in (
+      capsys.readouterr().err)

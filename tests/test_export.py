@@ -160,8 +160,14 @@ def test_versions_metadata_and_overwrite_rules(tmp_path):
   assert metadata["feature_names"] == ["a", "b", "c"]
   assert metadata["atoms"] == [[None] * 4, [0.0, None, None, None], [None] * 4]
   assert metadata["tfvae_version"] == tfvae.__version__
-  with pytest.raises(ValueError, match="positive integer"):
-    export.export_model(model, tmp_path, version=0)
+  for bad in (0, 2**63, 10**20, 1.5, True):
+    with pytest.raises(ValueError, match="positive integer"):
+      export.export_model(model, tmp_path, version=bad)
+  # Folders TF Serving cannot read as a 64-bit version do not move the
+  # automatic numbering.
+  (tmp_path / "encoder" / str(10**20)).mkdir()
+  assert export.integer_versions(tmp_path / "encoder") == [1, 2]
+  (tmp_path / "encoder" / str(10**20)).rmdir()
   # A version folder tfvae did not write is never replaced.
   (tmp_path / "decoder" / "7").mkdir()
   (tmp_path / "decoder" / "7" / "mine.txt").write_text("keep")

@@ -325,3 +325,55 @@ def test_the_recipe_follows_the_tables_shape():
               if "hidden_units" in c]
     assert other in widths
     assert training.default_recipe(rows, 4)["hidden_units"] not in widths
+
+
+# -- What a checkpoint folder keeps ------------------------------------------
+
+
+def _tiny_run(tmp_path, **options):
+  options = {"epochs": 2, "hidden_units": (8,), "num_samples": 5,
+             "num_train_samples": 1, "verbose": 0, "logdir": None, **options}
+  return training.train(training.TrainConfig(**options))
+
+
+def test_overwrite_replaces_only_what_tfvae_wrote(tmp_path):
+  ck = tmp_path / "ck"
+  rows = data_lib.load_default().values
+  first = _tiny_run(tmp_path, checkpoint_dir=str(ck),
+                    export_dir=str(ck / "exp"), logdir=str(ck / "runs"))
+  # Logs and the export inside the checkpoint folder survive the run.
+  assert os.listdir(ck / "runs") and os.listdir(ck / "exp" / "encoder")
+  (ck / "notes.txt").write_text("keep me")
+  np.savetxt(ck / "data.csv", rows, delimiter=",")
+  data_text = (ck / "data.csv").read_text()
+  old_model = first.model.posterior_parameters(rows[:3])["loc"].numpy()
+  second = _tiny_run(tmp_path, data=str(ck / "data.csv"),
+                     checkpoint_dir=str(ck), overwrite=True, seed=7,
+                     logdir=str(ck / "runs"))
+  assert (ck / "notes.txt").read_text() == "keep me"
+  assert (ck / "data.csv").read_text() == data_text
+  assert os.path.isfile(ck / "exp" / "encoder" / "1" / "saved_model.pb")
+  assert not (ck / checkpoint.BACKUP_DIR).exists()
+  assert not [n for n in os.listdir(ck) if n.startswith(".tmp-tfvae-")]
+  marker = checkpoint.read_metadata(ck)
+  assert marker["complete"] and marker["training"]["seed"] == 7
+  restored = checkpoint.load_checkpoint(ck)
+  new = restored.posterior_parameters(rows[:3])["loc"].numpy()
+  np.testing.assert_array_equal(
+      new, second.model.posterior_parameters(rows[:3])["loc"].numpy())
+  assert not np.array_equal(new, old_model)
+
+
+def test_a_checkpoint_folder_behind_a_symlink_is_written_where_it_is(tmp_path):
+  real = tmp_path / "real"
+  link = tmp_path / "link"
+  _tiny_run(tmp_path, checkpoint_dir=str(real))
+  link.symlink_to(real, target_is_directory=True)
+  summary = _tiny_run(tmp_path, checkpoint_dir=str(link), overwrite=True,
+                      seed=3)
+  assert link.is_symlink() and summary.checkpoint_dir == str(real)
+  marker = checkpoint.read_metadata(real)
+  assert marker["complete"] and marker["training"]["seed"] == 3
+  assert not (real / checkpoint.BACKUP_DIR).exists()
+  assert sorted(os.listdir(real)) == [checkpoint.MODEL_FILE,
+                                      checkpoint.MARKER_FILE]

@@ -180,6 +180,39 @@ def atomic_directory(final_path, replace=None):
 
 
 @contextlib.contextmanager
+def atomic_path(final_path, suffix=""):
+  """Yields a temporary file path that replaces `final_path` on success.
+
+  For writers that take a path rather than an open file (Keras'
+  `model.save`). The caller has checked that `final_path` may be replaced;
+  the temporary sits beside it (same file system, so the rename is
+  atomic) and gets the umask's file mode.
+
+  Args:
+    final_path: the file to create or replace.
+    suffix: the temporary's ending (Keras wants ".keras").
+
+  Yields:
+    The temporary path (an empty file).
+  """
+  final_path = os.path.abspath(os.fspath(final_path))
+  parent = make_parent(final_path)
+  remove_stale_temporaries(parent)
+  handle, temp_path = tempfile.mkstemp(
+      prefix=_temp_prefix(os.path.basename(final_path)), suffix=suffix,
+      dir=parent)
+  os.close(handle)
+  try:
+    yield temp_path
+    os.chmod(temp_path, default_file_mode())
+    os.replace(temp_path, final_path)
+  except BaseException:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(temp_path)
+    raise
+
+
+@contextlib.contextmanager
 def atomic_file(final_path, overwrite=False, mode="w", newline="",
                 protect=()):
   """Yields an open temporary file that becomes `final_path` on success.
@@ -199,19 +232,9 @@ def atomic_file(final_path, overwrite=False, mode="w", newline="",
     ValueError: `final_path` is a folder or one of `protect`.
   """
   final_path = check_output_file(final_path, overwrite, protect)
-  parent = make_parent(final_path)
-  remove_stale_temporaries(parent)
-  handle, temp_path = tempfile.mkstemp(
-      prefix=_temp_prefix(os.path.basename(final_path)), dir=parent)
-  try:
-    os.chmod(temp_path, default_file_mode())
-    with os.fdopen(handle, mode, newline=newline) as f:
+  with atomic_path(final_path) as temp_path:
+    with open(temp_path, mode, newline=newline) as f:
       yield f
-    os.replace(temp_path, final_path)
-  except BaseException:
-    with contextlib.suppress(FileNotFoundError):
-      os.remove(temp_path)
-    raise
 
 
 def check_output_file(path, overwrite=False, protect=()):

@@ -12,10 +12,14 @@ A checkpoint folder holds
                             last epoch (`Backup`), from which the same
                             command resumes after a crash
 
-The finished checkpoint is written atomically (a complete new folder
-renamed into place, which also drops the backup) and replaced only with
-`overwrite=True`, and only when it is a tfvae checkpoint: nothing else is
-ever deleted.
+Only these three names are tfvae's: `overwrite=True` replaces the model
+and the marker (each written to a temporary file and renamed into place,
+so a reader never sees half a file) and deletes the backup, and leaves
+everything else in the folder as it was (the user's notes, the input
+data, TensorBoard logs or exports placed inside it). A folder reached
+through a symbolic link is resolved once, and written into where it really
+is. A folder that holds no tfvae marker is never written into unless it is
+empty.
 """
 
 import json
@@ -57,11 +61,14 @@ def check_checkpoint_dir(directory, overwrite=False):
   (a new or empty folder, an unfinished run to resume, or with `overwrite`
   a finished tfvae checkpoint).
 
+  Returns:
+    The folder's real path (symbolic links resolved): write there.
+
   Raises:
     FileExistsError: it exists and may not be replaced.
     OSError / ValueError: it cannot be created or written.
   """
-  directory = os.path.abspath(os.fspath(directory))
+  directory = os.path.realpath(os.fspath(directory))
   if os.path.lexists(directory):
     if not os.path.isdir(directory):
       raise ValueError(f"{directory} is a file; expected a checkpoint folder")
@@ -79,30 +86,45 @@ def check_checkpoint_dir(directory, overwrite=False):
 def save_checkpoint(model, directory, overwrite=False, metadata=None):
   """Writes `model` (with its optimizer state) and a marker to `directory`.
 
+  Only tfvae's own files are replaced (see the module docstring): the
+  marker is first rewritten as unfinished, then the model and the finished
+  marker are each renamed into place, and the run's backup is deleted last.
+  A crash at any point leaves a folder that `load_checkpoint` or a resumed
+  run reads.
+
   Args:
     model: a `tfvae.VAE`.
-    directory: the checkpoint folder to create.
-    overwrite: replace an existing tfvae checkpoint (only after the new
-      one is complete); anything else is refused.
+    directory: the checkpoint folder (created if missing); a symbolic link
+      is followed.
+    overwrite: replace an existing tfvae checkpoint's model and marker;
+      a folder without a tfvae marker is refused unless empty.
     metadata: optional JSON-able dict stored in the marker (e.g. the
       training settings and results).
 
   Returns:
-    The folder's absolute path.
+    The folder's real absolute path.
 
   Raises:
-    FileExistsError: `directory` exists and may not be replaced.
+    FileExistsError: `directory` holds something that may not be replaced.
   """
-  directory = os.path.abspath(os.fspath(directory))
-  if os.path.isdir(directory) and not os.listdir(directory):
-    os.rmdir(directory)  # an empty folder: nothing to keep
-  replace = (check_replaceable if overwrite or is_unfinished(directory)
-             else None)
-  with atomic.atomic_directory(directory, replace=replace) as temp:
-    model.save(os.path.join(temp, MODEL_FILE))
-    with open(os.path.join(temp, MARKER_FILE), "w", encoding="utf-8") as f:
-      json.dump({"format": FORMAT, "complete": True,
-                 **(metadata or {})}, f, indent=2, default=str)
+  directory = os.path.realpath(os.fspath(directory))
+  if os.path.lexists(directory) and not os.path.isdir(directory):
+    raise ValueError(f"{directory} is a file; expected a checkpoint folder")
+  if os.path.isdir(directory) and os.listdir(directory) and not is_unfinished(
+      directory):
+    if not overwrite:
+      raise FileExistsError(
+          f"{directory} already exists; refusing to overwrite it (pass "
+          "overwrite=True to replace a tfvae checkpoint)")
+    check_replaceable(directory)
+  atomic.make_parent(os.path.join(directory, MARKER_FILE))
+  fields = {"complete": True, **(metadata or {})}
+  write_marker(directory, **{**fields, "complete": False})
+  with atomic.atomic_path(os.path.join(directory, MODEL_FILE),
+                          suffix=".keras") as temp:
+    model.save(temp)
+  write_marker(directory, **fields)
+  _remove_backup(directory)
   return directory
 
 
@@ -156,7 +178,7 @@ BEST_WEIGHTS_FILE = "best_weights.npz"
 def write_marker(directory, **fields):
   """Writes (atomically) the marker that makes `directory` recognisably
   tfvae's: the format and `fields` (e.g. complete=False while a run is on)."""
-  os.makedirs(directory, exist_ok=True)
+  atomic.make_parent(os.path.join(directory, MARKER_FILE))
   path = os.path.join(directory, MARKER_FILE)
   with atomic.atomic_file(path, overwrite=True) as f:
     json.dump({"format": FORMAT, **fields}, f, indent=2, default=str)
@@ -166,6 +188,16 @@ def is_unfinished(directory):
   """Whether `directory` holds a tfvae run that has not finished."""
   return is_checkpoint(directory) and not read_metadata(directory).get(
       "complete", True)
+
+
+def _remove_backup(directory):
+  """Deletes `directory/backup/` (tfvae's own), never anything beside it."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  path = os.path.join(directory, BACKUP_DIR)
+  if os.path.islink(path):
+    os.remove(path)  # not ours to follow
+  elif os.path.isdir(path):
+    shutil.rmtree(path, ignore_errors=True)
 
 
 class Backup:
@@ -232,9 +264,8 @@ class Backup:
 
   def remove(self):
     """Deletes the backup (a run that starts over)."""
-    import shutil  # pylint: disable=g-import-not-at-top
     if self.writable:
-      shutil.rmtree(self.directory, ignore_errors=True)
+      _remove_backup(os.path.dirname(self.directory))
 
   def close(self):
     """Deletes a non-chief worker's temporary backups."""

@@ -91,6 +91,15 @@ def _non_negative_int(text):
   return value
 
 
+def _version(text):
+  try:
+    return data_lib.check_version(int(text))
+  except ValueError:
+    raise argparse.ArgumentTypeError(
+        f"expected an integer in [1, 2**63 - 1] (TF Serving reads 64-bit "
+        f"versions), got {text!r}") from None
+
+
 def _seed(text):
   try:
     return data_lib.check_seed(int(text))
@@ -371,8 +380,9 @@ def build_export_parser():
   parser.add_argument("--export-dir", required=True,
                       help="e.g. saved_models/NAME (gets encoder/, decoder/ "
                       "and scorer/)")
-  parser.add_argument("--version", type=_positive_int,
-                      help="default: one more than the largest existing version")
+  parser.add_argument("--version", type=_version,
+                      help="default: one more than the largest existing "
+                      "version (at most 2**63 - 1, as TF Serving reads them)")
   parser.add_argument("--scorer-samples", type=_positive_int, default=100,
                       help="the scorer's importance samples per row (default "
                       "100; its cost grows in proportion)")

@@ -194,6 +194,21 @@ def check_seed(seed, name="seed"):
   return int(seed)
 
 
+# TF Serving reads version folder names as signed 64-bit integers, and
+# ignores folders it cannot read so.
+MAX_VERSION = 2**63 - 1
+
+
+def check_version(version, name="version"):
+  """Returns an export version as TF Serving reads it: an int in
+  [1, 2**63 - 1], or raises `ValueError` naming the value."""
+  version = check_positive_int(version, name)
+  if version > MAX_VERSION:
+    raise ValueError(f"{name} must be a positive integer up to 2**63 - 1 (TF "
+                     f"Serving reads 64-bit versions), got {version}")
+  return version
+
+
 # -- Numbers in text -------------------------------------------------------------
 
 # What a number looks like in a data file: float() also accepts "1_000",

@@ -49,6 +49,7 @@ import tensorflow as tf
 
 import tfvae
 from tfvae import atomic
+from tfvae import data as data_lib
 from tfvae import families
 
 METADATA_FILE = "tfvae_metadata.json"
@@ -203,11 +204,13 @@ class ScorerModule(tf.Module):
 
 
 def integer_versions(base_path):
-  """The integer-named version folders under a model base path, sorted."""
+  """The version folders under a model base path that TF Serving reads
+  (integer names in [1, 2**63 - 1]), sorted."""
   if not os.path.isdir(base_path):
     return []
   return sorted(int(name) for name in os.listdir(base_path)
                 if re.fullmatch(r"\d+", name)
+                and 1 <= int(name) <= data_lib.MAX_VERSION
                 and os.path.isdir(os.path.join(base_path, name)))
 
 
@@ -324,9 +327,7 @@ def export_servables(export_dir, servables, version=None, overwrite=False):
   """
   export_dir = os.path.abspath(os.fspath(export_dir))
   if version is not None:
-    if isinstance(version, bool) or int(version) != version or int(version) < 1:
-      raise ValueError(f"version must be a positive integer, got {version!r}")
-    version = int(version)
+    version = data_lib.check_version(version)
   check_export_dir(export_dir)
   bases = {part: os.path.join(export_dir, part) for part in servables}
   if version is not None and not overwrite:
@@ -347,6 +348,11 @@ def export_servables(export_dir, servables, version=None, overwrite=False):
       if version is None:
         version = 1 + max((v for base in bases.values()
                            for v in integer_versions(base)), default=0)
+        if version > data_lib.MAX_VERSION:
+          raise ValueError(
+              f"{export_dir}: version {data_lib.MAX_VERSION} exists, the "
+              "largest TF Serving reads; pass version=... to choose a free "
+              "one")
       paths = {part: os.path.join(base, str(version))
                for part, base in bases.items()}
       for path in paths.values():
