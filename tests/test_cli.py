@@ -344,3 +344,63 @@ def test_export_version_outside_what_tf_serving_reads(version, capsys):
   assert exit_info.value.code == 2
   assert "--version: expected an integer in [1, 2**63 - 1]" in (
       capsys.readouterr().err)
+
+
+def test_columns_are_matched_by_name_and_checked_before_tensorflow(tmp_path,
+                                                                   capsys):
+  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
+  from tfvae import export  # pylint: disable=g-import-not-at-top
+  from tests.helpers import fitted_model  # pylint: disable=g-import-not-at-top
+  from tests.helpers import small_data  # pylint: disable=g-import-not-at-top
+  names = ["a", "b", "c", "d", "e"]
+  x = small_data(d=5) * [1, 2, 3, 4, 5]
+  model = fitted_model(x, epochs=2, hidden_units=(8,), latent_dim=2,
+                       feature_names=names)
+  checkpoint.save_checkpoint(model, tmp_path / "ck")
+  export.export_model(model, tmp_path / "models", num_samples=5)
+
+  def write(name, columns, header=True):
+    np.savetxt(tmp_path / name, x[:20, [names.index(c) for c in columns]],
+               delimiter=",", header=",".join(columns) if header else "",
+               comments="")
+    return str(tmp_path / name)
+
+  def score(data, output):
+    argv = ["--data", data, "--checkpoint-dir", str(tmp_path / "ck"),
+            "--output", str(tmp_path / output), "--num-samples", "20"]
+    return cli.score_main(argv), capsys.readouterr()
+
+  code, _ = score(write("in_order.csv", names), "s1.csv")
+  assert code == 0
+  code, out = score(write("reversed.csv", names[::-1]), "s2.csv")
+  assert code == 0 and "matched to the model's by name" in out.err
+  np.testing.assert_array_equal(
+      np.loadtxt(tmp_path / "s1.csv", delimiter=",", skiprows=1),
+      np.loadtxt(tmp_path / "s2.csv", delimiter=",", skiprows=1))
+  # Wrong names, a wrong width, the wrong export part: one line, before
+  # TensorFlow starts.
+  (tmp_path / "other.csv").write_text("p,q,r,s,t\n" + "1,2,3,4,5\n" * 3)
+  (tmp_path / "narrow.csv").write_text("1,2,3,4\n" * 3)
+  cases = [
+      ("score_main", ["--data", str(tmp_path / "other.csv"), "--checkpoint-dir",
+                      str(tmp_path / "ck"), "--output", str(tmp_path / "o.csv")],
+       "missing the model's columns 'a', 'b', 'c', 'd', 'e'; unknown columns"),
+      ("impute_main", ["--data", str(tmp_path / "narrow.csv"),
+                       "--checkpoint-dir", str(tmp_path / "ck"), "--output",
+                       str(tmp_path / "o.csv")],
+       "narrow.csv: 4 columns, but the model expects 5"),
+      ("encode_main", ["--data", write("ok.csv", names), "--model",
+                       str(tmp_path / "models" / "decoder"), "--output",
+                       str(tmp_path / "o.csv")],
+       "is tfvae's decoder, not its encoder"),
+      ("encode_main", ["--data", str(tmp_path / "other.csv"), "--model",
+                       str(tmp_path / "models" / "encoder"), "--output",
+                       str(tmp_path / "o.csv")],
+       "unknown columns 'p', 'q', 'r', 's', 't'"),
+  ]
+  for main, argv, message in cases:
+    result = run_without_tensorflow(main, argv)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+  assert not (tmp_path / "o.csv").exists()

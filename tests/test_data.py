@@ -1,6 +1,7 @@
 """Readers, validation and their error messages."""
 
 import codecs
+import re
 import warnings
 
 import numpy as np
@@ -354,3 +355,71 @@ def test_validators():
   assert data.check_seed(2**40) == 2**40
   with pytest.raises(ValueError, match="seed"):
     data.check_seed(-1)
+
+
+# -- Columns matched by name --------------------------------------------------
+
+
+def test_columns_are_matched_by_name(tmp_path):
+  x = np.arange(12.0).reshape(4, 3)
+  path = tmp_path / "x.csv"
+  np.savetxt(path, x[:, [2, 0, 1]], delimiter=",", header="c,a,b", comments="")
+  with pytest.warns(data.DataWarning, match="matched to the model's by name"):
+    reader = data.open_table(path, expected_width=3,
+                                 expected_names=("a", "b", "c"))
+  assert reader.feature_names == ("a", "b", "c")
+  blocks = [block for block, _ in reader.iter_blocks(3)]
+  np.testing.assert_array_equal(np.concatenate(blocks), x)
+  # The same order as the model's: no note, the reader itself.
+  np.savetxt(path, x, delimiter=",", header="a,b,c", comments="")
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    data.open_table(path, expected_names=("a", "b", "c"))
+
+
+@pytest.mark.parametrize("header,message", [
+    ("a,b", "missing the model's column 'c'"),
+    ("a,b,c,d", "unknown column 'd'"),
+    ("x,y,z", "missing the model's columns 'a', 'b', 'c'; unknown columns "
+     "'x', 'y', 'z'"),
+])
+def test_missing_or_unknown_columns_are_named(tmp_path, header, message):
+  path = tmp_path / "x.csv"
+  width = len(header.split(","))
+  np.savetxt(path, np.ones((2, width)), delimiter=",", header=header,
+             comments="")
+  with pytest.raises(ValueError, match=re.escape(message)):
+    data.open_table(path, expected_width=3, expected_names=("a", "b", "c"))
+
+
+def test_a_file_without_header_is_read_by_position_with_a_note(tmp_path):
+  path = tmp_path / "x.csv"
+  np.savetxt(path, np.ones((2, 3)), delimiter=",")
+  with pytest.warns(data.DataWarning, match="no header: its columns are "
+                    "taken by position"):
+    data.open_table(path, expected_width=3, expected_names=("a", "b", "c"))
+
+
+def test_duplicate_column_names_are_refused(tmp_path):
+  path = tmp_path / "x.csv"
+  path.write_text("a,b,a\n1,2,3\n")
+  with pytest.raises(ValueError, match="columns 1 and 3 are both named 'a'"):
+    data.open_table(path)
+
+
+def test_a_named_table_in_memory_is_matched_by_name():
+  class Frame:  # the part of a pandas DataFrame that tfvae reads
+    def __init__(self, values, columns):
+      self.values, self.columns = values, columns
+
+    def to_numpy(self):
+      return self.values
+
+  x = np.arange(6.0).reshape(2, 3)
+  with pytest.warns(data.DataWarning):
+    got = data.validate_array(Frame(x[:, [1, 2, 0]], ["b", "c", "a"]),
+                                  expected_names=("a", "b", "c"))
+  np.testing.assert_array_equal(got, x)
+  with pytest.raises(ValueError, match="unknown column 'z'"):
+    data.validate_array(Frame(x, ["a", "b", "z"]),
+                            expected_names=("a", "b", "c"))

@@ -379,3 +379,56 @@ def test_scorer_equals_the_model_and_ignores_the_other_rows(tmp_path):
   np.testing.assert_allclose(imputed["x_imputed"], mean, rtol=1e-7)
   np.testing.assert_allclose(imputed["x_stddev"], std, rtol=1e-6)
   assert not np.isnan(imputed["x_imputed"].numpy()).any()
+
+
+def test_the_scorer_answers_large_requests_in_chunks(tmp_path, monkeypatch):
+  monkeypatch.setattr(export, "MAX_DECODED_ROWS", 4 * 64)  # 4 rows a chunk
+  model, x = trained_model("student_t")
+  scorer = tf.saved_model.load(
+      export.export_model(model, tmp_path, num_samples=64)["scorer"])
+  rows = x[:30].copy()  # 8 chunks, the last one padded
+  rows[::4, 1] = np.nan
+  seed = tf.constant([5, 0], tf.int64)
+  served = scorer.signatures["score"](x=tf.constant(rows), seed=seed)
+  assert served["log_likelihood"].shape == [30]
+  np.testing.assert_allclose(
+      served["log_likelihood"],
+      model.marginal_log_likelihood(rows, num_samples=64, seed=5), rtol=1e-6)
+  imputed = scorer.signatures["impute"](x=tf.constant(rows), seed=seed)
+  mean, std = model.impute(rows, num_samples=64, seed=5, return_std=True)
+  np.testing.assert_allclose(imputed["x_imputed"], mean, rtol=1e-6)
+  np.testing.assert_allclose(imputed["x_stddev"], std, rtol=1e-5)
+  empty = scorer.signatures["score"](x=tf.zeros([0, 3], tf.float64), seed=seed)
+  assert empty["log_likelihood"].shape == [0]
+
+
+def test_infinite_values_are_refused_by_every_signature(tmp_path):
+  model, x = trained_model()
+  paths = export.export_model(model, tmp_path, num_samples=8)
+  encoder, decoder, scorer = (tf.saved_model.load(paths[part]) for part in
+                              ("encoder", "decoder", "scorer"))
+  bad = x[:3].copy()
+  bad[1, 2] = -np.inf
+  seed = tf.constant([0, 0], tf.int64)
+  calls = [
+      lambda: encoder.signatures["serving_default"](x=tf.constant(bad)),
+      lambda: encoder.signatures["serving_float32"](
+          x=tf.constant(bad, tf.float32)),
+      lambda: encoder.signatures["sample"](x=tf.constant(bad), seed=seed),
+      lambda: scorer.signatures["serving_default"](x=tf.constant(bad)),
+      lambda: scorer.signatures["score"](x=tf.constant(bad), seed=seed),
+      lambda: scorer.signatures["impute"](x=tf.constant(bad), seed=seed),
+  ]
+  for call in calls:
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="infinite values; tfvae needs finite values"):
+      call()
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="z holds a NaN or infinite value"):
+    decoder.signatures["serving_default"](
+        z=tf.constant([[0.0, np.inf]], tf.float32))
+  # The same rule as the Python API, for arrays and tensors alike.
+  for value in (bad, tf.constant(bad)):
+    with pytest.raises(ValueError, match="1 infinite values, the first at row "
+                       "1 \\(0-based\\), column 2"):
+      model.posterior_parameters(value)

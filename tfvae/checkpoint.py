@@ -44,6 +44,32 @@ def is_checkpoint(directory):
     return False
 
 
+def why_not_a_checkpoint(directory):
+  """A one-line reason why `directory` is not a tfvae checkpoint."""
+  directory = os.fspath(directory)
+  marker = os.path.join(directory, MARKER_FILE)
+  if not os.path.isdir(directory):
+    reason = "no such folder" if not os.path.lexists(directory) else (
+        "it is a file, not a folder")
+  elif not os.path.isfile(marker):
+    reason = (f"it has no {MARKER_FILE} (write one with tfvae-train "
+              "--checkpoint-dir)")
+  else:
+    try:
+      with open(marker, encoding="utf-8") as f:
+        found = json.load(f)
+      reason = (f"its {MARKER_FILE} names the format "
+                f"{found.get('format')!r}, not {FORMAT!r}"
+                if isinstance(found, dict) else
+                f"its {MARKER_FILE} does not hold a JSON object")
+    except OSError as error:
+      reason = f"its {MARKER_FILE} cannot be read ({error.strerror})"
+    except ValueError as error:
+      reason = (f"its {MARKER_FILE} is not valid JSON (truncated or "
+                f"corrupted: {error})")
+  return f"{directory} is not a tfvae checkpoint: {reason}"
+
+
 def check_replaceable(directory):
   """Raises `FileExistsError` unless `directory` may be replaced by a new
   checkpoint: it must be a tfvae checkpoint (or an empty folder)."""
@@ -118,7 +144,11 @@ def save_checkpoint(model, directory, overwrite=False, metadata=None):
           "overwrite=True to replace a tfvae checkpoint)")
     check_replaceable(directory)
   atomic.make_parent(os.path.join(directory, MARKER_FILE))
-  fields = {"complete": True, **(metadata or {})}
+  fields = {"complete": True,
+            # What commands check their input against before TensorFlow.
+            "model": {name: value for name, value in model.get_config().items()
+                      if name != "name"},
+            **(metadata or {})}
   write_marker(directory, **{**fields, "complete": False})
   with atomic.atomic_path(os.path.join(directory, MODEL_FILE),
                           suffix=".keras") as temp:

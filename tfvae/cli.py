@@ -202,9 +202,14 @@ def add_read_options(parser):
 _PREVALIDATE_BYTES = 256 << 20
 
 
-def check_data_file(path, options, block_rows=65536):
-  """Validates a data file before TensorFlow starts (see _PREVALIDATE_BYTES)."""
-  reader = data_lib.open_table(path, options)
+def check_data_file(path, options, expected_width=None, expected_names=None,
+                    block_rows=65536):
+  """Validates a data file before TensorFlow starts (see _PREVALIDATE_BYTES):
+  its cells, and its width and column names against the model's."""
+  with warnings.catch_warnings():
+    # The column notes are given again when the file is read for the work.
+    warnings.simplefilter("ignore", data_lib.DataWarning)
+    reader = data_lib.open_table(path, options, expected_width, expected_names)
   for index, _ in enumerate(reader.iter_blocks(block_rows)):
     if index and os.path.getsize(path) > _PREVALIDATE_BYTES:
       break
@@ -440,8 +445,11 @@ def encode_main(argv=None):
   args = build_encode_parser().parse_args(argv)
   from tfvae import atomic  # pylint: disable=g-import-not-at-top
   from tfvae import runtime  # pylint: disable=g-import-not-at-top
+  from tfvae import versions  # pylint: disable=g-import-not-at-top
   atomic.check_output_file(args.output, args.overwrite, protect=[args.data])
-  check_data_file(args.data, read_options(args))
+  metadata = versions.check_part(versions.version_path(args.model), "encoder")
+  check_data_file(args.data, read_options(args), metadata.get("input_dim"),
+                  metadata.get("feature_names"))
   runtime.import_tensorflow(verbose=args.verbose >= 3)
   from tfvae import serving  # pylint: disable=g-import-not-at-top
 
@@ -502,8 +510,10 @@ def _run_with_model(args, module_name, function_name, **options):
         verbose=min(args.verbose, 1), logdir=None)).model
   else:
     if not checkpoint.is_checkpoint(args.checkpoint_dir):
-      raise ValueError(f"{args.checkpoint_dir} is not a tfvae checkpoint")
-    check_data_file(args.data, read)
+      raise ValueError(checkpoint.why_not_a_checkpoint(args.checkpoint_dir))
+    settings = checkpoint.read_metadata(args.checkpoint_dir).get("model", {})
+    check_data_file(args.data, read, settings.get("input_dim"),
+                    settings.get("feature_names"))
     from tfvae import runtime  # pylint: disable=g-import-not-at-top
     runtime.import_tensorflow(verbose=args.verbose >= 3)
     model = checkpoint.load_checkpoint(args.checkpoint_dir)

@@ -281,7 +281,7 @@ def _file_kind(path):
                    ".csv (or .txt, .tsv), .npy or .parquet")
 
 
-def open_table(path, options=None, expected_width=None):
+def open_table(path, options=None, expected_width=None, expected_names=None):
   """Opens a data file for validated, streamed reading.
 
   Args:
@@ -289,6 +289,10 @@ def open_table(path, options=None, expected_width=None):
     options: `ReadOptions` for CSV files; default `ReadOptions()`.
     expected_width: optional int; a table of another width is an error
       (use it to check data against a trained model).
+    expected_names: optional column names of the model: when the file has
+      names too, its columns are matched by name (reordered, with a
+      warning) and missing or unknown ones are an error; a file without a
+      header is read by position, with a warning.
 
   Returns:
     A reader with `feature_names`, `width`, `num_rows` (None for CSV until
@@ -303,10 +307,105 @@ def open_table(path, options=None, expected_width=None):
   kind = _file_kind(path)
   reader = {"npy": _NpyReader, "parquet": _ParquetReader,
             "csv": _CsvReader}[kind](path, options)
+  check_unique_names(reader.feature_names, path)
+  if expected_names is not None:
+    order = column_order(reader.feature_names, expected_names, path)
+    if order is not None:
+      return reader if order == list(range(reader.width)) else _Reordered(
+          reader, order)
   if expected_width is not None and reader.width != expected_width:
     raise ValueError(f"{path}: {reader.width} columns, but the model expects "
                      f"{expected_width}")
+  if expected_names is not None:
+    warnings.warn(f"{path} has no header: its columns are taken by position "
+                  "as the model's " + _shown_names(expected_names),
+                  DataWarning, stacklevel=2)
   return reader
+
+
+def _shown_names(names, limit=8):
+  shown = ", ".join(repr(n) for n in names[:limit])
+  return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def check_unique_names(names, source):
+  """Raises `ValueError` if a column name appears more than once."""
+  if names is None:
+    return
+  seen = {}
+  for index, name in enumerate(names):
+    if name in seen:
+      raise ValueError(
+          f"{source}: columns {seen[name] + 1} and {index + 1} are both named "
+          f"{name!r}; column names must be unique (rename one)")
+    seen[name] = index
+
+
+def column_order(names, expected_names, source):
+  """Matches a table's columns to the model's by name.
+
+  Args:
+    names: the table's column names, or None when it has none.
+    expected_names: the names the model was trained with, or None.
+    source: the table's name for messages.
+
+  Returns:
+    None when either side has no names (columns are then taken by
+    position), else the list `order` such that `table[:, order]` holds the
+    model's columns in the model's order.
+
+  Raises:
+    ValueError: a model column is missing, or the table has a column the
+      model does not know (both named, in one line).
+  """
+  if names is None or expected_names is None:
+    return None
+  names, expected_names = list(names), list(expected_names)
+  index = {name: i for i, name in enumerate(names)}
+  missing = [name for name in expected_names if name not in index]
+  unknown = [name for name in names if name not in set(expected_names)]
+  if missing or unknown:
+    parts = []
+    if missing:
+      parts.append(f"missing the model's column{'s' * (len(missing) > 1)} "
+                   f"{_shown_names(missing)}")
+    if unknown:
+      parts.append(f"unknown column{'s' * (len(unknown) > 1)} "
+                   f"{_shown_names(unknown)}")
+    raise ValueError(f"{source}: {'; '.join(parts)} (the model's columns: "
+                     f"{_shown_names(expected_names)})")
+  order = [index[name] for name in expected_names]
+  if order != list(range(len(names))):
+    warnings.warn(f"{source}: columns matched to the model's by name (the "
+                  "file's order differs)", DataWarning, stacklevel=3)
+  return order
+
+
+class _Reordered:
+  """A reader whose blocks hold the model's columns in the model's order."""
+
+  def __init__(self, reader, order):
+    self._reader = reader
+    self._order = list(order)
+    self.feature_names = tuple(reader.feature_names[i] for i in order)
+    if hasattr(reader, "iter_text_blocks"):  # CSV: outputs keep the text
+      self.iter_text_blocks = self._text_blocks
+
+  def __getattr__(self, name):
+    return getattr(self._reader, name)
+
+  def iter_blocks(self, block_rows=65536):
+    for block, start in self._reader.iter_blocks(block_rows):
+      yield block[:, self._order], start
+
+  def _text_blocks(self, block_rows=4096):
+    for values, texts in self._reader.iter_text_blocks(block_rows):
+      yield values[:, self._order], texts
+
+  @property
+  def value_columns(self):
+    columns = self._reader.value_columns
+    return [columns[i] for i in self._order]
 
 
 class _BlockReader:
@@ -828,7 +927,7 @@ def iter_batches(path, batch_size, expected_width=None, options=None):
 
 
 def validate_array(x, source="data", expected_width=None, allow_missing=True,
-                   row_offset=0):
+                   row_offset=0, expected_names=None):
   """Checks an in-memory array and returns it as float64 [N, D].
 
   Args:
@@ -838,6 +937,9 @@ def validate_array(x, source="data", expected_width=None, allow_missing=True,
     expected_width: optional int, the width the model expects.
     allow_missing: whether NaN is accepted.
     row_offset: added to reported row indices (for streamed chunks).
+    expected_names: optional column names of the model: a table with
+      named columns (a pandas DataFrame) is matched to them by name
+      (`column_order`).
 
   Returns:
     float64 numpy array [num_examples, num_features] (x itself when it
@@ -850,7 +952,12 @@ def validate_array(x, source="data", expected_width=None, allow_missing=True,
       `allow_missing` is False.
   """
   if hasattr(x, "to_numpy") and not isinstance(x, np.ndarray):
+    columns = getattr(x, "columns", None)
+    order = (None if columns is None or expected_names is None else
+             column_order([str(c) for c in columns], expected_names, source))
     x = x.to_numpy()
+    if order is not None:
+      x = x[:, order]
   array = np.asarray(x)
   if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or
                                    array.dtype == bool):

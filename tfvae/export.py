@@ -42,7 +42,6 @@ of the inputs, and each part carries only the variables it uses.
 import json
 import math
 import os
-import re
 
 import numpy as np
 import tensorflow as tf
@@ -51,8 +50,12 @@ import tfvae
 from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import families
+from tfvae.model import MAX_DECODED_ROWS
+from tfvae.versions import METADATA_FILE
+from tfvae.versions import integer_versions
+from tfvae.versions import is_tfvae_export
+from tfvae.versions import latest_version_path
 
-METADATA_FILE = "tfvae_metadata.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 PARTS = ("encoder", "decoder", "scorer")
 _GAUSSIAN_FAMILIES = (families.GAUSSIAN, families.GAUSSIAN_SHARED, families.MSE)
@@ -152,16 +155,52 @@ class ScorerModule(tf.Module):
     self.likelihood_head = model.likelihood_head
     self._model = model
     self.num_samples = int(num_samples)
-    x_spec = tf.TensorSpec([None, model.input_dim], tf.float64, name="x")
+    # Rows per step of the loop over a request: at most MAX_DECODED_ROWS
+    # (row, sample) pairs decoded at once, as in the model's own chunks, so
+    # a request's memory is bounded whatever its size.
+    self.rows_per_chunk = max(1, MAX_DECODED_ROWS // self.num_samples)
+    width = model.input_dim
+    x_spec = tf.TensorSpec([None, width], tf.float64, name="x")
     seed_spec = tf.TensorSpec([2], tf.int64, name="seed")
-    self.score = tf.function(self._score, input_signature=[x_spec, seed_spec])
+    score_specs = {"log_likelihood": tf.TensorSpec([None], tf.float64),
+                   "log_likelihood_per_feature": tf.TensorSpec([None],
+                                                               tf.float64),
+                   "num_observed": tf.TensorSpec([None], tf.int32)}
+    impute_specs = {"x_imputed": tf.TensorSpec([None, width], tf.float64),
+                    "x_stddev": tf.TensorSpec([None, width], tf.float64)}
+    self.score = tf.function(
+        lambda x, seed: self._in_chunks(self._score, x, seed, score_specs),
+        input_signature=[x_spec, seed_spec])
     self.serving_default = tf.function(
-        lambda x: self._score(x, tf.constant([0, 0], tf.int64)),
+        lambda x: self._in_chunks(self._score, x, tf.constant([0, 0], tf.int64),
+                                  score_specs),
         input_signature=[x_spec])
-    self.impute = tf.function(self._impute, input_signature=[x_spec, seed_spec])
+    self.impute = tf.function(
+        lambda x, seed: self._in_chunks(self._impute, x, seed, impute_specs),
+        input_signature=[x_spec, seed_spec])
+
+  def _in_chunks(self, function, x, seed, specs):
+    """`function(rows, seed)` over a request, a chunk of at most
+    `rows_per_chunk` rows at a time (one after the other): a row's answer
+    does not depend on the others, so chunks change no number. `specs`:
+    each output's spec for one chunk."""
+    x = _check_width(x, self._model.input_dim, "x")
+    rows = tf.shape(x)[0]
+    num_chunks = tf.maximum(1, -(-rows // self.rows_per_chunk))
+    chunk_rows = -(-rows // num_chunks)  # as even as can be: little padding
+    padding = num_chunks * chunk_rows - rows
+    padded = tf.concat(
+        [x, tf.fill([padding, self._model.input_dim],
+                    tf.constant(math.nan, tf.float64))], 0)
+    chunks = tf.reshape(padded, [num_chunks, chunk_rows,
+                                 self._model.input_dim])
+    out = tf.map_fn(
+        lambda rows_x: function(rows_x, seed), chunks, parallel_iterations=1,
+        fn_output_signature=specs)
+    return {name: tf.reshape(value, tf.concat([[-1], tf.shape(value)[2:]], 0))[
+        :rows] for name, value in out.items()}
 
   def _sample(self, x, seed, with_moments):
-    x = _check_width(x, self._model.input_dim, "x")
     if with_moments:  # `impute`: draws shared by every row, as in VAE.impute
       noise = tf.random.stateless_normal(
           [self.num_samples, self._model.latent_dim], seed=seed)
@@ -201,36 +240,6 @@ class ScorerModule(tf.Module):
   def signatures(self):
     return {"serving_default": self.serving_default, "score": self.score,
             "impute": self.impute}
-
-
-def integer_versions(base_path):
-  """The version folders under a model base path that TF Serving reads
-  (integer names in [1, 2**63 - 1]), sorted."""
-  if not os.path.isdir(base_path):
-    return []
-  return sorted(int(name) for name in os.listdir(base_path)
-                if re.fullmatch(r"\d+", name)
-                and 1 <= int(name) <= data_lib.MAX_VERSION
-                and os.path.isdir(os.path.join(base_path, name)))
-
-
-def latest_version_path(base_path):
-  """The path of the largest version under `base_path` (what TF Serving serves).
-
-  Raises:
-    ValueError: no version folder exists.
-  """
-  versions = integer_versions(base_path)
-  if not versions:
-    raise ValueError(
-        f"{base_path}: no integer version folder (expected e.g. {base_path}/1/"
-        "saved_model.pb, as written by tfvae.export_model)")
-  return os.path.join(base_path, str(versions[-1]))
-
-
-def is_tfvae_export(path):
-  """Whether `path` is a version folder that tfvae wrote."""
-  return os.path.isfile(os.path.join(path, "assets.extra", METADATA_FILE))
 
 
 def _metadata(model, part, version):

@@ -57,7 +57,8 @@ def impute_file(model, data_path, output_path, num_samples=1000,
   Returns:
     An `ImputeResult`.
   """
-  reader = data_lib.open_table(data_path, options, model.input_dim)
+  reader = data_lib.open_table(data_path, options, model.input_dim,
+                               model.feature_names)
   progress = runtime.Progress("imputing", reader.num_rows, "rows",
                               enabled=verbose >= 1)
   is_csv = hasattr(reader, "iter_text_blocks")

@@ -682,7 +682,8 @@ class VAE(tf_keras.Model):
       loc, scale = stats.result()
       sample = stats.sample
     else:
-      sample = data_lib.validate_array(x, "adapt data", self.input_dim)
+      sample = data_lib.validate_array(x, "adapt data", self.input_dim,
+                                       expected_names=self.feature_names)
       loc, scale = statistics.compute_standardization(sample)
     self.set_statistics(loc, scale, *self.find_atoms(sample, scale))
     return self
@@ -897,7 +898,8 @@ class VAE(tf_keras.Model):
     Returns:
       float64 numpy array [N], log p(x_obs) per example, in nats.
     """
-    x = data_lib.validate_array(x, "x", self.input_dim)
+    x = data_lib.validate_array(x, "x", self.input_dim,
+                                 expected_names=self.feature_names)
     num_samples = data_lib.check_positive_int(num_samples, "num_samples")
     seed_pair = self._seed_pair(seed)
     gaps = bool(np.isnan(x).any())
@@ -986,7 +988,8 @@ class VAE(tf_keras.Model):
       float64 [N, input_dim] (and the std [N, input_dim] with
       `return_std`), or with `num_imputations` float64 [M, N, input_dim].
     """
-    x = data_lib.validate_array(x, "x", self.input_dim)
+    x = data_lib.validate_array(x, "x", self.input_dim,
+                                 expected_names=self.feature_names)
     num_samples = data_lib.check_positive_int(num_samples, "num_samples")
     seed_pair = self._seed_pair(seed)
     noise = tf.random.stateless_normal([num_samples, self.latent_dim],
@@ -1057,7 +1060,8 @@ class VAE(tf_keras.Model):
     Returns:
       float64 numpy array [N]. A row with nothing observed scores 0.
     """
-    x = data_lib.validate_array(x, "x", self.input_dim)
+    x = data_lib.validate_array(x, "x", self.input_dim,
+                                 expected_names=self.feature_names)
     scores = -self.marginal_log_likelihood(x, num_samples, seed, verbose)
     if per_feature:
       observed = (~np.isnan(x)).sum(axis=1)
@@ -1114,10 +1118,18 @@ class VAE(tf_keras.Model):
     return tf.constant([seed, 0], tf.int64)
 
   def _as_tensor(self, value, name, width):
+    """z (or another non-data input) as a Tensor [..., width], checked: in a
+    graph (a served signature) a non-finite value stops the call with an
+    error naming `name`."""
     if isinstance(value, (tf.Tensor, tf.Variable)):
       if value.shape.rank and value.shape[-1] not in (None, width):
         raise ValueError(f"{name} has {value.shape[-1]} columns, but the model "
                          f"expects {width}")
+      if not tf.executing_eagerly():
+        check = tf.debugging.assert_all_finite(
+            value, f"{name} holds a NaN or infinite value")
+        with tf.control_dependencies([check]):
+          value = tf.identity(value)
       return value
     array = np.asarray(value)
     if array.ndim >= 1 and array.shape[-1] != width:
@@ -1126,10 +1138,22 @@ class VAE(tf_keras.Model):
     return tf.constant(array, dtype=tf.float32)
 
   def _as_data_tensor(self, x):
-    """x as a float64 Tensor [batch_size, input_dim], checked."""
+    """x as a float Tensor [batch_size, input_dim], checked the same way
+    whatever its type: arrays and eager tensors by `validate_array` (float64);
+    symbolic tensors (a served signature, a traced function) by an op that
+    stops the call on an infinite value (NaN is a missing value)."""
     if isinstance(x, (tf.Tensor, tf.Variable)):
-      return self._as_tensor(x, "x", self.input_dim)
-    return tf.constant(data_lib.validate_array(x, "x", self.input_dim))
+      if not tf.executing_eagerly():
+        return _refuse_infinity(self._as_tensor_of_width(x))
+      x = x.numpy()
+    return tf.constant(data_lib.validate_array(
+        x, "x", self.input_dim, expected_names=self.feature_names))
+
+  def _as_tensor_of_width(self, x):
+    if x.shape.rank and x.shape[-1] not in (None, self.input_dim):
+      raise ValueError(f"x has {x.shape[-1]} columns, but the model expects "
+                       f"{self.input_dim}")
+    return x
 
   def _check_dataset(self, dataset, name):
     spec = dataset.element_spec
@@ -1165,7 +1189,8 @@ class VAE(tf_keras.Model):
       return self._check_dataset(value, name).map(_refuse_infinity)
     if isinstance(value, (tf.Tensor, tf.Variable)):
       value = value.numpy()
-    values = data_lib.validate_array(value, name, self.input_dim)
+    values = data_lib.validate_array(value, name, self.input_dim,
+                                     expected_names=self.feature_names)
     if for_training:
       data_lib.check_columns_observed(values, name, self.feature_names)
       self._check_trainable(values, name)

@@ -60,7 +60,8 @@ def score_file(model, data_path, output_path, num_samples=1000,
     FileExistsError: `output_path` exists and `overwrite` is False.
     FloatingPointError: a score is not finite (never written as a result).
   """
-  reader = data_lib.open_table(data_path, options, model.input_dim)
+  reader = data_lib.open_table(data_path, options, model.input_dim,
+                               model.feature_names)
   progress = runtime.Progress("scoring", reader.num_rows, "rows",
                               enabled=verbose >= 1)
   total = 0

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from tfvae import atomic
 from tfvae import data as data_lib
-from tfvae import export as export_lib
 from tfvae import runtime
+from tfvae import versions
 
 
 def load_signature(base_path, signature="serving_default"):
@@ -31,11 +31,7 @@ def load_signature(base_path, signature="serving_default"):
   Raises:
     ValueError: no SavedModel is found, or it lacks the signature.
   """
-  base_path = os.fspath(base_path)
-  if os.path.isfile(os.path.join(base_path, "saved_model.pb")):
-    version_path = base_path
-  else:
-    version_path = export_lib.latest_version_path(base_path)
+  version_path = versions.version_path(base_path)
   loaded = tf.saved_model.load(version_path)
   if signature not in loaded.signatures:
     raise ValueError(f"{version_path}: no signature {signature!r} "
@@ -75,8 +71,10 @@ def encode_file(model_path, data_path, output_path, batch_size=4096,
     FileExistsError: `output_path` exists and `overwrite` is False.
   """
   atomic.check_output_file(output_path, overwrite, protect=[data_path])
+  metadata = versions.check_part(versions.version_path(model_path), "encoder")
   function, input_name, width, version_path = load_signature(model_path)
-  reader = data_lib.open_table(data_path, options, width)
+  reader = data_lib.open_table(data_path, options, width,
+                               metadata.get("feature_names"))
   dtype = function.structured_input_signature[1][input_name].dtype
   progress = runtime.Progress("encoding", reader.num_rows, "rows",
                               enabled=verbose >= 1)
