@@ -402,5 +402,48 @@ def test_columns_are_matched_by_name_and_checked_before_tensorflow(tmp_path,
     result = run_without_tensorflow(main, argv)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
+    if lines[0].startswith("usage:"):  # argparse's own answer
+      lines = lines[-1:]
     assert len(lines) == 1 and message in lines[0], result.stderr
   assert not (tmp_path / "o.csv").exists()
+
+
+def test_clear_answers_before_tensorflow(tmp_path):
+  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
+  data_path = tmp_path / "x.csv"
+  data_path.write_text("a,b\n1,2\n3,4\n")
+  truncated = tmp_path / "truncated"
+  truncated.mkdir()
+  (truncated / checkpoint.MARKER_FILE).write_text('{"format": "tfvae-ch')
+  # A checkpoint folder and a version folder of the user's, not tfvae's.
+  good = tmp_path / "ck"
+  good.mkdir()
+  (good / checkpoint.MARKER_FILE).write_text(json.dumps(
+      {"format": checkpoint.FORMAT, "complete": True,
+       "model": {"input_dim": 2, "feature_names": ["a", "b"]}}))
+  (good / checkpoint.MODEL_FILE).write_text("stand-in")
+  (tmp_path / "exp" / "encoder" / "3").mkdir(parents=True)
+  cases = [
+      ("score_main", ["--data", str(data_path), "--checkpoint-dir",
+                      str(truncated), "--output", str(tmp_path / "o.csv")],
+       "is not a tfvae checkpoint: its tfvae_checkpoint.json is not valid "
+       "JSON (truncated or corrupted"),
+      ("export_main", ["--checkpoint-dir", str(good), "--export-dir",
+                       str(tmp_path / "exp"), "--version", "3", "--overwrite"],
+       "exp/encoder/3 exists but is not a tfvae export; refusing to replace"),
+      ("score_main", ["--data", str(data_path), "--checkpoint-dir", str(good),
+                      "--output", str(tmp_path / "o.csv"), "--num-samples",
+                      "100000000000"],
+       "--num-samples: expected at most 1,000,000 importance samples per row"),
+      ("impute_main", ["--data", str(data_path), "--checkpoint-dir", str(good),
+                       "--output", str(tmp_path / "o.csv"),
+                       "--num-imputations", "1000000000"],
+       "--num-imputations=1,000,000,000 for 1,024 rows needs about"),
+  ]
+  for main, argv, message in cases:
+    result = run_without_tensorflow(main, argv)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    if lines[0].startswith("usage:"):  # argparse's own answer
+      lines = lines[-1:]
+    assert len(lines) == 1 and message in lines[0], result.stderr

@@ -1,6 +1,10 @@
 """Readers, validation and their error messages."""
 
+import bz2
 import codecs
+import gzip
+import lzma
+import os
 import re
 import warnings
 
@@ -423,3 +427,39 @@ def test_a_named_table_in_memory_is_matched_by_name():
   with pytest.raises(ValueError, match="unknown column 'z'"):
     data.validate_array(Frame(x, ["a", "b", "z"]),
                             expected_names=("a", "b", "c"))
+
+
+# -- Messages that say what is wrong ------------------------------------------
+
+
+def test_a_fifo_or_a_device_is_not_called_empty(tmp_path):
+  fifo = tmp_path / "pipe.csv"
+  os.mkfifo(fifo)
+  with pytest.raises(ValueError, match="is a named pipe \\(FIFO\\), not a "
+                     "regular file"):
+    data.open_table(fifo)
+  with pytest.raises(ValueError, match="is a character device"):
+    data.open_table("/dev/zero")
+
+
+@pytest.mark.parametrize("compress,name", [(gzip.compress, "gzip"),
+                                           (bz2.compress, "bzip2"),
+                                           (lzma.compress, "xz")])
+def test_compressed_bytes_are_named(tmp_path, compress, name):
+  for file_name in ("x.csv", "x.csv.gz"):
+    path = tmp_path / file_name
+    path.write_bytes(compress(b"a,b\n1,2\n3,4\n"))
+    with pytest.raises(ValueError, match=f"is {name}-compressed, not a table; "
+                       "decompress it first"):
+      data.open_table(path)
+
+
+def test_any_spelling_of_nan_is_missing_where_missing_values_are_allowed(
+    tmp_path):
+  path = tmp_path / "x.csv"
+  path.write_text("a,b\n1,-nan\n+NaN,2\n3,4\n")
+  np.testing.assert_array_equal(
+      data.read_table(path).values, [[1, np.nan], [np.nan, 2], [3, 4]])
+  with pytest.raises(ValueError, match="'-nan' is not a number \\(missing "
+                     "values are not allowed: na_values is empty\\)"):
+    data.read_table(path, options=data.ReadOptions(na_values=()))

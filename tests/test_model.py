@@ -789,3 +789,22 @@ def test_imputing_a_column_with_an_atom(atom_models):
   assert drawn_zero[truth_zero].mean() > drawn_zero[~truth_zero].mean() + 0.2
   mean = model.impute(hidden, 200, seed=0)
   assert np.all(np.isfinite(mean)) and np.all(mean[:, 0] >= -0.05)
+
+
+def test_an_untrained_model_warns_when_it_scores_imputes_or_samples():
+  from tfvae import model as model_lib  # pylint: disable=g-import-not-at-top
+  x = small_data(n=64)
+  model = tfvae.VAE(input_dim=4, hidden_units=(8,), latent_dim=2)
+  gappy = x[:4].copy()
+  gappy[0, 1] = np.nan
+  for call in (lambda: model.anomaly_score(x[:4], 5, seed=0),
+               lambda: model.impute(gappy, 5, seed=0),
+               lambda: model.sample(3, seed=0)):
+    with pytest.warns(model_lib.UntrainedModelWarning, match="never trained"):
+      call()
+  model.compile()
+  model.fit(x, epochs=1, batch_size=32, verbose=0)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", model_lib.UntrainedModelWarning)
+    model.anomaly_score(x[:4], 5, seed=0)
+    model.sample(3, seed=0)

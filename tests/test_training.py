@@ -56,6 +56,10 @@ def test_train_rejects_tiny_data(tmp_path):
   path.write_text("1,2\n")
   with pytest.raises(ValueError, match="too few rows"):
     training.run(training.TrainConfig(data=str(path), logdir=None))
+  path.write_text("1,2\n3,4\n")
+  with pytest.raises(ValueError, match="too few rows to train on: 2 rows, 1 "
+                     "left for training after the validation split \(0.2\)"):
+    training.run(training.TrainConfig(data=str(path), logdir=None))
 
 
 def test_the_closing_evaluation_is_capped(tmp_path, monkeypatch):

@@ -67,6 +67,9 @@ def why_not_a_checkpoint(directory):
     except ValueError as error:
       reason = (f"its {MARKER_FILE} is not valid JSON (truncated or "
                 f"corrupted: {error})")
+    else:
+      if is_checkpoint(directory):
+        reason = f"its {MODEL_FILE} is missing"
   return f"{directory} is not a tfvae checkpoint: {reason}"
 
 
@@ -77,9 +80,10 @@ def check_replaceable(directory):
   if os.path.isdir(directory) and not os.listdir(directory):
     return
   if not os.path.isdir(directory) or not is_checkpoint(directory):
+    reason = why_not_a_checkpoint(directory).split(": ", 1)[1]
     raise FileExistsError(
         f"{directory} exists and is not a tfvae checkpoint; refusing to "
-        "replace it (choose a new folder)")
+        f"replace it (choose a new folder): {reason}")
 
 
 def check_checkpoint_dir(directory, overwrite=False):

@@ -62,6 +62,7 @@ def _fail_cleanly(main):
 def _with_flag_hints(message):
   """Library messages name API arguments; the CLI names its flags."""
   message = re.sub(r"\b(overwrite|header)=True\b", r"--\1", message)
+  message = message.replace("lower validation_split", "lower --validation-split")
   message = re.sub(r"\bindex_column='(\w+)'", r"--index-column \1", message)
   return re.sub(r"\b(delimiter|encoding)=", r"--\1 ", message)
 
@@ -98,6 +99,15 @@ def _version(text):
     raise argparse.ArgumentTypeError(
         f"expected an integer in [1, 2**63 - 1] (TF Serving reads 64-bit "
         f"versions), got {text!r}") from None
+
+
+def _num_samples(text):
+  value = _positive_int(text)
+  try:
+    return data_lib.check_num_samples(value)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(str(error).replace(
+        "num_samples must be", "expected")) from None
 
 
 def _seed(text):
@@ -291,7 +301,7 @@ def build_train_parser():
   fit.add_argument("--stream", choices=("auto", "on", "off"), default="auto",
                    help="read the file in blocks every epoch instead of into "
                    "memory (auto: files over 512 MiB)")
-  fit.add_argument("--num-samples", type=_positive_int, default=1000,
+  fit.add_argument("--num-samples", type=_num_samples, default=1000,
                    help="importance samples for the summary's marginal "
                    "log-likelihood")
   fit.add_argument("--seed", type=_seed, default=0)
@@ -388,7 +398,7 @@ def build_export_parser():
   parser.add_argument("--version", type=_version,
                       help="default: one more than the largest existing "
                       "version (at most 2**63 - 1, as TF Serving reads them)")
-  parser.add_argument("--scorer-samples", type=_positive_int, default=100,
+  parser.add_argument("--scorer-samples", type=_num_samples, default=100,
                       help="the scorer's importance samples per row (default "
                       "100; its cost grows in proportion)")
   parser.add_argument("--overwrite", action="store_true",
@@ -403,11 +413,17 @@ def export_main(argv=None):
   args = build_export_parser().parse_args(argv)
   from tfvae import atomic  # pylint: disable=g-import-not-at-top
   from tfvae import runtime  # pylint: disable=g-import-not-at-top
+  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
+  from tfvae import versions  # pylint: disable=g-import-not-at-top
   atomic.check_writable_folder(args.export_dir)
   if os.path.isfile(args.export_dir):
     raise ValueError(f"{args.export_dir} is a file; expected a folder")
+  if not checkpoint.is_checkpoint(args.checkpoint_dir) or not os.path.isfile(
+      os.path.join(args.checkpoint_dir, checkpoint.MODEL_FILE)):
+    raise ValueError(checkpoint.why_not_a_checkpoint(args.checkpoint_dir))
+  if args.version is not None:
+    versions.check_version_free(args.export_dir, args.version, args.overwrite)
   runtime.import_tensorflow(verbose=args.verbose >= 3)
-  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
   from tfvae import export  # pylint: disable=g-import-not-at-top
 
   model = checkpoint.load_checkpoint(args.checkpoint_dir)
@@ -477,7 +493,7 @@ def build_score_parser():
   parser.add_argument("--checkpoint-dir", "--checkpoint",
                       help="a checkpoint written by tfvae-train --checkpoint-dir")
   parser.add_argument("--output", required=True, help="the CSV to write")
-  parser.add_argument("--num-samples", type=_positive_int, default=1000)
+  parser.add_argument("--num-samples", type=_num_samples, default=1000)
   parser.add_argument("--per-feature", action="store_true",
                       help="also write each score divided by the row's number "
                       "of observed values")
@@ -503,6 +519,15 @@ def _run_with_model(args, module_name, function_name, **options):
   from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
   atomic.check_output_file(args.output, args.overwrite, protect=[args.data])
   read = read_options(args)
+  if options.get("num_imputations"):
+    settings = (checkpoint.read_metadata(args.checkpoint_dir).get("model", {})
+                if args.checkpoint_dir and checkpoint.is_checkpoint(
+                    args.checkpoint_dir) else {})
+    width = settings.get("input_dim") or data_lib.open_table(
+        args.data, read).width
+    data_lib.check_num_imputations(options["num_imputations"],
+                                   args.batch_size, width,
+                                   name="--num-imputations")
   if args.checkpoint_dir is None:
     from tfvae import training  # pylint: disable=g-import-not-at-top
     model = training.run(training.TrainConfig(
@@ -547,7 +572,7 @@ def build_impute_parser():
   parser.add_argument("--num-imputations", type=_positive_int,
                       help="write this many draws per row (multiple "
                       "imputation) instead of the conditional mean")
-  parser.add_argument("--num-samples", type=_positive_int, default=1000)
+  parser.add_argument("--num-samples", type=_num_samples, default=1000)
   parser.add_argument("--batch-size", type=_positive_int, default=1024)
   parser.add_argument("--seed", type=_seed, default=0)
   parser.add_argument("--overwrite", action="store_true")

@@ -37,6 +37,7 @@ import io
 import math
 import os
 import re
+import stat
 import warnings
 
 import numpy as np
@@ -194,6 +195,36 @@ def check_seed(seed, name="seed"):
   return int(seed)
 
 
+# Importance samples per row: the estimate's standard error falls as
+# 1 / sqrt(K), so a million is already a thousand times below one sample's,
+# and more only makes the work run for hours.
+MAX_NUM_SAMPLES = 10**6
+
+
+def check_num_samples(value, name="num_samples"):
+  """Returns a number of importance samples per row, in [1, 10**6]."""
+  value = check_positive_int(value, name)
+  if value > MAX_NUM_SAMPLES:
+    raise ValueError(
+        f"{name} must be at most {MAX_NUM_SAMPLES:,} importance samples per "
+        f"row, got {value:,} (the estimate's error shrinks as 1/sqrt(K): "
+        "more would only run for hours)")
+  return value
+
+
+def check_num_imputations(value, num_rows, width, name="num_imputations"):
+  """Returns a number of imputations M, checked against the memory that M
+  completed copies of `num_rows` rows of `width` values need."""
+  from tfvae import runtime  # pylint: disable=g-import-not-at-top
+  value = check_positive_int(value, name)
+  # The completed copies and one chunk of draws, float64, and the draws'
+  # shared uniforms [M, 1 + 2 D].
+  needed = 8 * value * (2 * num_rows * width + 1 + 2 * width)
+  runtime.check_memory(needed, f"{name}={value:,} for {num_rows:,} rows",
+                       f"lower {name}, or impute fewer rows at a time")
+  return value
+
+
 # TF Serving reads version folder names as signed 64-bit integers, and
 # ignores folders it cannot read so.
 MAX_VERSION = 2**63 - 1
@@ -250,16 +281,32 @@ def _check_file(path):
         f"{path}: is a directory, expected a .csv, .npy or .parquet file")
   if not os.access(path, os.R_OK):
     raise ValueError(f"{path}: permission denied (cannot read the file)")
+  mode = os.stat(path).st_mode
+  if not stat.S_ISREG(mode):
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+            "a character device" if stat.S_ISCHR(mode) else
+            "a block device" if stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise ValueError(f"{path}: is {kind}, not a regular file; tfvae reads "
+                     "a data file more than once (save the data to a file)")
   if os.path.getsize(path) == 0:
     raise ValueError(f"{path}: the file is empty")
   return path
+
+
+# The first bytes of compressed files, which are not text.
+_COMPRESSED = ((re.compile(rb"\x1f\x8b"), "gzip", "gunzip"),
+               (re.compile(rb"BZh[1-9]1AY&SY"), "bzip2", "bunzip2"),
+               (re.compile(rb"\xfd7zXZ\x00"), "xz", "unxz"),
+               (re.compile(rb"\x28\xb5\x2f\xfd"), "zstd", "unzstd"),
+               (re.compile(rb"PK\x03\x04"), "zip", "unzip"))
 
 
 def _file_kind(path):
   """'npy', 'parquet' or 'csv', from the extension, checked against the bytes."""
   extension = os.path.splitext(path)[1].lower()
   with open(path, "rb") as f:
-    start = f.read(8)
+    start = f.read(10)
   if extension == ".npy":
     if not start.startswith(_NPY_MAGIC):
       raise ValueError(
@@ -272,6 +319,10 @@ def _file_kind(path):
       raise ValueError(f"{path}: not a Parquet file (it does not start with "
                        f"'PAR1'; it starts with {start[:8]!r})")
     return "parquet"
+  for magic, name, tool in _COMPRESSED:
+    if magic.match(start):
+      raise ValueError(f"{path}: is {name}-compressed, not a table; "
+                       f"decompress it first (e.g. {tool})")
   if extension in (".csv", ".txt", ".tsv", ".dat"):
     if start.startswith(_NPY_MAGIC) or start.startswith(_PARQUET_MAGIC):
       raise ValueError(f"{path}: is a binary NumPy or Parquet file, not text; "
@@ -693,6 +744,11 @@ class _CsvReader(_BlockReader):
         values.append(math.nan)
         continue
       value = parse_number(text)
+      if value is not None and math.isnan(value) and self._na:
+        # Any spelling of NaN ("-nan", "+NaN") is a missing value wherever
+        # missing values are allowed.
+        values.append(math.nan)
+        continue
       if value is None or math.isnan(value):
         shown = repr(cell) if text else "an empty cell"
         hint = ""

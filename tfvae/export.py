@@ -51,13 +51,13 @@ from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import families
 from tfvae.model import MAX_DECODED_ROWS
+from tfvae import versions
 from tfvae.versions import METADATA_FILE
 from tfvae.versions import integer_versions
 from tfvae.versions import is_tfvae_export
 from tfvae.versions import latest_version_path
 
 WARMUP_FILE = "tf_serving_warmup_requests"
-PARTS = ("encoder", "decoder", "scorer")
 _GAUSSIAN_FAMILIES = (families.GAUSSIAN, families.GAUSSIAN_SHARED, families.MSE)
 
 
@@ -306,12 +306,6 @@ def write_servable(path, module, metadata, warmup_inputs):
     json.dump(metadata, f, indent=2)
 
 
-def _check_replaceable_version(path):
-  if not is_tfvae_export(path):
-    raise FileExistsError(
-        f"{path} exists but is not a tfvae export; refusing to replace it")
-
-
 def export_servables(export_dir, servables, version=None, overwrite=False):
   """Writes several servables as one new version each, atomically.
 
@@ -339,12 +333,8 @@ def export_servables(export_dir, servables, version=None, overwrite=False):
     version = data_lib.check_version(version)
   check_export_dir(export_dir)
   bases = {part: os.path.join(export_dir, part) for part in servables}
-  if version is not None and not overwrite:
-    for base in bases.values():
-      if os.path.lexists(os.path.join(base, str(version))):
-        raise FileExistsError(
-            f"{os.path.join(base, str(version))} already exists; pass "
-            "overwrite=True or another version")
+  if version is not None:  # before the long work of writing the parts
+    versions.check_version_free(export_dir, version, overwrite, servables)
   staged = {}
   try:
     for part, (module, metadata, warmup) in servables.items():
@@ -364,13 +354,7 @@ def export_servables(export_dir, servables, version=None, overwrite=False):
               "one")
       paths = {part: os.path.join(base, str(version))
                for part, base in bases.items()}
-      for path in paths.values():
-        if os.path.lexists(path):
-          if not overwrite:
-            raise FileExistsError(
-                f"{path} already exists; pass overwrite=True or another "
-                "version")
-          _check_replaceable_version(path)
+      versions.check_version_free(export_dir, version, overwrite, servables)
       for part, temp in staged.items():
         _set_version(temp, version)
         atomic.finish_directory(temp, paths[part])

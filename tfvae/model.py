@@ -57,7 +57,10 @@ REFINE_STEPS = 10
 # `fit` refuses values this many robust standard deviations (or raw units,
 # without `adapt`) from the column's centre: float32 training overflows.
 TRAINABLE_LIMIT = 1e8
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class UntrainedModelWarning(UserWarning):
+  """Scoring, imputing or sampling with a model that was never trained."""
 
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
@@ -731,6 +734,7 @@ class VAE(tf_keras.Model):
       float64 numpy array [num_examples, input_dim].
     """
     num_examples = data_lib.check_positive_int(num_examples, "num_examples")
+    self._warn_if_untrained("sampling")
     latent_seed, data_seed = tf.unstack(
         tf.random.experimental.stateless_split(self._seed_pair(seed), 2))
     z = tf.random.stateless_normal([num_examples, self.latent_dim],
@@ -900,7 +904,8 @@ class VAE(tf_keras.Model):
     """
     x = data_lib.validate_array(x, "x", self.input_dim,
                                  expected_names=self.feature_names)
-    num_samples = data_lib.check_positive_int(num_samples, "num_samples")
+    num_samples = data_lib.check_num_samples(num_samples)
+    self._warn_if_untrained("estimating log p(x)")
     seed_pair = self._seed_pair(seed)
     gaps = bool(np.isnan(x).any())
     progress = runtime.Progress("log-likelihood", len(x), "rows",
@@ -990,7 +995,8 @@ class VAE(tf_keras.Model):
     """
     x = data_lib.validate_array(x, "x", self.input_dim,
                                  expected_names=self.feature_names)
-    num_samples = data_lib.check_positive_int(num_samples, "num_samples")
+    num_samples = data_lib.check_num_samples(num_samples)
+    self._warn_if_untrained("imputing")
     seed_pair = self._seed_pair(seed)
     noise = tf.random.stateless_normal([num_samples, self.latent_dim],
                                        seed=seed_pair)
@@ -999,7 +1005,8 @@ class VAE(tf_keras.Model):
     progress = runtime.Progress("imputing", len(gaps), "rows",
                                 enabled=bool(verbose))
     if num_imputations is not None:
-      draws = data_lib.check_positive_int(num_imputations, "num_imputations")
+      draws = data_lib.check_num_imputations(num_imputations, len(x),
+                                             self.input_dim)
       if num_samples > MAX_DECODED_ROWS:
         raise ValueError(f"num_imputations needs num_samples <= "
                          f"{MAX_DECODED_ROWS}, got {num_samples}")
@@ -1109,6 +1116,16 @@ class VAE(tf_keras.Model):
     return cls(**config)
 
   # -- Input checks -------------------------------------------------------------
+
+  def _warn_if_untrained(self, what):
+    """Warns when `what` (scoring, imputing, sampling) uses a model that no
+    optimizer step has changed: its answers describe random weights."""
+    optimizer = getattr(self, "optimizer", None)
+    if optimizer is None or int(optimizer.iterations) == 0:
+      warnings.warn(
+          f"{what} with a model that was never trained: its numbers describe "
+          "random initial weights (call fit first, or load a trained "
+          "checkpoint)", UntrainedModelWarning, stacklevel=3)
 
   def _seed_pair(self, seed):
     """A stateless seed [2]: from an int, or drawn from the global seed."""

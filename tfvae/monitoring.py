@@ -288,7 +288,7 @@ class VAEMonitor(tf_keras.callbacks.Callback):
     axis.set_xticklabels([_feature_name(model, f) for f in features],
                          rotation=45, fontsize=7, ha="right")
     fig.suptitle("reconstructions (standardised units)", fontsize=9)
-    fig.tight_layout()
+    _tight_layout(fig)
     return self._png(fig)
 
   def _draw_latent_space(self, loc, scores):
@@ -310,7 +310,7 @@ class VAEMonitor(tf_keras.callbacks.Callback):
     axis.set_xlabel(labels[0])
     axis.set_ylabel(labels[1])
     axis.set_title("posterior means", fontsize=9)
-    fig.tight_layout()
+    _tight_layout(fig)
     return self._png(fig)
 
   def _draw_marginals(self, loc, scores):
@@ -400,3 +400,11 @@ def last_logged_step(run_dir, tag):
     except tf.errors.DataLossError:
       pass  # a record cut short by a kill: the ones before it count
   return last
+
+
+def _tight_layout(fig):
+  """`fig.tight_layout()`, without matplotlib's warning when long labels
+  leave it no room (the figure is still drawn, only less tidily)."""
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)
+    fig.tight_layout()

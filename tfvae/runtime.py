@@ -147,3 +147,41 @@ class Progress:
       self.stream.write("\n")
       self.stream.flush()
     self._width = 0
+
+
+def available_memory():
+  """Bytes of memory available to new work (Linux' MemAvailable; the
+  physical memory elsewhere), or None when unknown."""
+  try:
+    with open("/proc/meminfo", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          return int(line.split()[1]) * 1024
+  except (OSError, ValueError, IndexError):
+    pass
+  try:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  except (ValueError, OSError, AttributeError):
+    return None
+
+
+def check_memory(num_bytes, what, advice):
+  """Raises `ValueError` before work whose memory cannot be had.
+
+  Args:
+    num_bytes: the work's estimated peak memory.
+    what: the work, for the message ("num_imputations=1000 for 1024 rows").
+    advice: what to change, for the message.
+  """
+  available = available_memory()
+  if available is not None and num_bytes > available:
+    raise ValueError(f"{what} needs about {_size(num_bytes)} of memory, more "
+                     f"than the {_size(available)} available; {advice}")
+
+
+def _size(num_bytes):
+  for unit in ("bytes", "KB", "MB", "GB", "TB"):
+    if num_bytes < 1000 or unit == "TB":
+      return f"{num_bytes:.0f} {unit}" if unit == "bytes" else (
+          f"{num_bytes:.1f} {unit}")
+    num_bytes /= 1000

@@ -10,6 +10,9 @@ from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import runtime
 
+# (row, sample) pairs scored between two progress updates.
+WORK_PER_BLOCK = 1 << 22
+
 
 @dataclasses.dataclass
 class ScoreResult:
@@ -66,6 +69,9 @@ def score_file(model, data_path, output_path, num_samples=1000,
                               enabled=verbose >= 1)
   total = 0
   median_sample, best = [], (-math.inf, -1)
+  # Scores do not depend on the batch: with many samples, smaller blocks
+  # show progress more often and change no number.
+  batch_size = max(1, min(batch_size, WORK_PER_BLOCK // num_samples))
   with atomic.atomic_file(output_path, overwrite=overwrite,
                           protect=[data_path]) as f:
     writer = csv.writer(f)

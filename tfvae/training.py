@@ -381,7 +381,12 @@ def prepare_data(config, table=None):
   x_train, x_validation = data_lib.split(table.values, config.validation_split,
                                          seed=config.seed)
   if len(x_train) < 2:
-    raise ValueError(f"{table.source}: too few rows to train on ({len(x_train)})")
+    total = len(table.values)
+    raise ValueError(
+        f"{table.source}: too few rows to train on: {total} row"
+        f"{'s' * (total != 1)}, {len(x_train)} left for training after the "
+        f"validation split ({config.validation_split:g}); at least 2 "
+        "training rows are needed (add rows, or lower validation_split)")
   data_lib.check_columns_observed(x_train, f"{table.source} (training rows)",
                                   table.feature_names)
   return TrainingData(

@@ -11,6 +11,7 @@ import re
 from tfvae import data as data_lib
 
 METADATA_FILE = "tfvae_metadata.json"
+PARTS = ("encoder", "decoder", "scorer")
 
 
 def integer_versions(base_path):
@@ -77,3 +78,22 @@ def check_part(path, part):
     raise ValueError(f"{path} is tfvae's {found}, not its {part}: pass the "
                      f"{part}'s base path (e.g. .../{part})")
   return metadata
+
+
+def check_version_free(export_dir, version, overwrite=False, parts=PARTS):
+  """Checks, before any work, that `version` may be written for each part:
+  it is new, or (with `overwrite`) a version that tfvae wrote.
+
+  Raises:
+    FileExistsError: a version folder exists and may not be replaced.
+  """
+  for part in parts:
+    path = os.path.join(os.fspath(export_dir), part, str(version))
+    if not os.path.lexists(path):
+      continue
+    if not overwrite:
+      raise FileExistsError(f"{path} already exists; pass overwrite=True or "
+                            "another version")
+    if not is_tfvae_export(path):
+      raise FileExistsError(f"{path} exists but is not a tfvae export; "
+                            "refusing to replace it")
