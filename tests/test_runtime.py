@@ -4,6 +4,8 @@ import io
 import subprocess
 import sys
 
+import pytest
+
 from tfvae import runtime
 
 
@@ -31,3 +33,11 @@ def test_progress_writes_lines_off_a_terminal():
   silent = io.StringIO()
   runtime.Progress("x", 3, stream=silent, enabled=False).update(1)
   assert silent.getvalue() == ""
+
+
+def test_work_that_cannot_fit_in_memory_is_refused_before_it_starts():
+  assert runtime.available_memory() > 0
+  runtime.check_memory(1, "one byte", "nothing")
+  with pytest.raises(ValueError, match="a lot needs about 1000000000000000000.0 "
+                     "TB of memory, more than the .* available; ask less"):
+    runtime.check_memory(10**30, "a lot", "ask less")
