@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 
 import numpy as np
 import pytest
@@ -254,3 +255,17 @@ def test_the_real_tensorboard_serves_what_the_run_logged(tmp_path):
   finally:
     server.terminate()
     server.wait(timeout=30)
+
+
+def test_crowded_figures_draw_without_a_layout_warning():
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.figure  # pylint: disable=g-import-not-at-top
+  fig = matplotlib.figure.Figure(figsize=(2, 1.5))
+  axis = fig.add_subplot(1, 1, 1)
+  axis.set_xticks(range(5))
+  axis.set_xticklabels(["a very long feature name " * 4] * 5, rotation=45)
+  axis.set_ylabel("y" * 200)  # no room: matplotlib would warn
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    monitoring._tight_layout(fig)  # pylint: disable=protected-access
