@@ -1,6 +1,7 @@
 """Checkpoints: exact round trip, optimizer state, overwrite rules."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -70,3 +71,34 @@ def test_load_errors(tmp_path):
   (tmp_path / checkpoint.MODEL_FILE).write_text("not a zip")
   with pytest.raises(ValueError, match="cannot load the model"):
     checkpoint.load_checkpoint(tmp_path)
+
+
+def test_save_with_overwrite_keeps_everything_that_is_not_tfvaes(tmp_path):
+  model = tfvae.VAE(input_dim=2)
+  ck = tmp_path / "ck"
+  checkpoint.save_checkpoint(model, ck)
+  (ck / "notes.txt").write_text("keep")
+  (ck / "exp").mkdir()
+  (ck / checkpoint.BACKUP_DIR).mkdir()  # a finished run's stale backup
+  checkpoint.save_checkpoint(model, ck, overwrite=True, metadata={"n": 2})
+  assert sorted(os.listdir(ck)) == sorted(
+      ["notes.txt", "exp", checkpoint.MODEL_FILE, checkpoint.MARKER_FILE])
+  assert checkpoint.read_metadata(ck)["n"] == 2
+  assert checkpoint.read_metadata(ck)["model"]["input_dim"] == 2
+
+
+def test_why_a_folder_is_not_a_checkpoint(tmp_path):
+  assert checkpoint.why_not_a_checkpoint(tmp_path / "none").endswith(
+      "no such folder")
+  assert "has no tfvae_checkpoint.json" in checkpoint.why_not_a_checkpoint(
+      tmp_path)
+  (tmp_path / checkpoint.MARKER_FILE).write_text('{"format": "tfv')
+  assert "is not valid JSON (truncated or corrupted" in (
+      checkpoint.why_not_a_checkpoint(tmp_path))
+  (tmp_path / checkpoint.MARKER_FILE).write_text('{"format": "other"}')
+  assert "names the format 'other'" in checkpoint.why_not_a_checkpoint(
+      tmp_path)
+  (tmp_path / checkpoint.MARKER_FILE).write_text(
+      json.dumps({"format": checkpoint.FORMAT}))
+  assert checkpoint.why_not_a_checkpoint(tmp_path).endswith(
+      "its model.keras is missing")

@@ -45,15 +45,21 @@ def is_checkpoint(directory):
 
 
 def why_not_a_checkpoint(directory):
-  """A one-line reason why `directory` is not a tfvae checkpoint."""
+  """A one-line message: `directory` is not a tfvae checkpoint, and why."""
+  return (f"{os.fspath(directory)} is not a tfvae checkpoint: "
+          f"{_missing_part(directory)}")
+
+
+def _missing_part(directory):
+  """What `directory` lacks to be a tfvae checkpoint (one phrase)."""
   directory = os.fspath(directory)
   marker = os.path.join(directory, MARKER_FILE)
   if not os.path.isdir(directory):
     reason = "no such folder" if not os.path.lexists(directory) else (
         "it is a file, not a folder")
   elif not os.path.isfile(marker):
-    reason = (f"it has no {MARKER_FILE} (write one with tfvae-train "
-              "--checkpoint-dir)")
+    reason = (f"it has no {MARKER_FILE} (tfvae-train --checkpoint-dir "
+              "writes checkpoints)")
   else:
     try:
       with open(marker, encoding="utf-8") as f:
@@ -68,9 +74,10 @@ def why_not_a_checkpoint(directory):
       reason = (f"its {MARKER_FILE} is not valid JSON (truncated or "
                 f"corrupted: {error})")
     else:
-      if is_checkpoint(directory):
-        reason = f"its {MODEL_FILE} is missing"
-  return f"{directory} is not a tfvae checkpoint: {reason}"
+      if is_checkpoint(directory):  # the marker is ours: what else lacks?
+        reason = (f"its {MODEL_FILE} is missing" if not os.path.isfile(
+            os.path.join(directory, MODEL_FILE)) else "nothing (it is one)")
+  return reason
 
 
 def check_replaceable(directory):
@@ -80,10 +87,9 @@ def check_replaceable(directory):
   if os.path.isdir(directory) and not os.listdir(directory):
     return
   if not os.path.isdir(directory) or not is_checkpoint(directory):
-    reason = why_not_a_checkpoint(directory).split(": ", 1)[1]
     raise FileExistsError(
         f"{directory} exists and is not a tfvae checkpoint; refusing to "
-        f"replace it (choose a new folder): {reason}")
+        f"replace it (choose a new folder): {_missing_part(directory)}")
 
 
 def check_checkpoint_dir(directory, overwrite=False):
@@ -147,7 +153,6 @@ def save_checkpoint(model, directory, overwrite=False, metadata=None):
           f"{directory} already exists; refusing to overwrite it (pass "
           "overwrite=True to replace a tfvae checkpoint)")
     check_replaceable(directory)
-  atomic.make_parent(os.path.join(directory, MARKER_FILE))
   fields = {"complete": True,
             # What commands check their input against before TensorFlow.
             "model": {name: value for name, value in model.get_config().items()

@@ -519,10 +519,12 @@ def _run_with_model(args, module_name, function_name, **options):
   from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
   atomic.check_output_file(args.output, args.overwrite, protect=[args.data])
   read = read_options(args)
+  settings = {}  # the checkpoint's model settings: its width and names
+  if args.checkpoint_dir is not None:
+    if not checkpoint.is_checkpoint(args.checkpoint_dir):
+      raise ValueError(checkpoint.why_not_a_checkpoint(args.checkpoint_dir))
+    settings = checkpoint.read_metadata(args.checkpoint_dir).get("model", {})
   if options.get("num_imputations"):
-    settings = (checkpoint.read_metadata(args.checkpoint_dir).get("model", {})
-                if args.checkpoint_dir and checkpoint.is_checkpoint(
-                    args.checkpoint_dir) else {})
     width = settings.get("input_dim") or data_lib.open_table(
         args.data, read).width
     data_lib.check_num_imputations(options["num_imputations"],
@@ -534,9 +536,6 @@ def _run_with_model(args, module_name, function_name, **options):
         data=args.data, read_options=read, seed=args.seed,
         verbose=min(args.verbose, 1), logdir=None)).model
   else:
-    if not checkpoint.is_checkpoint(args.checkpoint_dir):
-      raise ValueError(checkpoint.why_not_a_checkpoint(args.checkpoint_dir))
-    settings = checkpoint.read_metadata(args.checkpoint_dir).get("model", {})
     check_data_file(args.data, read, settings.get("input_dim"),
                     settings.get("feature_names"))
     from tfvae import runtime  # pylint: disable=g-import-not-at-top

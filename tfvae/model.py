@@ -1134,20 +1134,22 @@ class VAE(tf_keras.Model):
       return tf.random.uniform([2], 0, 2**62, dtype=tf.int64)
     return tf.constant([seed, 0], tf.int64)
 
-  def _as_tensor(self, value, name, width):
-    """z (or another non-data input) as a Tensor [..., width], checked: in a
-    graph (a served signature) a non-finite value stops the call with an
-    error naming `name`."""
+  def _as_tensor(self, value, name, width, allow_missing=False):
+    """A Tensor [..., width], checked: in a graph (a served signature) a
+    value that is infinite, or NaN unless `allow_missing`, stops the call
+    with an error naming `name`."""
     if isinstance(value, (tf.Tensor, tf.Variable)):
       if value.shape.rank and value.shape[-1] not in (None, width):
         raise ValueError(f"{name} has {value.shape[-1]} columns, but the model "
                          f"expects {width}")
-      if not tf.executing_eagerly():
-        check = tf.debugging.assert_all_finite(
-            value, f"{name} holds a NaN or infinite value")
-        with tf.control_dependencies([check]):
-          value = tf.identity(value)
-      return value
+      if tf.executing_eagerly():
+        return value
+      if allow_missing:
+        return _refuse_infinity(value)
+      check = tf.debugging.assert_all_finite(
+          value, f"{name} holds a NaN or infinite value")
+      with tf.control_dependencies([check]):
+        return tf.identity(value)
     array = np.asarray(value)
     if array.ndim >= 1 and array.shape[-1] != width:
       raise ValueError(
@@ -1161,16 +1163,10 @@ class VAE(tf_keras.Model):
     stops the call on an infinite value (NaN is a missing value)."""
     if isinstance(x, (tf.Tensor, tf.Variable)):
       if not tf.executing_eagerly():
-        return _refuse_infinity(self._as_tensor_of_width(x))
+        return self._as_tensor(x, "x", self.input_dim, allow_missing=True)
       x = x.numpy()
     return tf.constant(data_lib.validate_array(
         x, "x", self.input_dim, expected_names=self.feature_names))
-
-  def _as_tensor_of_width(self, x):
-    if x.shape.rank and x.shape[-1] not in (None, self.input_dim):
-      raise ValueError(f"x has {x.shape[-1]} columns, but the model expects "
-                       f"{self.input_dim}")
-    return x
 
   def _check_dataset(self, dataset, name):
     spec = dataset.element_spec
