@@ -1,0 +1,59 @@
+"""Same checkpoint, same numbers: a model saved by tfvae at commit cde1eee
+(before the redesign) loads, and today's code computes from it what that
+code computed (`fixtures/make_pinned.py` wrote both)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfvae
+from tfvae import export
+from tests.fixtures import make_pinned
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+@pytest.fixture(scope="module")
+def pinned():
+  model = tfvae.load_checkpoint(os.path.join(FIXTURES, "pinned_checkpoint"))
+  with open(os.path.join(FIXTURES, "pinned.json"), encoding="utf-8") as f:
+    expected = json.load(f)
+  return model, make_pinned.pinned_data()[1], expected
+
+
+def _array(values):
+  return np.array(values, dtype=np.float64)  # None -> NaN
+
+
+def test_the_old_checkpoint_computes_the_same_numbers(pinned):
+  model, test, expected = pinned
+  got = make_pinned.compute(model, test)
+  assert set(got) == set(expected)
+  for name, value in got.items():
+    if name == "evaluate":
+      assert value.keys() == expected[name].keys()
+      for metric, number in value.items():
+        assert number == pytest.approx(expected[name][metric], rel=1e-6), metric
+      continue
+    np.testing.assert_allclose(np.asarray(value, np.float64),
+                               _array(expected[name]), rtol=1e-9, atol=1e-12,
+                               err_msg=name)
+
+
+def test_the_served_scorer_gives_the_pinned_numbers(pinned, tmp_path):
+  model, test, expected = pinned
+  scorer = tf.saved_model.load(
+      export.export_model(model, tmp_path, num_samples=50)["scorer"])
+  seed = tf.constant([3, 0], tf.int64)
+  served = scorer.signatures["score"](x=tf.constant(test), seed=seed)
+  np.testing.assert_allclose(served["log_likelihood"],
+                             _array(expected["marginal_log_likelihood"]),
+                             rtol=1e-9)
+  imputed = scorer.signatures["impute"](x=tf.constant(test), seed=seed)
+  np.testing.assert_allclose(imputed["x_imputed"],
+                             _array(expected["impute_mean"]), rtol=1e-7)
+  np.testing.assert_allclose(imputed["x_stddev"],
+                             _array(expected["impute_std"]), rtol=1e-6)
