@@ -9,7 +9,7 @@ base path; TF Serving serves the largest integer version):
 
 The graphs are plain TensorFlow ops (they need neither tfvae nor TensorFlow
 Probability to load) built from the model's public `posterior_parameters`,
-`likelihood_parameters` and `importance_sample`: the same path from x to z
+`likelihood_parameters` and `tfvae.inference`: the same path from x to z
 and from z to x as training and scoring.
 
 - encoder `serving_default`: x float64 [None, input_dim] (NaN marks a
@@ -50,7 +50,9 @@ import tfvae
 from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import families
-from tfvae.model import MAX_DECODED_ROWS
+from tfvae.inference import importance
+from tfvae.inference import imputation
+from tfvae.inference.importance import MAX_DECODED_ROWS
 from tfvae import versions
 from tfvae.versions import METADATA_FILE
 from tfvae.versions import integer_versions
@@ -139,7 +141,7 @@ class ScorerModule(tf.Module):
   """x (NaN: missing) -> log p(x_obs), and x -> x with its gaps filled.
 
   Importance sampling with a fixed number of draws K: `score` keys its
-  draws by the seed and each row's values (`VAE.keyed_noise`), `impute`
+  draws by the seed and each row's values (`inference.importance.keyed_noise`), `impute`
   uses the same draws for every row; either way a row's answer never
   depends on the other rows, and equals the model's
   `marginal_log_likelihood` / `impute` with `num_samples=K` and `seed=s`
@@ -184,7 +186,7 @@ class ScorerModule(tf.Module):
     `rows_per_chunk` rows at a time (one after the other): a row's answer
     does not depend on the others, so chunks change no number. `specs`:
     each output's spec for one chunk."""
-    x = _check_width(x, self._model.input_dim, "x")
+    x = self._model.as_data_tensor(_check_width(x, self._model.input_dim, "x"))
     rows = tf.shape(x)[0]
     num_chunks = tf.maximum(1, -(-rows // self.rows_per_chunk))
     chunk_rows = -(-rows // num_chunks)  # as even as can be: little padding
@@ -205,36 +207,28 @@ class ScorerModule(tf.Module):
       noise = tf.random.stateless_normal(
           [self.num_samples, self._model.latent_dim], seed=seed)
     else:  # `score`: draws keyed by each row, as in marginal_log_likelihood
-      noise = self._model.keyed_noise(x, seed, 0, self.num_samples)
-    return x, self._model.importance_sample(x, noise,
-                                            with_moments=with_moments)
+      noise = importance.keyed_noise(self._model, x, seed, 0, self.num_samples)
+    return importance.importance_sample(self._model, x, noise,
+                                        with_moments=with_moments)
 
   def _score(self, x, seed):
-    x, out = self._sample(x, seed, with_moments=False)
+    out = self._sample(x, seed, with_moments=False)
     observed = tf.reduce_sum(
         tf.cast(tf.logical_not(tf.math.is_nan(x)), tf.int32), -1)
-    estimate = (tf.reduce_logsumexp(out["log_weights"], 0) -
-                math.log(self.num_samples))
-    log_likelihood = tf.where(observed > 0, estimate, 0.0)
-    per_feature = tf.math.divide_no_nan(log_likelihood,
-                                        tf.cast(observed, tf.float64))
+    log_likelihood = importance.log_likelihood_estimate(out["log_weights"],
+                                                        observed)
     return {"log_likelihood": log_likelihood,
-            "log_likelihood_per_feature": per_feature,
+            "log_likelihood_per_feature": importance.per_feature(
+                log_likelihood, observed),
             "num_observed": observed}
 
   def _impute(self, x, seed):
-    x, out = self._sample(x, seed, with_moments=True)
-    log_weights = out["log_weights"]
-    weights = tf.exp(log_weights - tf.reduce_logsumexp(log_weights, 0))[..., None]
-    mean = tf.reduce_sum(weights * out["x_mean"], 0)
-    second = tf.reduce_sum(
-        tf.where(weights > 0, weights * (out["x_variance"] +
-                                         tf.square(out["x_mean"])), 0.0), 0)
-    spread = tf.where(tf.math.is_inf(second), second,
-                      tf.sqrt(tf.maximum(second - tf.square(mean), 0.0)))
+    out = self._sample(x, seed, with_moments=True)
+    _, mean, second = imputation.weighted_moments(
+        out["log_weights"], out["x_mean"], out["x_variance"])
     missing = tf.math.is_nan(x)
     return {"x_imputed": tf.where(missing, mean, x),
-            "x_stddev": tf.where(missing, spread, 0.0)}
+            "x_stddev": tf.where(missing, imputation.spread(mean, second), 0.0)}
 
   @property
   def signatures(self):

@@ -17,7 +17,6 @@ There is one path from x to z (`posterior_parameters`) and one from z to x
 the SavedModel export and the TensorBoard monitor all go through them.
 """
 
-import math
 import warnings
 
 import numpy as np
@@ -28,32 +27,20 @@ import tf_keras
 from tfvae import data as data_lib
 from tfvae import families
 from tfvae import heads
-from tfvae import keyed_random
 from tfvae import networks
 from tfvae import objectives
 from tfvae import preprocessing
-from tfvae import runtime
 from tfvae import statistics
+from tfvae.inference import importance
+from tfvae.inference import imputation
+from tfvae.inference import sampling
 
 tfd = tfp.distributions
 
-# (row, sample) pairs decoded at once by `marginal_log_likelihood`: bounds
-# memory at about 64k x the widest layer floats.
-MAX_DECODED_ROWS = 65536
 # Training steps per graph call, and XLA for the training step: the defaults
 # of `compile`, measured by `scripts/bench_train.py` (see the README).
-# `keyed_noise` keys a row's importance samples by its standardised values
-# on a grid of cells a quarter of a standard deviation wide: rows apart by
-# more than that in any column get independent draws, and a column shifted
-# by 1e9 (whose standardised values move in their last bits, about 1e-7
-# standard deviations) crosses a cell boundary with a chance of about 1e-6
-# per value, so it keeps its draws.
-NOISE_KEY_RESOLUTION = 4.0
 STEPS_PER_EXECUTION = 32
 JIT_COMPILE = False
-# Encode -> decode -> fill rounds that complete a row with gaps for the
-# importance-sampling proposal (see `VAE._proposal`).
-REFINE_STEPS = 10
 # `fit` refuses values this many robust standard deviations (or raw units,
 # without `adapt`) from the column's centre: float32 training overflows.
 TRAINABLE_LIMIT = 1e8
@@ -263,7 +250,7 @@ class VAE(tf_keras.Model):
 
   # -- x -> z and z -> x: the one path each way ---------------------------------
 
-  def _standardize(self, x):
+  def standardize(self, x):
     """x [B, D] (any float, NaN: missing) -> (u float64 [B, D], observed bool)."""
     u = self.standardization(x)
     return u, tf.logical_not(tf.math.is_nan(u))
@@ -276,7 +263,7 @@ class VAE(tf_keras.Model):
     return (tf.cast(values, tf.float32),
             tf.cast(tf.logical_not(observed), tf.float32))
 
-  def _posterior_from_standard(self, u, observed):
+  def posterior_from_standard(self, u, observed):
     return self.posterior_head.distribution_parameters(
         self.encoder_net(*self._network_inputs(u, observed)))
 
@@ -290,8 +277,8 @@ class VAE(tf_keras.Model):
     Returns:
       dict with `loc` and `scale`, float32 [batch_size, latent_dim].
     """
-    return self._posterior_from_standard(*self._standardize(
-        self._as_data_tensor(x)))
+    return self.posterior_from_standard(*self.standardize(
+        self.as_data_tensor(x)))
 
   def encode(self, x):
     """The posterior q(z|x): batch_shape [batch_size], event_shape [latent_dim].
@@ -299,11 +286,11 @@ class VAE(tf_keras.Model):
     The encoder network's output goes through the `tfp.layers` head; its
     parameters are those of `posterior_parameters`.
     """
-    u, observed = self._standardize(self._as_data_tensor(x))
+    u, observed = self.standardize(self.as_data_tensor(x))
     return self.posterior_head(self.encoder_net(
         *self._network_inputs(u, observed)))
 
-  def _standard_likelihood_parameters(self, z):
+  def standard_likelihood_parameters(self, z):
     """The likelihood's parameters in standardised units, float32 [..., D]
     (with the atoms' places and widths when the model has atoms)."""
     z = tf.convert_to_tensor(z, tf.float32)
@@ -320,7 +307,7 @@ class VAE(tf_keras.Model):
                                          self.likelihood_scale_floor)
     return parameters
 
-  def _data_likelihood_parameters(self, standard):
+  def data_likelihood_parameters(self, standard):
     """Standardised parameters -> the same in data units, float64."""
     parameters = self.likelihood_head.to_data_units(
         {name: tf.cast(value, tf.float64) for name, value in standard.items()},
@@ -346,8 +333,8 @@ class VAE(tf_keras.Model):
       column's atoms (the atoms themselves are `standardization.atoms`).
     """
     z = self._as_tensor(z, "z", self.latent_dim)
-    parameters = self._data_likelihood_parameters(
-        self._standard_likelihood_parameters(z))
+    parameters = self.data_likelihood_parameters(
+        self.standard_likelihood_parameters(z))
     out = {name: parameters[name] for name in ("loc", "scale", "df")
            if name in parameters}
     mean, variance = self.likelihood_head.mean_and_variance(parameters)
@@ -368,12 +355,12 @@ class VAE(tf_keras.Model):
       A distribution with batch_shape [...], event_shape [input_dim].
     """
     z = self._as_tensor(z, "z", self.latent_dim)
-    parameters = self._data_likelihood_parameters(
-        self._standard_likelihood_parameters(z))
+    parameters = self.data_likelihood_parameters(
+        self.standard_likelihood_parameters(z))
     return tfd.Independent(self.likelihood_head.make_distribution(parameters),
                            reinterpreted_batch_ndims=1)
 
-  def _log_likelihood(self, standard, u, observed, dtype):
+  def log_likelihood(self, standard, u, observed, dtype):
     """log p(x_obs|z) in data units, [..., batch_size].
 
     Computed in standardised units (where the values are of order one)
@@ -381,7 +368,7 @@ class VAE(tf_keras.Model):
 
     Args:
       standard: the likelihood's parameters at z in standardised units,
-        `_standard_likelihood_parameters(z)`, each [..., batch_size, D].
+        `standard_likelihood_parameters(z)`, each [..., batch_size, D].
       u: float64 [batch_size, input_dim], standardised x.
       observed: bool [batch_size, input_dim].
       dtype: the dtype of the log-density (float64 when scoring, so that
@@ -469,14 +456,14 @@ class VAE(tf_keras.Model):
       -log p(x_obs|z)), `kl` [B] (analytic), `kl_per_dim` [B, latent_dim],
       and per name in `betas` the negative bound [B] with that weight.
     """
-    u, observed = self._standardize(x)
-    posterior = self._posterior_from_standard(u, observed)
+    u, observed = self.standardize(x)
+    posterior = self.posterior_from_standard(u, observed)
     loc, scale = posterior["loc"], posterior["scale"]
     noise = tf.random.stateless_normal(
         tf.concat([[num_samples], tf.shape(loc)], 0), seed=seed)
     z = loc + scale * noise  # [K, B, latent_dim]
-    log_likelihood = self._log_likelihood(
-        self._standard_likelihood_parameters(z), u, observed, tf.float32)
+    log_likelihood = self.log_likelihood(
+        self.standard_likelihood_parameters(z), u, observed, tf.float32)
     kl_per_dim = objectives.compute_gaussian_kl(loc, scale)
     terms = {
         "distortion": -tf.reduce_mean(log_likelihood, axis=0),
@@ -718,7 +705,7 @@ class VAE(tf_keras.Model):
 
   def reconstruct(self, x):
     """The decoder mean at the posterior mean, numpy float64 [N, input_dim]."""
-    return self(self._as_data_tensor(x)).numpy()
+    return self(self.as_data_tensor(x)).numpy()
 
   def sample(self, num_examples, seed=None):
     """Draws new data x ~ p(x|z), z ~ p(z), in data units.
@@ -733,146 +720,39 @@ class VAE(tf_keras.Model):
     Returns:
       float64 numpy array [num_examples, input_dim].
     """
-    num_examples = data_lib.check_positive_int(num_examples, "num_examples")
-    self._warn_if_untrained("sampling")
-    latent_seed, data_seed = tf.unstack(
-        tf.random.experimental.stateless_split(self._seed_pair(seed), 2))
-    z = tf.random.stateless_normal([num_examples, self.latent_dim],
-                                   seed=latent_seed)
-    parameters = self._data_likelihood_parameters(
-        self._standard_likelihood_parameters(z))
-    # By inverse CDF (`heads.LikelihoodHead.draw`): a value drawn at an atom
-    # is the atom itself.
-    components, values = tf.unstack(tf.random.stateless_uniform(
-        [2, num_examples, self.input_dim], seed=data_seed, dtype=tf.float64))
-    return self.likelihood_head.draw(parameters, components, values).numpy()
-
-  def _proposal(self, u, observed, gaps=True):
-    """The importance-sampling proposal's components, [C, B, latent_dim] each.
-
-    Rows without missing values use q(z|x) alone (all C components equal
-    it). A row with gaps mixes, in equal parts, q(z|x_obs) as the encoder
-    gives it, the encoder's posterior at the row completed by the model's
-    own predictions (`REFINE_STEPS` rounds of encode -> decode -> fill), and
-    that posterior widened by 1.5 sqrt(D / n_observed). Any proposal gives a
-    valid estimate; this mixture stays tight both for models trained on
-    complete data, whose encoder never saw a gap, and for models trained
-    with gaps (measured on probabilistic PCA: within 0.2% of the exact
-    marginal of the observed values, `tests/test_model.py`).
-    """
-    trained = self._posterior_from_standard(u, observed)
-    has_gap = tf.reduce_any(tf.logical_not(observed), axis=-1, keepdims=True)
-    complete = tf.ones_like(observed)
-
-    def refine():
-      posterior = trained
-      for _ in range(REFINE_STEPS):
-        predicted, _ = self.likelihood_head.mean_and_variance(
-            self._standard_likelihood_parameters(posterior["loc"]))
-        filled = tf.where(observed, u, tf.cast(predicted, u.dtype))
-        posterior = self._posterior_from_standard(filled, complete)
-      return posterior["loc"], posterior["scale"]
-
-    if not gaps:  # known complete: no refinement to trace
-      return (tf.stack([trained["loc"]] * 3), tf.stack([trained["scale"]] * 3))
-    loc, scale = tf.cond(tf.reduce_any(has_gap), refine,
-                         lambda: (trained["loc"], trained["scale"]))
-    loc = tf.where(has_gap, loc, trained["loc"])
-    scale = tf.where(has_gap, scale, trained["scale"])
-    # With n of D values observed, a posterior is roughly sqrt(D / n) times
-    # wider than the encoder's, which saw a completed row.
-    observed_count = tf.reduce_sum(tf.cast(observed, tf.float32), -1,
-                                   keepdims=True)
-    widening = 1.5 * tf.sqrt(self.input_dim / tf.maximum(observed_count, 1.0))
-    return (tf.stack([trained["loc"], loc, loc]),
-            tf.stack([trained["scale"], scale,
-                      tf.where(has_gap, widening * scale, scale)]))
+    return sampling.sample(self, num_examples, seed)
 
   def importance_sample(self, x, noise, first_sample=0, with_moments=False,
                         gaps=True):
-    """Importance samples z_k for estimating p(x_obs), with their log weights.
-
-    Draw k uses the proposal component `(first_sample + k) % C` (see
-    `_proposal`): z_k = loc_c + scale_c * noise_k. Noise shared by every
-    row, or keyed by each row's content (`keyed_random`), makes each row's
-    estimate independent of the other rows. Plain TensorFlow ops: the
-    exported scorer calls this.
-
-    Args:
-      x: float [batch_size, input_dim] in data units (NaN: missing).
-      noise: float32 standard-normal draws, [k, latent_dim] (the same for
-        every row) or [k, batch_size, latent_dim] (one set per row).
-      first_sample: index of noise[0] among all the draws (for chunks).
-      with_moments: also return the likelihood's mean and variance at each
-        z_k, in data units.
-      gaps: Python bool; False promises that x has no missing value, which
-        spares tracing the proposal's refinement.
-
-    Returns:
-      dict: `z` float32 [k, batch_size, latent_dim], `log_weights` float64
-      [k, batch_size] (log p(x_obs|z) + log p(z) - log q(z)); with
-      `with_moments`, `x_mean` and `x_variance` float64 [k, batch_size, D].
-    """
-    u, observed = self._standardize(self._as_data_tensor(x))
-    locs, scales = self._proposal(u, observed, gaps)
-    num_components = locs.shape[0]
-    component = (first_sample + tf.range(tf.shape(noise)[0])) % num_components
-    if noise.shape.rank == 2:
-      noise = noise[:, None, :]
-    z = (tf.gather(locs, component) +
-         tf.gather(scales, component) * noise)  # [k, B, L]
-    standard = self._standard_likelihood_parameters(z)
-    log_likelihood = self._log_likelihood(standard, u, observed, tf.float64)
-    z64 = tf.cast(z, tf.float64)
-    log_prior = -0.5 * tf.reduce_sum(tf.square(z64), -1)
-    # log q(z) under the equal-weight mixture; the Gaussian constants cancel
-    # against the prior's.
-    locs64, scales64 = tf.cast(locs, tf.float64), tf.cast(scales, tf.float64)
-    per_component = -tf.reduce_sum(
-        0.5 * tf.square((z64[:, None] - locs64) / scales64) +
-        tf.math.log(scales64), -1)  # [k, C, B]
-    log_proposal = (tf.reduce_logsumexp(per_component, axis=1) -
-                    math.log(num_components))
-    out = {"z": z, "log_weights": objectives.compute_log_importance_weights(
-        log_likelihood, log_prior, log_proposal)}
-    if with_moments:
-      out["x_mean"], out["x_variance"] = self.likelihood_head.mean_and_variance(
-          self._data_likelihood_parameters(standard))
-    return out
+    """Importance samples z_k for estimating p(x_obs), with their log
+    weights: `tfvae.inference.importance.importance_sample`."""
+    return importance.importance_sample(
+        self, self.as_data_tensor(x), noise, first_sample, with_moments, gaps)
 
   def keyed_noise(self, x, seed, first_sample, num_samples):
-    """The standard-normal draws of `marginal_log_likelihood` for rows x.
+    """The draws of `marginal_log_likelihood` for rows x, keyed by each
+    row: `tfvae.inference.importance.keyed_noise`."""
+    return importance.keyed_noise(self, self.as_data_tensor(x), seed,
+                                  first_sample, num_samples)
 
-    Keyed by the seed and the row's standardised values on a grid of
-    1 / `NOISE_KEY_RESOLUTION` standard deviations (and which values are
-    missing): a row gets the same draws in any batch, rows in different
-    grid cells get independent draws, and the draws follow the row rather
-    than its units, so shifting a column by 1e9 or rescaling it (after
-    `adapt`) leaves them unchanged.
-
-    Args:
-      x: float64 [batch_size, input_dim] in data units.
-      seed: int64 [2].
-      first_sample: int, the index of the first of these draws.
-      num_samples: int, draws per row.
-
-    Returns:
-      float32 [num_samples, batch_size, latent_dim].
-    """
-    u, observed = self._standardize(self._as_data_tensor(x))
-    limit = 2.0**40  # keeps the grid index exact in float64
-    grid = tf.floor(tf.clip_by_value(u, -limit, limit) * NOISE_KEY_RESOLUTION)
-    values = tf.where(observed, grid, tf.constant(math.nan, tf.float64))
-    return keyed_random.keyed_normal(
-        keyed_random.row_keys(values, seed), first_sample, num_samples,
-        self.latent_dim)
+  # Compiled once per model (a `tf.function` method keeps its graphs with
+  # the instance), called by `tfvae.inference` on chunks of rows.
 
   @tf.function(reduce_retracing=True, autograph=False)
-  def _iwae_logsumexp(self, x, seed, first_sample, num_samples, gaps):
-    """logsumexp_k log w_k per row, float64 [B]."""
-    noise = self.keyed_noise(x, seed, first_sample, num_samples)
-    return tf.reduce_logsumexp(self.importance_sample(
-        x, noise, first_sample, gaps=gaps)["log_weights"], axis=0)
+  def iwae_logsumexp(self, x, seed, first_sample, num_samples, gaps):
+    """logsumexp_k log w_k per row over keyed draws, float64 [B]."""
+    return importance.iwae_logsumexp(self, x, seed, first_sample, num_samples,
+                                     gaps)
+
+  @tf.function(reduce_retracing=True, autograph=False)
+  def imputation_moments(self, x, noise, first_sample):
+    """(log sum w [B], weighted mean [B, D], second moment [B, D])."""
+    return imputation.moments(self, x, noise, first_sample)
+
+  @tf.function(reduce_retracing=True, autograph=False)
+  def imputation_draws(self, x, noise, uniforms):
+    """M draws of x from p(x_mis | x_obs), [M, B, D]."""
+    return imputation.draws(self, x, noise, uniforms)
 
   def marginal_log_likelihood(self, x, num_samples=1000, seed=None, verbose=0):
     """Importance-weighted estimates of log p(x_obs) (Burda et al. 2016), nats.
@@ -902,69 +782,8 @@ class VAE(tf_keras.Model):
     Returns:
       float64 numpy array [N], log p(x_obs) per example, in nats.
     """
-    x = data_lib.validate_array(x, "x", self.input_dim,
-                                 expected_names=self.feature_names)
-    num_samples = data_lib.check_num_samples(num_samples)
-    self._warn_if_untrained("estimating log p(x)")
-    seed_pair = self._seed_pair(seed)
-    gaps = bool(np.isnan(x).any())
-    progress = runtime.Progress("log-likelihood", len(x), "rows",
-                                enabled=bool(verbose))
-
-    def chunk(rows, samples):
-      return self._iwae_logsumexp(
-          tf.constant(x[rows]), seed_pair, tf.constant(samples.start),
-          tf.constant(samples.stop - samples.start), gaps).numpy()
-
-    estimates = objectives.compute_chunked_iwae(
-        chunk, len(x), num_samples, MAX_DECODED_ROWS,
-        on_rows_done=progress.update)
-    progress.close()
-    estimates[np.isnan(x).all(axis=1)] = 0.0
-    return estimates
-
-  @tf.function(reduce_retracing=True, autograph=False)
-  def _imputation_moments(self, x, noise, first_sample):
-    """Over these draws, per row: log sum w [B], and the self-normalised
-    weighted mean [B, D] and second moment [B, D] of x in data units."""
-    out = self.importance_sample(x, noise, first_sample, with_moments=True)
-    log_weights = out["log_weights"]
-    total = tf.reduce_logsumexp(log_weights, axis=0)
-    weights = tf.exp(log_weights - total)[..., None]  # [k, B, 1]
-
-    def weighted(value):
-      return tf.reduce_sum(tf.where(weights > 0, weights * value, 0.0), 0)
-
-    return (total, weighted(out["x_mean"]),
-            weighted(out["x_variance"] + tf.square(out["x_mean"])))
-
-  @tf.function(reduce_retracing=True, autograph=False)
-  def _imputation_draws(self, x, noise, uniforms):
-    """Sampling importance resampling: for each of M draws, z from the
-    weighted samples, then x from p(x|z); [M, B, D] in data units.
-
-    `uniforms` [M, 1 + 2 D] are shared by every row (as `noise` is): the
-    first picks the sample by inverse CDF of the row's weights, the next D
-    the mixture components (with atoms), the last D the family's quantiles,
-    so a row's draws do not depend on other rows.
-    """
-    out = self.importance_sample(x, noise)
-    log_weights = out["log_weights"]  # [K, B]
-    weights = tf.exp(log_weights - tf.reduce_logsumexp(log_weights, 0))
-    cumulative = tf.cumsum(tf.transpose(weights), axis=-1)  # [B, K]
-    picks = tf.cast(uniforms[:, 0], tf.float64)  # [M]
-    index = tf.searchsorted(
-        cumulative, tf.broadcast_to(picks, [tf.shape(cumulative)[0],
-                                            tf.shape(picks)[0]]))  # [B, M]
-    index = tf.minimum(index, tf.shape(weights)[0] - 1)
-    z = tf.gather(tf.transpose(out["z"], [1, 0, 2]), index, batch_dims=1)
-    z = tf.transpose(z, [1, 0, 2])  # [M, B, L]
-    data = self._data_likelihood_parameters(
-        self._standard_likelihood_parameters(z))
-    shape = tf.shape(data["loc"])
-    components = tf.broadcast_to(uniforms[:, None, 1:1 + self.input_dim], shape)
-    values = tf.broadcast_to(uniforms[:, None, 1 + self.input_dim:], shape)
-    return self.likelihood_head.draw(data, components, values)
+    return importance.marginal_log_likelihood(self, x, num_samples, seed,
+                                              verbose)
 
   def impute(self, x, num_samples=1000, seed=None, num_imputations=None,
              return_std=False, verbose=0):
@@ -993,64 +812,8 @@ class VAE(tf_keras.Model):
       float64 [N, input_dim] (and the std [N, input_dim] with
       `return_std`), or with `num_imputations` float64 [M, N, input_dim].
     """
-    x = data_lib.validate_array(x, "x", self.input_dim,
-                                 expected_names=self.feature_names)
-    num_samples = data_lib.check_num_samples(num_samples)
-    self._warn_if_untrained("imputing")
-    seed_pair = self._seed_pair(seed)
-    noise = tf.random.stateless_normal([num_samples, self.latent_dim],
-                                       seed=seed_pair)
-    missing = np.isnan(x)
-    gaps = np.flatnonzero(missing.any(axis=1))
-    progress = runtime.Progress("imputing", len(gaps), "rows",
-                                enabled=bool(verbose))
-    if num_imputations is not None:
-      draws = data_lib.check_num_imputations(num_imputations, len(x),
-                                             self.input_dim)
-      if num_samples > MAX_DECODED_ROWS:
-        raise ValueError(f"num_imputations needs num_samples <= "
-                         f"{MAX_DECODED_ROWS}, got {num_samples}")
-      uniforms = tf.random.stateless_uniform(
-          [draws, 1 + 2 * self.input_dim],
-          seed=tf.random.experimental.stateless_split(seed_pair, 2)[1],
-          dtype=tf.float64)
-      result = np.repeat(x[None], draws, axis=0)
-      rows_per_chunk = max(1, MAX_DECODED_ROWS // num_samples)
-      for start in range(0, len(gaps), rows_per_chunk):
-        rows = gaps[start:start + rows_per_chunk]
-        drawn = self._imputation_draws(tf.constant(x[rows]), noise,
-                                       uniforms).numpy()
-        result[:, rows] = np.where(missing[rows], drawn, x[rows])
-        progress.update(start + len(rows))
-      progress.close()
-      return result
-    imputed, std = x.copy(), np.zeros_like(x)
-    row_slices, sample_slices = objectives.compute_iwae_chunks(
-        len(gaps), num_samples, MAX_DECODED_ROWS)
-    for chunk in row_slices:
-      rows = gaps[chunk]
-      total, mean, second = None, 0.0, 0.0
-      for samples in sample_slices:
-        part = [t.numpy() for t in self._imputation_moments(
-            tf.constant(x[rows]), noise[samples.start:samples.stop],
-            tf.constant(samples.start))]
-        if total is None:
-          total, mean, second = part
-          continue
-        new_total = np.logaddexp(total, part[0])
-        old_share = np.exp(total - new_total)[:, None]
-        new_share = np.exp(part[0] - new_total)[:, None]
-        mean = old_share * mean + new_share * part[1]
-        second = old_share * second + new_share * part[2]
-        total = new_total
-      with np.errstate(invalid="ignore"):
-        spread = np.sqrt(np.maximum(second - mean**2, 0.0))
-      spread = np.where(np.isinf(second), np.inf, spread)
-      imputed[rows] = np.where(missing[rows], mean, x[rows])
-      std[rows] = np.where(missing[rows], spread, 0.0)
-      progress.update(chunk.stop)
-    progress.close()
-    return (imputed, std) if return_std else imputed
+    return imputation.impute(self, x, num_samples, seed, num_imputations,
+                             return_std, verbose)
 
   def anomaly_score(self, x, num_samples=1000, seed=None, per_feature=False,
                     verbose=0):
@@ -1067,13 +830,8 @@ class VAE(tf_keras.Model):
     Returns:
       float64 numpy array [N]. A row with nothing observed scores 0.
     """
-    x = data_lib.validate_array(x, "x", self.input_dim,
-                                 expected_names=self.feature_names)
-    scores = -self.marginal_log_likelihood(x, num_samples, seed, verbose)
-    if per_feature:
-      observed = (~np.isnan(x)).sum(axis=1)
-      scores = np.where(observed > 0, scores / np.maximum(observed, 1), 0.0)
-    return scores
+    return importance.anomaly_score(self, x, num_samples, seed, per_feature,
+                                    verbose)
 
   def score(self, x, num_samples=1000, seed=None):
     """Deprecated: use `anomaly_score` (higher is stranger) or
@@ -1117,7 +875,7 @@ class VAE(tf_keras.Model):
 
   # -- Input checks -------------------------------------------------------------
 
-  def _warn_if_untrained(self, what):
+  def warn_if_untrained(self, what):
     """Warns when `what` (scoring, imputing, sampling) uses a model that no
     optimizer step has changed: its answers describe random weights."""
     optimizer = getattr(self, "optimizer", None)
@@ -1127,7 +885,7 @@ class VAE(tf_keras.Model):
           "random initial weights (call fit first, or load a trained "
           "checkpoint)", UntrainedModelWarning, stacklevel=3)
 
-  def _seed_pair(self, seed):
+  def seed_pair(self, seed):
     """A stateless seed [2]: from an int, or drawn from the global seed."""
     seed = data_lib.check_seed(seed)
     if seed is None:
@@ -1156,7 +914,7 @@ class VAE(tf_keras.Model):
           f"{name} has {array.shape[-1]} columns, but the model expects {width}")
     return tf.constant(array, dtype=tf.float32)
 
-  def _as_data_tensor(self, x):
+  def as_data_tensor(self, x):
     """x as a float Tensor [batch_size, input_dim], checked the same way
     whatever its type: arrays and eager tensors by `validate_array` (float64);
     symbolic tensors (a served signature, a traced function) by an op that

@@ -9,6 +9,7 @@ import numpy as np
 from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import runtime
+from tfvae.inference import importance
 
 # (row, sample) pairs scored between two progress updates.
 WORK_PER_BLOCK = 1 << 22
@@ -85,9 +86,8 @@ def score_file(model, data_path, output_path, num_samples=1000,
             f"{data_path} data row {start + bad}: the score is not finite")
       columns = [np.arange(start, start + len(batch)), scores]
       if per_feature:
-        observed = (~np.isnan(batch)).sum(axis=1)
-        columns.append(np.where(observed > 0, scores / np.maximum(observed, 1),
-                                0.0))
+        columns.append(importance.per_feature(
+            scores, (~np.isnan(batch)).sum(axis=1)))
       for values in zip(*columns):
         writer.writerow([int(values[0])] + [repr(float(v)) for v in values[1:]])
       if scores.max() > best[0]:

@@ -1,0 +1,144 @@
+"""Imputation by importance sampling: E[x_mis | x_obs] with its predictive
+spread, and draws from p(x_mis | x_obs) by sampling importance resampling
+(Rubin 1987), for the model, the served scorer and the file command."""
+
+import numpy as np
+import tensorflow as tf
+
+from tfvae import data as data_lib
+from tfvae import objectives
+from tfvae import runtime
+from tfvae.inference import importance
+
+
+def weighted_moments(log_weights, x_mean, x_variance):
+  """Self-normalised weighted moments of x over K importance samples.
+
+  Args:
+    log_weights: float64 [K, B].
+    x_mean, x_variance: float64 [K, B, D], the likelihood's moments at
+      each z_k, in data units.
+
+  Returns:
+    (log sum w [B], mean [B, D], second moment [B, D]).
+  """
+  total = tf.reduce_logsumexp(log_weights, axis=0)
+  weights = tf.exp(log_weights - total)[..., None]  # [K, B, 1]
+
+  def weighted(value):
+    return tf.reduce_sum(tf.where(weights > 0, weights * value, 0.0), 0)
+
+  return total, weighted(x_mean), weighted(x_variance + tf.square(x_mean))
+
+
+def spread(mean, second):
+  """The predictive standard deviation from the mean and the second moment
+  (law of total variance); infinite where the second moment is (a
+  Student's t with df <= 2). Tensors or numpy arrays."""
+  if tf.is_tensor(second):
+    return tf.where(tf.math.is_inf(second), second,
+                    tf.sqrt(tf.maximum(second - tf.square(mean), 0.0)))
+  with np.errstate(invalid="ignore"):
+    result = np.sqrt(np.maximum(second - mean**2, 0.0))
+  return np.where(np.isinf(second), np.inf, result)
+
+
+def moments(model, x, noise, first_sample):
+  """Over these draws, per row: log sum w [B], and the weighted mean [B, D]
+  and second moment [B, D] of x in data units."""
+  out = importance.importance_sample(model, x, noise, first_sample,
+                                     with_moments=True)
+  return weighted_moments(out["log_weights"], out["x_mean"], out["x_variance"])
+
+
+def merge_moments(first, second):
+  """Combines the moments of two disjoint sets of draws of the same rows
+  (each a (log sum w, mean, second moment) of numpy arrays)."""
+  if first is None:
+    return second
+  total = np.logaddexp(first[0], second[0])
+  old_share = np.exp(first[0] - total)[:, None]
+  new_share = np.exp(second[0] - total)[:, None]
+  return (total, old_share * first[1] + new_share * second[1],
+          old_share * first[2] + new_share * second[2])
+
+
+def draws(model, x, noise, uniforms):
+  """Sampling importance resampling: for each of M draws, z from the
+  weighted samples, then x from p(x|z); [M, B, D] in data units.
+
+  `uniforms` [M, 1 + 2 D] are shared by every row (as `noise` is): the
+  first picks the sample by inverse CDF of the row's weights, the next D
+  the mixture components (with atoms), the last D the family's quantiles,
+  so a row's draws do not depend on other rows.
+  """
+  out = importance.importance_sample(model, x, noise)
+  log_weights = out["log_weights"]  # [K, B]
+  weights = tf.exp(log_weights - tf.reduce_logsumexp(log_weights, 0))
+  cumulative = tf.cumsum(tf.transpose(weights), axis=-1)  # [B, K]
+  picks = tf.cast(uniforms[:, 0], tf.float64)  # [M]
+  index = tf.searchsorted(
+      cumulative, tf.broadcast_to(picks, [tf.shape(cumulative)[0],
+                                          tf.shape(picks)[0]]))  # [B, M]
+  index = tf.minimum(index, tf.shape(weights)[0] - 1)
+  z = tf.gather(tf.transpose(out["z"], [1, 0, 2]), index, batch_dims=1)
+  z = tf.transpose(z, [1, 0, 2])  # [M, B, L]
+  data = model.data_likelihood_parameters(
+      model.standard_likelihood_parameters(z))
+  shape = tf.shape(data["loc"])
+  components = tf.broadcast_to(uniforms[:, None, 1:1 + model.input_dim], shape)
+  values = tf.broadcast_to(uniforms[:, None, 1 + model.input_dim:], shape)
+  return model.likelihood_head.draw(data, components, values)
+
+
+def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
+           return_std=False, verbose=0):
+  """Fills missing values from p(x_mis | x_obs); see `tfvae.VAE.impute`."""
+  x = data_lib.validate_array(x, "x", model.input_dim,
+                              expected_names=model.feature_names)
+  num_samples = data_lib.check_num_samples(num_samples)
+  model.warn_if_untrained("imputing")
+  seed_pair = model.seed_pair(seed)
+  noise = tf.random.stateless_normal([num_samples, model.latent_dim],
+                                     seed=seed_pair)
+  missing = np.isnan(x)
+  gaps = np.flatnonzero(missing.any(axis=1))
+  progress = runtime.Progress("imputing", len(gaps), "rows",
+                              enabled=bool(verbose))
+  if num_imputations is not None:
+    count = data_lib.check_num_imputations(num_imputations, len(x),
+                                           model.input_dim)
+    if num_samples > importance.MAX_DECODED_ROWS:
+      raise ValueError(f"num_imputations needs num_samples <= "
+                       f"{importance.MAX_DECODED_ROWS}, got {num_samples}")
+    uniforms = tf.random.stateless_uniform(
+        [count, 1 + 2 * model.input_dim],
+        seed=tf.random.experimental.stateless_split(seed_pair, 2)[1],
+        dtype=tf.float64)
+    result = np.repeat(x[None], count, axis=0)
+    rows_per_chunk = max(1, importance.MAX_DECODED_ROWS // num_samples)
+    for start in range(0, len(gaps), rows_per_chunk):
+      rows = gaps[start:start + rows_per_chunk]
+      drawn = model.imputation_draws(tf.constant(x[rows]), noise,
+                                     uniforms).numpy()
+      result[:, rows] = np.where(missing[rows], drawn, x[rows])
+      progress.update(start + len(rows))
+    progress.close()
+    return result
+  imputed, std = x.copy(), np.zeros_like(x)
+  row_slices, sample_slices = objectives.compute_iwae_chunks(
+      len(gaps), num_samples, importance.MAX_DECODED_ROWS)
+  for chunk in row_slices:
+    rows = gaps[chunk]
+    merged = None
+    for samples in sample_slices:
+      merged = merge_moments(merged, tuple(t.numpy() for t in (
+          model.imputation_moments(tf.constant(x[rows]),
+                                   noise[samples.start:samples.stop],
+                                   tf.constant(samples.start)))))
+    _, mean, second = merged
+    imputed[rows] = np.where(missing[rows], mean, x[rows])
+    std[rows] = np.where(missing[rows], spread(mean, second), 0.0)
+    progress.update(chunk.stop)
+  progress.close()
+  return (imputed, std) if return_std else imputed

@@ -1,0 +1,26 @@
+"""Generation: new rows x ~ p(x|z), z ~ p(z), in the data's units."""
+
+import tensorflow as tf
+
+from tfvae import data as data_lib
+
+
+def sample(model, num_examples, seed=None):
+  """Draws `num_examples` rows; see `tfvae.VAE.sample`.
+
+  Returns:
+    float64 numpy array [num_examples, input_dim].
+  """
+  num_examples = data_lib.check_positive_int(num_examples, "num_examples")
+  model.warn_if_untrained("sampling")
+  latent_seed, data_seed = tf.unstack(
+      tf.random.experimental.stateless_split(model.seed_pair(seed), 2))
+  z = tf.random.stateless_normal([num_examples, model.latent_dim],
+                                 seed=latent_seed)
+  parameters = model.data_likelihood_parameters(
+      model.standard_likelihood_parameters(z))
+  # By inverse CDF (`heads.LikelihoodHead.draw`): a value drawn at an atom
+  # is the atom itself.
+  components, values = tf.unstack(tf.random.stateless_uniform(
+      [2, num_examples, model.input_dim], seed=data_seed, dtype=tf.float64))
+  return model.likelihood_head.draw(parameters, components, values).numpy()
