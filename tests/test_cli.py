@@ -342,7 +342,7 @@ def test_export_version_outside_what_tf_serving_reads(version, capsys):
     cli.export_main(["--checkpoint-dir", "ck", "--export-dir", "e",
                      "--version", version])
   assert exit_info.value.code == 2
-  assert "--version: expected an integer in [1, 2**63 - 1]" in (
+  assert "--version: expected a positive integer up to 2**63 - 1" in (
       capsys.readouterr().err)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tfvae import data
+from tfvae import validation
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -194,7 +195,7 @@ def test_width_mismatch_against_a_model(tmp_path):
   with pytest.raises(ValueError, match="3 columns, but the model expects 4"):
     data.read_table(path, expected_width=4)
   with pytest.raises(ValueError, match="3 columns, but the model expects 2"):
-    data.validate_array(np.ones((2, 3)), "x", expected_width=2)
+    validation.validate_array(np.ones((2, 3)), "x", expected_width=2)
 
 
 def test_unsupported_extension(tmp_path):
@@ -262,21 +263,6 @@ def test_encodings(tmp_path):
     data.load(bad_late)
 
 
-def test_validate_array_rejects_strings_empty_and_infinity():
-  with pytest.raises(TypeError, match="numeric"):
-    data.validate_array(np.array([["a", "b"]]))
-  with pytest.raises(ValueError, match="empty"):
-    data.validate_array(np.zeros((0, 3)))
-  x = np.ones((4, 2))
-  x[2, 1] = -np.inf
-  with pytest.raises(ValueError, match=r"1 infinite values, the first at row "
-                     r"2 \(0-based\), column 1"):
-    data.validate_array(x)
-  x[2, 1] = np.nan
-  assert np.isnan(data.validate_array(x)[2, 1])
-  with pytest.raises(ValueError, match="NaN"):
-    data.validate_array(x, allow_missing=False)
-
 
 @pytest.mark.parametrize("rows", [23, 1000])
 def test_streamed_blocks_match_the_whole_file(tmp_path, rows):
@@ -343,23 +329,6 @@ def test_split_is_seeded_disjoint_and_stable_under_streaming():
   assert len(tiny_validation) == 1 and len(tiny_train) == 2
 
 
-def test_validators():
-  assert data.check_positive_int(3, "n") == 3
-  for bad in (0, -1, 2.5, True, "3"):
-    with pytest.raises(ValueError, match="n must be a positive integer"):
-      data.check_positive_int(bad, "n")
-  assert data.check_widths([64, 32]) == (64, 32)
-  with pytest.raises(ValueError, match="hidden_units"):
-    data.check_widths("64")
-  for bad in (float("nan"), float("inf")):
-    with pytest.raises(ValueError, match="lr must be finite"):
-      data.check_finite(bad, "lr")
-  with pytest.raises(ValueError, match="must be > 0"):
-    data.check_finite(0.0, "lr", minimum=0, exclusive=True)
-  assert data.check_seed(2**40) == 2**40
-  with pytest.raises(ValueError, match="seed"):
-    data.check_seed(-1)
-
 
 # -- Columns matched by name --------------------------------------------------
 
@@ -410,23 +379,6 @@ def test_duplicate_column_names_are_refused(tmp_path):
   with pytest.raises(ValueError, match="columns 1 and 3 are both named 'a'"):
     data.open_table(path)
 
-
-def test_a_named_table_in_memory_is_matched_by_name():
-  class Frame:  # the part of a pandas DataFrame that tfvae reads
-    def __init__(self, values, columns):
-      self.values, self.columns = values, columns
-
-    def to_numpy(self):
-      return self.values
-
-  x = np.arange(6.0).reshape(2, 3)
-  with pytest.warns(data.DataWarning):
-    got = data.validate_array(Frame(x[:, [1, 2, 0]], ["b", "c", "a"]),
-                                  expected_names=("a", "b", "c"))
-  np.testing.assert_array_equal(got, x)
-  with pytest.raises(ValueError, match="unknown column 'z'"):
-    data.validate_array(Frame(x, ["a", "b", "z"]),
-                            expected_names=("a", "b", "c"))
 
 
 # -- Messages that say what is wrong ------------------------------------------

@@ -126,7 +126,7 @@ def test_fit_rejects_bad_input():
     model.fit(np.ones((10, 4)), np.ones((10, 4)), verbose=0)
   with pytest.raises(ValueError, match="validation_data: 2 columns"):
     model.fit(np.ones((10, 4)), validation_data=(np.ones((3, 2)),), verbose=0)
-  with pytest.raises(ValueError, match="validation_split must be in"):
+  with pytest.raises(ValueError, match="validation_split must be a fraction in"):
     model.fit(np.ones((10, 4)), validation_split=1.5, verbose=0)
   with pytest.raises(ValueError, match="dataset elements have 2 columns"):
     model.fit(tf.data.Dataset.from_tensor_slices(np.ones((4, 2))).batch(2))
@@ -501,7 +501,7 @@ def test_constructor_validation():
     tfvae.VAE(input_dim=0)
   with pytest.raises(ValueError, match="beta"):
     tfvae.VAE(input_dim=3, beta=-1)
-  with pytest.raises(ValueError, match="beta must be finite"):
+  with pytest.raises(ValueError, match="beta must be a finite number"):
     tfvae.VAE(input_dim=3, beta=float("inf"))
   with pytest.raises(ValueError, match="unknown likelihood"):
     tfvae.VAE(input_dim=3, likelihood="bernoulli")

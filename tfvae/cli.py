@@ -9,7 +9,6 @@ exit status 2; warnings become one `warning:` line each.
 
 import argparse
 import functools
-import math
 import os
 import re
 import sys
@@ -18,6 +17,7 @@ import warnings
 from tfvae import __version__
 from tfvae import data as data_lib
 from tfvae import families
+from tfvae import validation
 
 
 def _fail_cleanly(main):
@@ -70,76 +70,41 @@ def _with_flag_hints(message):
 # -- Argument types: each rejects what cannot train, naming the value --------
 
 
-def _positive_int(text):
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(
-        f"expected a positive integer, got {text!r}") from None
-  if value < 1:
-    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-  return value
+def _checked(convert, check, expected):
+  """An argparse type: `check(convert(text))`, the check's own message
+  turned from "value must be X, got Y" into "expected X, got Y"."""
 
-
-def _non_negative_int(text):
-  try:
-    value = int(text)
-  except ValueError:
-    raise argparse.ArgumentTypeError(
-        f"expected an integer >= 0, got {text!r}") from None
-  if value < 0:
-    raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text}")
-  return value
-
-
-def _version(text):
-  try:
-    return data_lib.check_version(int(text))
-  except ValueError:
-    raise argparse.ArgumentTypeError(
-        f"expected an integer in [1, 2**63 - 1] (TF Serving reads 64-bit "
-        f"versions), got {text!r}") from None
-
-
-def _num_samples(text):
-  value = _positive_int(text)
-  try:
-    return data_lib.check_num_samples(value)
-  except ValueError as error:
-    raise argparse.ArgumentTypeError(str(error).replace(
-        "num_samples must be", "expected")) from None
-
-
-def _seed(text):
-  try:
-    return data_lib.check_seed(int(text))
-  except ValueError:
-    raise argparse.ArgumentTypeError(
-        f"expected an integer in [0, 2**63), got {text!r}") from None
-
-
-def _finite(minimum=None, exclusive=False):
   def parse(text):
     try:
-      value = float(text)
+      value = convert(text)
     except ValueError:
-      raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-      raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
-    if minimum is not None and (value < minimum or
-                                (exclusive and value == minimum)):
-      relation = ">" if exclusive else ">="
       raise argparse.ArgumentTypeError(
-          f"expected a number {relation} {minimum:g}, got {text}")
-    return value
+          f"expected {expected}, got {text!r}") from None
+    try:
+      return check(value)
+    except ValueError as error:
+      raise argparse.ArgumentTypeError(
+          "expected " + str(error).split(" must be ", 1)[-1]) from None
+
   return parse
 
 
-def _fraction(text):
-  value = _finite(0.0)(text)
-  if value >= 1:
-    raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
-  return value
+_positive_int = _checked(
+    int, lambda v: validation.check_positive_int(v, "value"),
+    "a positive integer")
+_non_negative_int = _checked(
+    int, lambda v: validation.check_non_negative_int(v, "value"),
+    "an integer >= 0")
+_version = _checked(int, validation.check_version,
+                    "a positive integer up to 2**63 - 1")
+_num_samples = _checked(int, validation.check_num_samples, "a positive integer")
+_seed = _checked(int, validation.check_seed, "an integer in [0, 2**63)")
+_fraction = _checked(float, validation.check_fraction, "a fraction in [0, 1)")
+
+
+def _finite(minimum=None, exclusive=False):
+  return _checked(float, lambda v: validation.check_finite(
+      v, "value", minimum, exclusive), "a number")
 
 
 def _hidden_units(text):
@@ -150,7 +115,7 @@ def _hidden_units(text):
   if text.lower() == "snippet":
     return "snippet"
   try:
-    return data_lib.check_widths(int(part) for part in text.split(","))
+    return validation.check_widths(int(part) for part in text.split(","))
   except ValueError:
     raise argparse.ArgumentTypeError(
         "expected comma-separated positive integers such as 64,64, got "
@@ -527,7 +492,7 @@ def _run_with_model(args, module_name, function_name, **options):
   if options.get("num_imputations"):
     width = settings.get("input_dim") or data_lib.open_table(
         args.data, read).width
-    data_lib.check_num_imputations(options["num_imputations"],
+    validation.check_num_imputations(options["num_imputations"],
                                    args.batch_size, width,
                                    name="--num-imputations")
   if args.checkpoint_dir is None:

@@ -42,6 +42,8 @@ import warnings
 
 import numpy as np
 
+from tfvae import validation
+
 # Cells read as missing values unless `ReadOptions.na_values` says otherwise.
 DEFAULT_NA_VALUES = ("", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN",
                      "null", "NULL", "None", "none", "?", "-", "#N/A", "<NA>")
@@ -55,8 +57,7 @@ _SNIFF_BYTES = 1 << 16
 _PYARROW_BLOCK_BYTES = 1 << 22
 
 
-class DataWarning(UserWarning):
-  """Something about the data the user should know, e.g. dropped rows."""
+DataWarning = validation.DataWarning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,112 +135,6 @@ class Table:
     return np.isnan(self.values).mean(axis=0)
 
 
-# -- Input validators shared by the model, the CLI and the readers ------------
-
-
-def check_positive_int(value, name):
-  """Returns `value` as an int, or raises `ValueError` if it is not one >= 1."""
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
-      value < 1):
-    if isinstance(value, float) and value.is_integer() and value >= 1:
-      return int(value)
-    raise ValueError(f"{name} must be a positive integer, got {value!r}")
-  return int(value)
-
-
-def check_non_negative_int(value, name):
-  """Returns `value` as an int, or raises `ValueError` if it is not one >= 0."""
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
-      value < 0):
-    raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-  return int(value)
-
-
-def check_widths(units, name="hidden_units"):
-  """Returns layer widths as a tuple of positive ints (empty: linear).
-
-  Raises:
-    ValueError: `units` is not a sequence of positive integers.
-  """
-  if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
-    raise ValueError(
-        f"{name} must be a sequence of positive integers, got {units!r}")
-  return tuple(check_positive_int(u, f"{name} entry") for u in units)
-
-
-def check_finite(value, name, minimum=None, exclusive=False):
-  """Returns `value` as a float, or raises `ValueError` if it is NaN, infinite
-  or below `minimum` (at or below it when `exclusive`)."""
-  if isinstance(value, bool):
-    raise ValueError(f"{name} must be a number, got {value!r}")
-  try:
-    number = float(value)
-  except (TypeError, ValueError):
-    raise ValueError(f"{name} must be a number, got {value!r}") from None
-  if not math.isfinite(number):
-    raise ValueError(f"{name} must be finite, got {value!r}")
-  if minimum is not None and (number < minimum or
-                              (exclusive and number == minimum)):
-    relation = ">" if exclusive else ">="
-    raise ValueError(f"{name} must be {relation} {minimum}, got {value!r}")
-  return number
-
-
-def check_seed(seed, name="seed"):
-  """Returns a seed as a non-negative int below 2**63, or None."""
-  if seed is None:
-    return None
-  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or (
-      not 0 <= seed < 2**63):
-    raise ValueError(f"{name} must be an integer in [0, 2**63), got {seed!r}")
-  return int(seed)
-
-
-# Importance samples per row: the estimate's standard error falls as
-# 1 / sqrt(K), so a million is already a thousand times below one sample's,
-# and more only makes the work run for hours.
-MAX_NUM_SAMPLES = 10**6
-
-
-def check_num_samples(value, name="num_samples"):
-  """Returns a number of importance samples per row, in [1, 10**6]."""
-  value = check_positive_int(value, name)
-  if value > MAX_NUM_SAMPLES:
-    raise ValueError(
-        f"{name} must be at most {MAX_NUM_SAMPLES:,} importance samples per "
-        f"row, got {value:,} (the estimate's error shrinks as 1/sqrt(K): "
-        "more would only run for hours)")
-  return value
-
-
-def check_num_imputations(value, num_rows, width, name="num_imputations"):
-  """Returns a number of imputations M, checked against the memory that M
-  completed copies of `num_rows` rows of `width` values need."""
-  from tfvae import runtime  # pylint: disable=g-import-not-at-top
-  value = check_positive_int(value, name)
-  # The completed copies and one chunk of draws, float64, and the draws'
-  # shared uniforms [M, 1 + 2 D].
-  needed = 8 * value * (2 * num_rows * width + 1 + 2 * width)
-  runtime.check_memory(needed, f"{name}={value:,} for {num_rows:,} rows",
-                       f"lower {name}, or impute fewer rows at a time")
-  return value
-
-
-# TF Serving reads version folder names as signed 64-bit integers, and
-# ignores folders it cannot read so.
-MAX_VERSION = 2**63 - 1
-
-
-def check_version(version, name="version"):
-  """Returns an export version as TF Serving reads it: an int in
-  [1, 2**63 - 1], or raises `ValueError` naming the value."""
-  version = check_positive_int(version, name)
-  if version > MAX_VERSION:
-    raise ValueError(f"{name} must be a positive integer up to 2**63 - 1 (TF "
-                     f"Serving reads 64-bit versions), got {version}")
-  return version
-
-
 # -- Numbers in text -------------------------------------------------------------
 
 # What a number looks like in a data file: float() also accepts "1_000",
@@ -260,13 +155,6 @@ def parse_number(text):
   if not _NUMBER.fullmatch(text):
     return None
   return float(text)
-
-
-def _column_label(index, feature_names):
-  """A column as users see it: its number (1-based) and its header name."""
-  if feature_names is not None and index < len(feature_names):
-    return f"column {index + 1} ({feature_names[index]!r})"
-  return f"column {index + 1}"
 
 
 # -- Readers ------------------------------------------------------------------
@@ -358,9 +246,9 @@ def open_table(path, options=None, expected_width=None, expected_names=None):
   kind = _file_kind(path)
   reader = {"npy": _NpyReader, "parquet": _ParquetReader,
             "csv": _CsvReader}[kind](path, options)
-  check_unique_names(reader.feature_names, path)
+  validation.check_unique_names(reader.feature_names, path)
   if expected_names is not None:
-    order = column_order(reader.feature_names, expected_names, path)
+    order = validation.column_order(reader.feature_names, expected_names, path)
     if order is not None:
       return reader if order == list(range(reader.width)) else _Reordered(
           reader, order)
@@ -369,67 +257,9 @@ def open_table(path, options=None, expected_width=None, expected_names=None):
                      f"{expected_width}")
   if expected_names is not None:
     warnings.warn(f"{path} has no header: its columns are taken by position "
-                  "as the model's " + _shown_names(expected_names),
+                  "as the model's " + validation.shown_names(expected_names),
                   DataWarning, stacklevel=2)
   return reader
-
-
-def _shown_names(names, limit=8):
-  shown = ", ".join(repr(n) for n in names[:limit])
-  return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
-
-
-def check_unique_names(names, source):
-  """Raises `ValueError` if a column name appears more than once."""
-  if names is None:
-    return
-  seen = {}
-  for index, name in enumerate(names):
-    if name in seen:
-      raise ValueError(
-          f"{source}: columns {seen[name] + 1} and {index + 1} are both named "
-          f"{name!r}; column names must be unique (rename one)")
-    seen[name] = index
-
-
-def column_order(names, expected_names, source):
-  """Matches a table's columns to the model's by name.
-
-  Args:
-    names: the table's column names, or None when it has none.
-    expected_names: the names the model was trained with, or None.
-    source: the table's name for messages.
-
-  Returns:
-    None when either side has no names (columns are then taken by
-    position), else the list `order` such that `table[:, order]` holds the
-    model's columns in the model's order.
-
-  Raises:
-    ValueError: a model column is missing, or the table has a column the
-      model does not know (both named, in one line).
-  """
-  if names is None or expected_names is None:
-    return None
-  names, expected_names = list(names), list(expected_names)
-  index = {name: i for i, name in enumerate(names)}
-  missing = [name for name in expected_names if name not in index]
-  unknown = [name for name in names if name not in set(expected_names)]
-  if missing or unknown:
-    parts = []
-    if missing:
-      parts.append(f"missing the model's column{'s' * (len(missing) > 1)} "
-                   f"{_shown_names(missing)}")
-    if unknown:
-      parts.append(f"unknown column{'s' * (len(unknown) > 1)} "
-                   f"{_shown_names(unknown)}")
-    raise ValueError(f"{source}: {'; '.join(parts)} (the model's columns: "
-                     f"{_shown_names(expected_names)})")
-  order = [index[name] for name in expected_names]
-  if order != list(range(len(names))):
-    warnings.warn(f"{source}: columns matched to the model's by name (the "
-                  "file's order differs)", DataWarning, stacklevel=3)
-  return order
 
 
 class _Reordered:
@@ -538,7 +368,7 @@ class _ParquetReader(_BlockReader):
               or pa.types.is_boolean(field.type) or
               pa.types.is_decimal(field.type) or pa.types.is_null(field.type)):
         raise ValueError(
-            f"{path}: {_column_label(index, self.feature_names)} has type "
+            f"{path}: {validation.column_label(index, self.feature_names)} has type "
             f"{field.type}, expected numbers")
     self.width = len(self.feature_names)
     self._check_width()
@@ -574,7 +404,7 @@ def _check_values(block, source, first_row, feature_names):
     row, column = (int(i[0]) for i in np.nonzero(infinite))
     raise ValueError(
         f"{source} row {first_row + row} (0-based), "
-        f"{_column_label(column, feature_names)}: "
+        f"{validation.column_label(column, feature_names)}: "
         f"{block[row, column]} is infinite; tfvae needs finite values "
         "(mark missing values as NaN or an empty cell)")
 
@@ -759,12 +589,12 @@ class _CsvReader(_BlockReader):
           hint = " (missing values are not allowed: na_values is empty)"
         raise ValueError(
             f"{self.path} row {line}, "
-            f"{_column_label(index, self.feature_names)}: {shown} is not a "
+            f"{validation.column_label(index, self.feature_names)}: {shown} is not a "
             f"number{hint}")
       if math.isinf(value):
         raise ValueError(
             f"{self.path} row {line}, "
-            f"{_column_label(index, self.feature_names)}: {cell.strip()!r} is "
+            f"{validation.column_label(index, self.feature_names)}: {cell.strip()!r} is "
             "infinite; tfvae needs finite values (mark missing values with an "
             "empty cell or NA)")
       values.append(value)
@@ -945,18 +775,8 @@ def read_table(path, expected_width=None, options=None, drop_empty_rows=True):
                     "left out", DataWarning, stacklevel=2)
   if len(values) == 0:
     raise ValueError(f"{path}: no data rows with an observed value")
-  check_columns_observed(values, path, reader.feature_names)
+  validation.check_columns_observed(values, path, reader.feature_names)
   return Table(values, reader.feature_names, os.fspath(path), dropped)
-
-
-def check_columns_observed(values, source, feature_names=None):
-  """Raises `ValueError` naming the first column with no observed value."""
-  observed = ~np.isnan(values)
-  empty_columns = np.flatnonzero(~observed.any(axis=0))
-  if len(empty_columns):
-    raise ValueError(
-        f"{source}: {_column_label(int(empty_columns[0]), feature_names)} has "
-        "no observed value (every cell is missing); drop the column")
 
 
 def load(path, expected_width=None, options=None):
@@ -980,70 +800,6 @@ def iter_batches(path, batch_size, expected_width=None, options=None):
   reader = open_table(path, options, expected_width)
   for block, _ in reader.iter_blocks(batch_size):
     yield block, reader.feature_names
-
-
-def validate_array(x, source="data", expected_width=None, allow_missing=True,
-                   row_offset=0, expected_names=None):
-  """Checks an in-memory array and returns it as float64 [N, D].
-
-  Args:
-    x: array-like [num_examples, num_features] of real numbers; NaN marks a
-      missing value.
-    source: a name for messages (a file name, "x_val").
-    expected_width: optional int, the width the model expects.
-    allow_missing: whether NaN is accepted.
-    row_offset: added to reported row indices (for streamed chunks).
-    expected_names: optional column names of the model: a table with
-      named columns (a pandas DataFrame) is matched to them by name
-      (`column_order`).
-
-  Returns:
-    float64 numpy array [num_examples, num_features] (x itself when it
-    already is one).
-
-  Raises:
-    TypeError: the array is not numeric.
-    ValueError: wrong rank, empty, wrong width, infinite values (the count
-      and the first offending row and column are named), or NaN when
-      `allow_missing` is False.
-  """
-  if hasattr(x, "to_numpy") and not isinstance(x, np.ndarray):
-    columns = getattr(x, "columns", None)
-    order = (None if columns is None or expected_names is None else
-             column_order([str(c) for c in columns], expected_names, source))
-    x = x.to_numpy()
-    if order is not None:
-      x = x[:, order]
-  array = np.asarray(x)
-  if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or
-                                   array.dtype == bool):
-    raise TypeError(
-        f"{source}: expected a numeric array, got dtype {array.dtype}")
-  if np.issubdtype(array.dtype, np.complexfloating):
-    raise TypeError(f"{source}: complex values are not supported")
-  if array.ndim != 2:
-    raise ValueError(
-        f"{source}: expected a 2-D array [num_examples, num_features], got "
-        f"shape {array.shape}")
-  if array.shape[0] == 0 or array.shape[1] == 0:
-    raise ValueError(f"{source}: the array is empty (shape {array.shape})")
-  if expected_width is not None and array.shape[1] != expected_width:
-    raise ValueError(f"{source}: {array.shape[1]} columns, but the model "
-                     f"expects {expected_width}")
-  values = array.astype(np.float64, copy=False)
-  infinite = np.isinf(values)
-  if infinite.any():
-    rows, cols = np.nonzero(infinite)
-    raise ValueError(
-        f"{source}: {int(infinite.sum())} infinite values, the first at row "
-        f"{int(rows[0]) + row_offset} (0-based), column {int(cols[0])}; "
-        "tfvae needs finite values (NaN marks a missing value)")
-  if not allow_missing and np.isnan(values).any():
-    rows, cols = np.nonzero(np.isnan(values))
-    raise ValueError(
-        f"{source}: {int(np.isnan(values).sum())} NaN values, the first at "
-        f"row {int(rows[0]) + row_offset} (0-based), column {int(cols[0])}")
-  return values
 
 
 def load_default():
@@ -1105,9 +861,8 @@ def split(x, validation_fraction, seed=0):
   Returns:
     (x_train, x_validation).
   """
-  if not 0 <= validation_fraction < 1:
-    raise ValueError(
-        f"validation fraction must be in [0, 1), got {validation_fraction!r}")
+  validation_fraction = validation.check_fraction(validation_fraction,
+                                                 "validation_fraction")
   if validation_fraction == 0:
     return x, x[:0]
   is_validation = validation_rows(np.arange(len(x)), validation_fraction, seed)

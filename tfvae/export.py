@@ -48,7 +48,6 @@ import tensorflow as tf
 
 import tfvae
 from tfvae import atomic
-from tfvae import data as data_lib
 from tfvae import families
 from tfvae.inference import importance
 from tfvae.inference import imputation
@@ -58,6 +57,7 @@ from tfvae.versions import METADATA_FILE
 from tfvae.versions import integer_versions
 from tfvae.versions import is_tfvae_export
 from tfvae.versions import latest_version_path
+from tfvae import validation
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 _GAUSSIAN_FAMILIES = (families.GAUSSIAN, families.GAUSSIAN_SHARED, families.MSE)
@@ -324,7 +324,7 @@ def export_servables(export_dir, servables, version=None, overwrite=False):
   """
   export_dir = os.path.abspath(os.fspath(export_dir))
   if version is not None:
-    version = data_lib.check_version(version)
+    version = validation.check_version(version)
   check_export_dir(export_dir)
   bases = {part: os.path.join(export_dir, part) for part in servables}
   if version is not None:  # before the long work of writing the parts
@@ -341,9 +341,9 @@ def export_servables(export_dir, servables, version=None, overwrite=False):
       if version is None:
         version = 1 + max((v for base in bases.values()
                            for v in integer_versions(base)), default=0)
-        if version > data_lib.MAX_VERSION:
+        if version > validation.MAX_VERSION:
           raise ValueError(
-              f"{export_dir}: version {data_lib.MAX_VERSION} exists, the "
+              f"{export_dir}: version {validation.MAX_VERSION} exists, the "
               "largest TF Serving reads; pass version=... to choose a free "
               "one")
       paths = {part: os.path.join(base, str(version))

@@ -34,6 +34,7 @@ from tfvae import statistics
 from tfvae.inference import importance
 from tfvae.inference import imputation
 from tfvae.inference import sampling
+from tfvae import validation
 
 tfd = tfp.distributions
 
@@ -41,9 +42,6 @@ tfd = tfp.distributions
 # of `compile`, measured by `scripts/bench_train.py` (see the README).
 STEPS_PER_EXECUTION = 32
 JIT_COMPILE = False
-# `fit` refuses values this many robust standard deviations (or raw units,
-# without `adapt`) from the column's centre: float32 training overflows.
-TRAINABLE_LIMIT = 1e8
 
 
 class UntrainedModelWarning(UserWarning):
@@ -147,38 +145,38 @@ class VAE(tf_keras.Model):
     # Step logs are aggregated over replicas inside the step (see
     # `_aggregated_result`), so every replica returns the same values.
     self.distribute_reduction_method = "first"
-    self.input_dim = data_lib.check_positive_int(input_dim, "input_dim")
-    self.latent_dim = data_lib.check_positive_int(latent_dim, "latent_dim")
+    self.input_dim = validation.check_positive_int(input_dim, "input_dim")
+    self.latent_dim = validation.check_positive_int(latent_dim, "latent_dim")
     if hidden_units is None:
       hidden_units = (self.input_dim,)
-    self.hidden_units = data_lib.check_widths(hidden_units)
+    self.hidden_units = validation.check_widths(hidden_units)
     self.activation = activation
     tf_keras.activations.get(activation)  # fail early on an unknown name
     self.likelihood = families.check_family(likelihood)
-    self.beta = data_lib.check_finite(beta, "beta", minimum=0)
-    self.kl_warmup_steps = data_lib.check_non_negative_int(
+    self.beta = validation.check_finite(beta, "beta", minimum=0)
+    self.kl_warmup_steps = validation.check_non_negative_int(
         kl_warmup_steps, "kl_warmup_steps")
-    self.free_bits = data_lib.check_finite(free_bits, "free_bits", minimum=0)
-    self.num_train_samples = data_lib.check_positive_int(
+    self.free_bits = validation.check_finite(free_bits, "free_bits", minimum=0)
+    self.num_train_samples = validation.check_positive_int(
         num_train_samples, "num_train_samples")
     if missing_train_samples is None:
       missing_train_samples = max(20, self.num_train_samples)
-    self.missing_train_samples = data_lib.check_positive_int(
+    self.missing_train_samples = validation.check_positive_int(
         missing_train_samples, "missing_train_samples")
     if self.free_bits and self.num_train_samples > 1:
       raise ValueError("free_bits applies to single-sample training; use "
                        "num_train_samples=1 with free_bits")
-    self.min_df = data_lib.check_finite(min_df, "min_df", minimum=1)
+    self.min_df = validation.check_finite(min_df, "min_df", minimum=1)
     self.df_transform = heads.check_df_transform(df_transform)
-    self.posterior_scale_floor = data_lib.check_finite(
+    self.posterior_scale_floor = validation.check_finite(
         posterior_scale_floor, "posterior_scale_floor", minimum=0)
-    self.likelihood_scale_floor = data_lib.check_finite(
+    self.likelihood_scale_floor = validation.check_finite(
         likelihood_scale_floor, "likelihood_scale_floor", minimum=0,
         exclusive=True)
     self.missing_indicator = bool(missing_indicator)
     self._data_has_gaps = None  # unknown until `fit` sees the data
     self.num_atoms = (0 if self.likelihood == families.MSE else
-                      data_lib.check_non_negative_int(num_atoms, "num_atoms"))
+                      validation.check_non_negative_int(num_atoms, "num_atoms"))
     if feature_names is not None:
       feature_names = tuple(str(name) for name in feature_names)
       if len(feature_names) != self.input_dim:
@@ -186,7 +184,7 @@ class VAE(tf_keras.Model):
             f"feature_names has {len(feature_names)} names, "
             f"expected input_dim={self.input_dim}")
     self.feature_names = feature_names
-    seed = data_lib.check_seed(seed)
+    seed = validation.check_seed(seed)
     if seed is None:  # follow TensorFlow's global seed
       seed = int(tf.random.uniform([], 0, 2**62, dtype=tf.int64))
     self.seed = seed
@@ -578,11 +576,7 @@ class VAE(tf_keras.Model):
       raise ValueError("a VAE trains on x alone; pass y=None")
     if class_weight is not None:
       raise ValueError("a VAE has no classes; use sample_weight to weight rows")
-    validation_split = data_lib.check_finite(validation_split,
-                                             "validation_split", minimum=0)
-    if validation_split >= 1:
-      raise ValueError(
-          f"validation_split must be in [0, 1), got {validation_split!r}")
+    validation_split = validation.check_fraction(validation_split)
     x = self._prepare_x(x, "x", for_training=True)
     if isinstance(x, tf.Tensor) and not self.is_adapted:
       _warn_if_badly_scaled(x.numpy())
@@ -656,11 +650,11 @@ class VAE(tf_keras.Model):
       self, for chaining.
     """
     if isinstance(x, tf.data.Dataset):
-      self._check_dataset(x, "adapt data")
+      validation.check_dataset(x, "adapt data", self.input_dim)
       stats = statistics.StreamingStatistics(self.input_dim, seed=self.seed)
       for element in x:
         element = element[0] if isinstance(element, tuple) else element
-        stats.update(data_lib.validate_array(element.numpy(), "adapt data",
+        stats.update(validation.validate_array(element.numpy(), "adapt data",
                                              self.input_dim))
       loc, scale = stats.result()
       sample = stats.sample
@@ -672,7 +666,7 @@ class VAE(tf_keras.Model):
       loc, scale = stats.result()
       sample = stats.sample
     else:
-      sample = data_lib.validate_array(x, "adapt data", self.input_dim,
+      sample = validation.validate_array(x, "adapt data", self.input_dim,
                                        expected_names=self.feature_names)
       loc, scale = statistics.compute_standardization(sample)
     self.set_statistics(loc, scale, *self.find_atoms(sample, scale))
@@ -887,7 +881,7 @@ class VAE(tf_keras.Model):
 
   def seed_pair(self, seed):
     """A stateless seed [2]: from an int, or drawn from the global seed."""
-    seed = data_lib.check_seed(seed)
+    seed = validation.check_seed(seed)
     if seed is None:
       return tf.random.uniform([2], 0, 2**62, dtype=tf.int64)
     return tf.constant([seed, 0], tf.int64)
@@ -903,11 +897,8 @@ class VAE(tf_keras.Model):
       if tf.executing_eagerly():
         return value
       if allow_missing:
-        return _refuse_infinity(value)
-      check = tf.debugging.assert_all_finite(
-          value, f"{name} holds a NaN or infinite value")
-      with tf.control_dependencies([check]):
-        return tf.identity(value)
+        return validation.refuse_infinity(value)
+      return validation.refuse_non_finite(value, name)
     array = np.asarray(value)
     if array.ndim >= 1 and array.shape[-1] != width:
       raise ValueError(
@@ -923,32 +914,8 @@ class VAE(tf_keras.Model):
       if not tf.executing_eagerly():
         return self._as_tensor(x, "x", self.input_dim, allow_missing=True)
       x = x.numpy()
-    return tf.constant(data_lib.validate_array(
+    return tf.constant(validation.validate_array(
         x, "x", self.input_dim, expected_names=self.feature_names))
-
-  def _check_dataset(self, dataset, name):
-    spec = dataset.element_spec
-    spec = spec[0] if isinstance(spec, tuple) else spec
-    if not isinstance(spec, tf.TensorSpec):
-      raise TypeError(f"{name}: the dataset must yield x tensors, or "
-                      f"(x, None, sample_weight) tuples; got {spec}")
-    if not (spec.dtype.is_floating or spec.dtype.is_integer):
-      raise TypeError(f"{name}: the dataset yields {spec.dtype.name} "
-                      "tensors, expected numbers")
-    if spec.shape.rank == 1:
-      raise ValueError(
-          f"{name}: the dataset yields single rows of shape {spec.shape}; "
-          "batch it first (dataset.batch(batch_size))")
-    if spec.shape.rank is not None and spec.shape.rank != 2:
-      raise ValueError(f"{name}: the dataset yields tensors of shape "
-                       f"{spec.shape}, expected batches [batch_size, "
-                       f"{self.input_dim}]")
-    width = spec.shape[-1] if spec.shape.rank else None
-    if width is not None and width != self.input_dim:
-      raise ValueError(
-          f"{name}: dataset elements have {width} columns, but the model "
-          f"expects {self.input_dim}")
-    return dataset
 
   def _prepare_x(self, value, name, for_training=False):
     """Arrays -> float64 tensors (Keras would cast numpy to float32)."""
@@ -957,29 +924,17 @@ class VAE(tf_keras.Model):
     if isinstance(value, tf_keras.utils.experimental.DatasetCreator):
       return value  # a dataset per worker (tf.distribute)
     if isinstance(value, tf.data.Dataset):
-      return self._check_dataset(value, name).map(_refuse_infinity)
+      return validation.check_dataset(value, name, self.input_dim).map(validation.refuse_infinity)
     if isinstance(value, (tf.Tensor, tf.Variable)):
       value = value.numpy()
-    values = data_lib.validate_array(value, name, self.input_dim,
+    values = validation.validate_array(value, name, self.input_dim,
                                      expected_names=self.feature_names)
     if for_training:
-      data_lib.check_columns_observed(values, name, self.feature_names)
-      self._check_trainable(values, name)
+      validation.check_columns_observed(values, name, self.feature_names)
+      validation.check_trainable(values, self.standardization.loc.numpy(),
+                                 self.standardization.scale.numpy(),
+                                 self.is_adapted, name)
     return tf.constant(values)
-
-  def _check_trainable(self, values, name):
-    loc = self.standardization.loc.numpy()
-    scale = self.standardization.scale.numpy()
-    with np.errstate(invalid="ignore"):
-      far = np.abs((values - loc) / scale) > TRAINABLE_LIMIT
-    if far.any():
-      row, column = (int(i[0]) for i in np.nonzero(far))
-      unit = ("robust standard deviations from the column's median"
-              if self.is_adapted else "(raw values; call adapt(x) first)")
-      raise ValueError(
-          f"{name} row {row} (0-based), column {column}: {values[row, column]!r}"
-          f" is more than {TRAINABLE_LIMIT:g} {unit}; float32 training "
-          "cannot use it (is it a fill value? mark it missing with NaN)")
 
   @staticmethod
   def _prepare_sample_weight(sample_weight, x):
@@ -988,19 +943,14 @@ class VAE(tf_keras.Model):
     if isinstance(x, tf.data.Dataset):
       raise ValueError("with a dataset, put the weights in the dataset: "
                        "(x, None, sample_weight) elements")
-    weights = np.asarray(sample_weight, np.float64)
-    if weights.shape != (x.shape[0],):
-      raise ValueError(f"sample_weight has shape {weights.shape}, expected "
-                       f"[{x.shape[0]}] (one weight per row)")
-    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-      raise ValueError("sample_weight must be finite and >= 0")
-    return weights.astype(np.float32)
+    return validation.check_sample_weight(sample_weight, x.shape[0])
 
   def _prepare_validation_data(self, validation_data):
     if validation_data is None or isinstance(validation_data, tf.data.Dataset):
       return (None if validation_data is None else
-              self._check_dataset(validation_data, "validation_data").map(
-                  _refuse_infinity))
+              validation.check_dataset(validation_data, "validation_data",
+                                   self.input_dim).map(
+                  validation.refuse_infinity))
     if isinstance(validation_data, (tuple, list)) and not (
         validation_data and np.ndim(validation_data[0]) == 1):
       parts = list(validation_data)
@@ -1031,20 +981,6 @@ def _aggregated_result(metric):
       tf.distribute.ReduceOp.SUM, [tf.identity(metric.total),
                                    tf.identity(metric.count)])
   return tf.math.divide_no_nan(total, count)
-
-
-def _refuse_infinity(*element):
-  """A dataset element, checked: infinite values stop the pipeline with a
-  clear error (NaN is a missing value). Runs in tf.data, outside the
-  compiled training step."""
-  x = element[0]
-  check = tf.debugging.assert_equal(
-      tf.reduce_any(tf.math.is_inf(x)), False,
-      message="x contains infinite values; tfvae needs finite values (NaN "
-      "marks a missing value)")
-  with tf.control_dependencies([check]):
-    x = tf.identity(x)
-  return (x,) + element[1:] if len(element) > 1 else x
 
 
 def _placeholder_targets(x, sample_weight):

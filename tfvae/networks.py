@@ -9,7 +9,7 @@ no gradient and the network computes exactly what it would without them.
 import tensorflow as tf
 import tf_keras
 
-from tfvae import data as data_lib
+from tfvae import validation
 
 
 def make_optimizer(learning_rate=1e-3):
@@ -44,7 +44,7 @@ def build_mlp(hidden_units, activation, output_size, name):
   """
   layers = [
       tf_keras.layers.Dense(units, activation=activation, name=f"hidden_{i}")
-      for i, units in enumerate(data_lib.check_widths(hidden_units))
+      for i, units in enumerate(validation.check_widths(hidden_units))
   ]
   layers.append(tf_keras.layers.Dense(output_size, name="params"))
   return tf_keras.Sequential(layers, name=name)
@@ -72,7 +72,7 @@ class EncoderNetwork(tf_keras.layers.Layer):
                missing_indicator=True, **kwargs):
     super().__init__(**kwargs)
     self.input_dim = int(input_dim)
-    self.hidden_units = data_lib.check_widths(hidden_units)
+    self.hidden_units = validation.check_widths(hidden_units)
     self.activation = activation
     self.output_size = int(output_size)
     self.missing_indicator = bool(missing_indicator)

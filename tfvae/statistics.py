@@ -11,7 +11,7 @@ any size, from a bounded uniform reservoir sample of rows.
 
 import numpy as np
 
-from tfvae import data as data_lib
+from tfvae import validation
 
 # 1.349 is the interquartile range of the standard Normal: IQR / 1.349 equals
 # the standard deviation for Gaussian data.
@@ -44,7 +44,7 @@ def compute_standardization(x):
     ValueError: a column has no observed value.
   """
   x = np.asarray(x, dtype=np.float64)
-  data_lib.check_columns_observed(x, "adapt data")
+  validation.check_columns_observed(x, "adapt data")
   loc = np.nanmedian(x, axis=0)
   q25, q75 = np.nanpercentile(x, [25, 75], axis=0)
   scale = (q75 - q25) / _IQR_OF_STANDARD_NORMAL
@@ -120,7 +120,7 @@ class StreamingStatistics:
     if self.num_rows == 0:
       raise ValueError("adapt data: no rows")
     sample = self.sample
-    data_lib.check_columns_observed(
+    validation.check_columns_observed(
         np.where(self.num_missing < self.num_rows, 0.0, np.nan)[None, :],
         "adapt data")
     # A column observed so rarely that the reservoir holds none of its values

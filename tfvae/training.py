@@ -22,6 +22,7 @@ from tfvae import data as data_lib
 from tfvae import families
 from tfvae import runtime
 from tfvae import statistics
+from tfvae import validation
 
 # The closing importance-weighted evaluation scores at most this many
 # validation rows (a seeded random subset beyond it), and the closing
@@ -387,7 +388,7 @@ def prepare_data(config, table=None):
         f"{'s' * (total != 1)}, {len(x_train)} left for training after the "
         f"validation split ({config.validation_split:g}); at least 2 "
         "training rows are needed (add rows, or lower validation_split)")
-  data_lib.check_columns_observed(x_train, f"{table.source} (training rows)",
+  validation.check_columns_observed(x_train, f"{table.source} (training rows)",
                                   table.feature_names)
   return TrainingData(
       source=table.source, width=table.values.shape[1],

@@ -8,7 +8,7 @@ import json
 import os
 import re
 
-from tfvae import data as data_lib
+from tfvae import validation
 
 METADATA_FILE = "tfvae_metadata.json"
 PARTS = ("encoder", "decoder", "scorer")
@@ -21,7 +21,7 @@ def integer_versions(base_path):
     return []
   return sorted(int(name) for name in os.listdir(base_path)
                 if re.fullmatch(r"\d+", name)
-                and 1 <= int(name) <= data_lib.MAX_VERSION
+                and 1 <= int(name) <= validation.MAX_VERSION
                 and os.path.isdir(os.path.join(base_path, name)))
 
 

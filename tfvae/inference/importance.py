@@ -7,10 +7,10 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfvae import data as data_lib
 from tfvae import keyed_random
 from tfvae import objectives
 from tfvae import runtime
+from tfvae import validation
 
 # (row, sample) pairs decoded at once: bounds memory at about 64k x the
 # widest layer floats, in the model's estimates and in the served scorer.
@@ -205,9 +205,9 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
   Returns:
     float64 numpy array [N].
   """
-  x = data_lib.validate_array(x, "x", model.input_dim,
+  x = validation.validate_array(x, "x", model.input_dim,
                               expected_names=model.feature_names)
-  num_samples = data_lib.check_num_samples(num_samples)
+  num_samples = validation.check_num_samples(num_samples)
   model.warn_if_untrained("estimating log p(x)")
   seed_pair = model.seed_pair(seed)
   gaps = bool(np.isnan(x).any())
@@ -231,7 +231,7 @@ def anomaly_score(model, x, num_samples=1000, seed=None, per_feature_score=False
                   verbose=0):
   """-log p(x_obs) per row in nats (higher is stranger); see
   `tfvae.VAE.anomaly_score`."""
-  x = data_lib.validate_array(x, "x", model.input_dim,
+  x = validation.validate_array(x, "x", model.input_dim,
                               expected_names=model.feature_names)
   scores = -marginal_log_likelihood(model, x, num_samples, seed, verbose)
   if per_feature_score:

@@ -5,10 +5,10 @@ spread, and draws from p(x_mis | x_obs) by sampling importance resampling
 import numpy as np
 import tensorflow as tf
 
-from tfvae import data as data_lib
 from tfvae import objectives
 from tfvae import runtime
 from tfvae.inference import importance
+from tfvae import validation
 
 
 def weighted_moments(log_weights, x_mean, x_variance):
@@ -94,9 +94,9 @@ def draws(model, x, noise, uniforms):
 def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
            return_std=False, verbose=0):
   """Fills missing values from p(x_mis | x_obs); see `tfvae.VAE.impute`."""
-  x = data_lib.validate_array(x, "x", model.input_dim,
+  x = validation.validate_array(x, "x", model.input_dim,
                               expected_names=model.feature_names)
-  num_samples = data_lib.check_num_samples(num_samples)
+  num_samples = validation.check_num_samples(num_samples)
   model.warn_if_untrained("imputing")
   seed_pair = model.seed_pair(seed)
   noise = tf.random.stateless_normal([num_samples, model.latent_dim],
@@ -106,7 +106,7 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
   progress = runtime.Progress("imputing", len(gaps), "rows",
                               enabled=bool(verbose))
   if num_imputations is not None:
-    count = data_lib.check_num_imputations(num_imputations, len(x),
+    count = validation.check_num_imputations(num_imputations, len(x),
                                            model.input_dim)
     if num_samples > importance.MAX_DECODED_ROWS:
       raise ValueError(f"num_imputations needs num_samples <= "

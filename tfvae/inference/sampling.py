@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from tfvae import data as data_lib
+from tfvae import validation
 
 
 def sample(model, num_examples, seed=None):
@@ -11,7 +11,7 @@ def sample(model, num_examples, seed=None):
   Returns:
     float64 numpy array [num_examples, input_dim].
   """
-  num_examples = data_lib.check_positive_int(num_examples, "num_examples")
+  num_examples = validation.check_positive_int(num_examples, "num_examples")
   model.warn_if_untrained("sampling")
   latent_seed, data_seed = tf.unstack(
       tf.random.experimental.stateless_split(model.seed_pair(seed), 2))

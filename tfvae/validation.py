@@ -1,0 +1,379 @@
+"""Every input check and its message, in one place.
+
+Numbers (ints, floats, seeds, widths, counts, versions), arrays and their
+columns, datasets and sample weights: the model's constructor and methods,
+the readers, the served graphs' entry and the command line's argparse
+types (`tfvae.cli`) all call these, so the same bad value gets the same
+answer wherever it enters. Messages name the value and what was expected:
+`"num_samples must be a positive integer, got 0"`. Importing this module
+does not import TensorFlow.
+"""
+
+import math
+import warnings
+
+import numpy as np
+
+
+
+class DataWarning(UserWarning):
+  """Something about the data the user should know, e.g. dropped rows, or
+  columns matched by name."""
+
+
+
+
+def check_positive_int(value, name):
+  """Returns `value` as an int, or raises `ValueError` if it is not one >= 1."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
+      value < 1):
+    if isinstance(value, float) and value.is_integer() and value >= 1:
+      return int(value)
+    raise ValueError(f"{name} must be a positive integer, got {value!r}")
+  return int(value)
+
+
+def check_non_negative_int(value, name):
+  """Returns `value` as an int, or raises `ValueError` if it is not one >= 0."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or (
+      value < 0):
+    raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+  return int(value)
+
+
+def check_widths(units, name="hidden_units"):
+  """Returns layer widths as a tuple of positive ints (empty: linear).
+
+  Raises:
+    ValueError: `units` is not a sequence of positive integers.
+  """
+  if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
+    raise ValueError(
+        f"{name} must be a sequence of positive integers, got {units!r}")
+  return tuple(check_positive_int(u, f"{name} entry") for u in units)
+
+
+def check_finite(value, name, minimum=None, exclusive=False):
+  """Returns `value` as a float, or raises `ValueError` if it is NaN, infinite
+  or below `minimum` (at or below it when `exclusive`)."""
+  if isinstance(value, bool):
+    raise ValueError(f"{name} must be a number, got {value!r}")
+  try:
+    number = float(value)
+  except (TypeError, ValueError):
+    raise ValueError(f"{name} must be a number, got {value!r}") from None
+  if not math.isfinite(number):
+    raise ValueError(f"{name} must be a finite number, got {value!r}")
+  if minimum is not None and (number < minimum or
+                              (exclusive and number == minimum)):
+    relation = ">" if exclusive else ">="
+    raise ValueError(
+        f"{name} must be a number {relation} {minimum:g}, got {value!r}")
+  return number
+
+
+def check_seed(seed, name="seed"):
+  """Returns a seed as a non-negative int below 2**63, or None."""
+  if seed is None:
+    return None
+  if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or (
+      not 0 <= seed < 2**63):
+    raise ValueError(f"{name} must be an integer in [0, 2**63), got {seed!r}")
+  return int(seed)
+
+
+# Importance samples per row: the estimate's standard error falls as
+# 1 / sqrt(K), so a million is already a thousand times below one sample's,
+# and more only makes the work run for hours.
+MAX_NUM_SAMPLES = 10**6
+
+
+def check_num_samples(value, name="num_samples"):
+  """Returns a number of importance samples per row, in [1, 10**6]."""
+  value = check_positive_int(value, name)
+  if value > MAX_NUM_SAMPLES:
+    raise ValueError(
+        f"{name} must be at most {MAX_NUM_SAMPLES:,} importance samples per "
+        f"row, got {value:,} (the estimate's error shrinks as 1/sqrt(K): "
+        "more would only run for hours)")
+  return value
+
+
+def check_num_imputations(value, num_rows, width, name="num_imputations"):
+  """Returns a number of imputations M, checked against the memory that M
+  completed copies of `num_rows` rows of `width` values need."""
+  from tfvae import runtime  # pylint: disable=g-import-not-at-top
+  value = check_positive_int(value, name)
+  # The completed copies and one chunk of draws, float64, and the draws'
+  # shared uniforms [M, 1 + 2 D].
+  needed = 8 * value * (2 * num_rows * width + 1 + 2 * width)
+  runtime.check_memory(needed, f"{name}={value:,} for {num_rows:,} rows",
+                       f"lower {name}, or impute fewer rows at a time")
+  return value
+
+
+# TF Serving reads version folder names as signed 64-bit integers, and
+# ignores folders it cannot read so.
+MAX_VERSION = 2**63 - 1
+
+
+def check_version(version, name="version"):
+  """Returns an export version as TF Serving reads it: an int in
+  [1, 2**63 - 1], or raises `ValueError` naming the value."""
+  expected = (f"{name} must be a positive integer up to 2**63 - 1 (TF "
+              f"Serving reads 64-bit versions), got {version!r}")
+  try:
+    version = check_positive_int(version, name)
+  except ValueError:
+    raise ValueError(expected) from None
+  if version > MAX_VERSION:
+    raise ValueError(expected)
+  return version
+
+
+def column_label(index, feature_names):
+  """A column as users see it: its number (1-based) and its header name."""
+  if feature_names is not None and index < len(feature_names):
+    return f"column {index + 1} ({feature_names[index]!r})"
+  return f"column {index + 1}"
+
+
+
+
+def shown_names(names, limit=8):
+  """Up to `limit` names, quoted, for a one-line message."""
+  shown = ", ".join(repr(n) for n in names[:limit])
+  return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def check_unique_names(names, source):
+  """Raises `ValueError` if a column name appears more than once."""
+  if names is None:
+    return
+  seen = {}
+  for index, name in enumerate(names):
+    if name in seen:
+      raise ValueError(
+          f"{source}: columns {seen[name] + 1} and {index + 1} are both named "
+          f"{name!r}; column names must be unique (rename one)")
+    seen[name] = index
+
+
+def column_order(names, expected_names, source):
+  """Matches a table's columns to the model's by name.
+
+  Args:
+    names: the table's column names, or None when it has none.
+    expected_names: the names the model was trained with, or None.
+    source: the table's name for messages.
+
+  Returns:
+    None when either side has no names (columns are then taken by
+    position), else the list `order` such that `table[:, order]` holds the
+    model's columns in the model's order.
+
+  Raises:
+    ValueError: a model column is missing, or the table has a column the
+      model does not know (both named, in one line).
+  """
+  if names is None or expected_names is None:
+    return None
+  names, expected_names = list(names), list(expected_names)
+  index = {name: i for i, name in enumerate(names)}
+  missing = [name for name in expected_names if name not in index]
+  unknown = [name for name in names if name not in set(expected_names)]
+  if missing or unknown:
+    parts = []
+    if missing:
+      parts.append(f"missing the model's column{'s' * (len(missing) > 1)} "
+                   f"{shown_names(missing)}")
+    if unknown:
+      parts.append(f"unknown column{'s' * (len(unknown) > 1)} "
+                   f"{shown_names(unknown)}")
+    raise ValueError(f"{source}: {'; '.join(parts)} (the model's columns: "
+                     f"{shown_names(expected_names)})")
+  order = [index[name] for name in expected_names]
+  if order != list(range(len(names))):
+    warnings.warn(f"{source}: columns matched to the model's by name (the "
+                  "file's order differs)", DataWarning, stacklevel=3)
+  return order
+
+
+
+
+def check_columns_observed(values, source, feature_names=None):
+  """Raises `ValueError` naming the first column with no observed value."""
+  observed = ~np.isnan(values)
+  empty_columns = np.flatnonzero(~observed.any(axis=0))
+  if len(empty_columns):
+    raise ValueError(
+        f"{source}: {column_label(int(empty_columns[0]), feature_names)} has "
+        "no observed value (every cell is missing); drop the column")
+
+
+
+
+def validate_array(x, source="data", expected_width=None, allow_missing=True,
+                   row_offset=0, expected_names=None):
+  """Checks an in-memory array and returns it as float64 [N, D].
+
+  Args:
+    x: array-like [num_examples, num_features] of real numbers; NaN marks a
+      missing value.
+    source: a name for messages (a file name, "x_val").
+    expected_width: optional int, the width the model expects.
+    allow_missing: whether NaN is accepted.
+    row_offset: added to reported row indices (for streamed chunks).
+    expected_names: optional column names of the model: a table with
+      named columns (a pandas DataFrame) is matched to them by name
+      (`column_order`).
+
+  Returns:
+    float64 numpy array [num_examples, num_features] (x itself when it
+    already is one).
+
+  Raises:
+    TypeError: the array is not numeric.
+    ValueError: wrong rank, empty, wrong width, infinite values (the count
+      and the first offending row and column are named), or NaN when
+      `allow_missing` is False.
+  """
+  if hasattr(x, "to_numpy") and not isinstance(x, np.ndarray):
+    columns = getattr(x, "columns", None)
+    order = (None if columns is None or expected_names is None else
+             column_order([str(c) for c in columns], expected_names, source))
+    x = x.to_numpy()
+    if order is not None:
+      x = x[:, order]
+  array = np.asarray(x)
+  if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or
+                                   array.dtype == bool):
+    raise TypeError(
+        f"{source}: expected a numeric array, got dtype {array.dtype}")
+  if np.issubdtype(array.dtype, np.complexfloating):
+    raise TypeError(f"{source}: complex values are not supported")
+  if array.ndim != 2:
+    raise ValueError(
+        f"{source}: expected a 2-D array [num_examples, num_features], got "
+        f"shape {array.shape}")
+  if array.shape[0] == 0 or array.shape[1] == 0:
+    raise ValueError(f"{source}: the array is empty (shape {array.shape})")
+  if expected_width is not None and array.shape[1] != expected_width:
+    raise ValueError(f"{source}: {array.shape[1]} columns, but the model "
+                     f"expects {expected_width}")
+  values = array.astype(np.float64, copy=False)
+  infinite = np.isinf(values)
+  if infinite.any():
+    rows, cols = np.nonzero(infinite)
+    raise ValueError(
+        f"{source}: {int(infinite.sum())} infinite values, the first at row "
+        f"{int(rows[0]) + row_offset} (0-based), column {int(cols[0])}; "
+        "tfvae needs finite values (NaN marks a missing value)")
+  if not allow_missing and np.isnan(values).any():
+    rows, cols = np.nonzero(np.isnan(values))
+    raise ValueError(
+        f"{source}: {int(np.isnan(values).sum())} NaN values, the first at "
+        f"row {int(rows[0]) + row_offset} (0-based), column {int(cols[0])}")
+  return values
+
+
+
+
+def check_fraction(value, name="validation_split"):
+  """Returns a fraction in [0, 1) as a float (a validation split)."""
+  value = check_finite(value, name)
+  if not 0 <= value < 1:
+    raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
+  return value
+
+
+# `fit` refuses values this many robust standard deviations (or raw units,
+# without `adapt`) from the column's centre: float32 training overflows.
+TRAINABLE_LIMIT = 1e8
+
+
+def check_trainable(values, loc, scale, adapted, name="x"):
+  """Raises `ValueError` for a value float32 training cannot use: more than
+  `TRAINABLE_LIMIT` standard deviations (raw units when not `adapted`)
+  from its column's centre (a fill value such as -9999999999, usually)."""
+  with np.errstate(invalid="ignore"):
+    far = np.abs((values - loc) / scale) > TRAINABLE_LIMIT
+  if far.any():
+    row, column = (int(i[0]) for i in np.nonzero(far))
+    unit = ("robust standard deviations from the column's median"
+            if adapted else "(raw values; call adapt(x) first)")
+    raise ValueError(
+        f"{name} row {row} (0-based), column {column}: "
+        f"{float(values[row, column])!r}"
+        f" is more than {TRAINABLE_LIMIT:g} {unit}; float32 training "
+        "cannot use it (is it a fill value? mark it missing with NaN)")
+
+
+def check_sample_weight(sample_weight, num_rows):
+  """Returns per-row weights as float32 [num_rows], finite and >= 0."""
+  weights = np.asarray(sample_weight, np.float64)
+  if weights.shape != (num_rows,):
+    raise ValueError(f"sample_weight has shape {weights.shape}, expected "
+                     f"[{num_rows}] (one weight per row)")
+  if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+    raise ValueError("sample_weight must be finite and >= 0")
+  return weights.astype(np.float32)
+
+
+def check_dataset(dataset, name, width):
+  """Checks a `tf.data.Dataset`'s element spec: batches [batch_size, width]
+  of numbers (or `(x, None, sample_weight)` tuples of them).
+
+  Returns:
+    The dataset.
+
+  Raises:
+    TypeError / ValueError: naming `name` and what the dataset yields.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  spec = dataset.element_spec
+  spec = spec[0] if isinstance(spec, tuple) else spec
+  if not isinstance(spec, tf.TensorSpec):
+    raise TypeError(f"{name}: the dataset must yield x tensors, or "
+                    f"(x, None, sample_weight) tuples; got {spec}")
+  if not (spec.dtype.is_floating or spec.dtype.is_integer):
+    raise TypeError(f"{name}: the dataset yields {spec.dtype.name} "
+                    "tensors, expected numbers")
+  if spec.shape.rank == 1:
+    raise ValueError(
+        f"{name}: the dataset yields single rows of shape {spec.shape}; "
+        "batch it first (dataset.batch(batch_size))")
+  if spec.shape.rank is not None and spec.shape.rank != 2:
+    raise ValueError(f"{name}: the dataset yields tensors of shape "
+                     f"{spec.shape}, expected batches [batch_size, {width}]")
+  found = spec.shape[-1] if spec.shape.rank else None
+  if found is not None and found != width:
+    raise ValueError(f"{name}: dataset elements have {found} columns, but "
+                     f"the model expects {width}")
+  return dataset
+
+
+def refuse_infinity(*element):
+  """A tensor (or a dataset element whose first part is x), checked in the
+  graph: an infinite value stops the computation with a clear error (NaN is
+  a missing value). For datasets (`dataset.map`) and served signatures,
+  where values are not known until they run."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  x = element[0]
+  check = tf.debugging.assert_equal(
+      tf.reduce_any(tf.math.is_inf(x)), False,
+      message="x contains infinite values; tfvae needs finite values (NaN "
+      "marks a missing value)")
+  with tf.control_dependencies([check]):
+    x = tf.identity(x)
+  return (x,) + element[1:] if len(element) > 1 else x
+
+
+def refuse_non_finite(value, name):
+  """A tensor checked in the graph: NaN or infinity stops the computation
+  with an error naming `name` (for z, which has no missing values)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  check = tf.debugging.assert_all_finite(
+      value, f"{name} holds a NaN or infinite value")
+  with tf.control_dependencies([check]):
+    return tf.identity(value)
