@@ -873,7 +873,8 @@ class VAE(tf_keras.Model):
     """Warns when `what` (scoring, imputing, sampling) uses a model that no
     optimizer step has changed: its answers describe random weights."""
     optimizer = getattr(self, "optimizer", None)
-    if optimizer is None or int(optimizer.iterations) == 0:
+    # `.numpy()`: under tf.distribute the counter is a mirrored variable.
+    if optimizer is None or int(optimizer.iterations.numpy()) == 0:
       warnings.warn(
           f"{what} with a model that was never trained: its numbers describe "
           "random initial weights (call fit first, or load a trained "

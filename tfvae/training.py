@@ -635,10 +635,6 @@ def train(config, data=None, model_options=None, on_resume=None,
   from tfvae import networks  # pylint: disable=g-import-not-at-top
 
   check_outputs(config)
-  if config.checkpoint_dir:
-    # A folder reached through a symbolic link is written where it is.
-    config = dataclasses.replace(
-        config, checkpoint_dir=os.path.realpath(config.checkpoint_dir))
   if data is None or isinstance(data, data_lib.Table):
     data = prepare_data(config, table=data)
   config = config.resolve(data.num_train, data.width)
