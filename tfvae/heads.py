@@ -412,12 +412,6 @@ def _pick_atoms(atom_loc, component):
   return tf.reshape(tf.transpose(picked), tf.shape(component))
 
 
-def _normal_log_prob(parameters, u):
-  scale = parameters["scale"]
-  y = (u - parameters["loc"]) / scale
-  return -0.5 * tf.square(y) - tf.math.log(scale) - _HALF_LOG_2PI
-
-
 # A float32 log-weight whose exp is exactly 0 next to any other weight.
 _NEGLIGIBLE = -1e30
 
@@ -457,39 +451,57 @@ def _log1p_square(a):
                   tf.math.log1p(tf.square(small)))
 
 
-def _split_loc_scale(params, floor):
-  loc, raw_scale = tf.split(params, 2, axis=-1)
-  return loc, floored_softplus(raw_scale, floor)
+class LocationScaleLikelihood(LikelihoodHead):
+  """A family given by a location and a scale per feature, both outputs of
+  the decoder network (the scale through a floored softplus).
 
-
-@tf_keras.saving.register_keras_serializable(package="tfvae")
-class GaussianLikelihood(LikelihoodHead):
-  """Normal with mean(z) and a softplus scale(z) per feature.
-
-  Heteroscedastic: the scale is an output of the decoder network.
-  Input `[loc, raw_scale]` [..., 2 * event_size].
+  Input `[loc, raw_scale]` [..., 2 * event_size]. A family names its
+  `distribution` (a TFP class taking `loc` and `scale`) and writes its
+  log-density `log_density(loc, scale, u)`; heads whose scale does not
+  depend on z override `params_size` and `family_parameters`.
   """
 
-  family_name = families.GAUSSIAN
+  distribution = None
 
   @staticmethod
   def params_size(event_size):
     return 2 * int(event_size)
 
   def family_parameters(self, params):
-    loc, scale = _split_loc_scale(params, self.scale_floor)
-    return {"loc": loc, "scale": scale}
+    loc, raw_scale = tf.split(params, 2, axis=-1)
+    return {"loc": loc, "scale": floored_softplus(raw_scale, self.scale_floor)}
 
-  @staticmethod
-  def family(parameters):
-    return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
+  @classmethod
+  def family(cls, parameters):
+    return cls.distribution(loc=parameters["loc"], scale=parameters["scale"])
 
   def family_log_prob(self, parameters, u):
-    return _normal_log_prob(parameters, u)
+    return self.log_density(parameters["loc"], parameters["scale"], u)
+
+  @staticmethod
+  def log_density(loc, scale, u):
+    """log p(u) elementwise, [..., event_size]."""
+    raise NotImplementedError
 
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
-class SharedScaleGaussianLikelihood(LikelihoodHead):
+class GaussianLikelihood(LocationScaleLikelihood):
+  """Normal with mean(z) and a softplus scale(z) per feature.
+
+  Heteroscedastic: the scale is an output of the decoder network.
+  """
+
+  family_name = families.GAUSSIAN
+  distribution = tfd.Normal
+
+  @staticmethod
+  def log_density(loc, scale, u):
+    y = (u - loc) / scale
+    return -0.5 * tf.square(y) - tf.math.log(scale) - _HALF_LOG_2PI
+
+
+@tf_keras.saving.register_keras_serializable(package="tfvae")
+class SharedScaleGaussianLikelihood(GaussianLikelihood):
   """Normal with mean(z) and a learned per-feature scale independent of z.
 
   The calibrated decoder of Rybkin et al. (2021), "Simple and Effective VAE
@@ -516,39 +528,21 @@ class SharedScaleGaussianLikelihood(LikelihoodHead):
             "scale": tf.broadcast_to(tf.cast(scale, params.dtype),
                                      tf.shape(params))}
 
-  @staticmethod
-  def family(parameters):
-    return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
-
-  def family_log_prob(self, parameters, u):
-    return _normal_log_prob(parameters, u)
-
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
-class LaplaceLikelihood(LikelihoodHead):
+class LaplaceLikelihood(LocationScaleLikelihood):
   """Laplace with loc(z) and a softplus scale(z) per feature.
 
   Heavier tails than the Normal; its NLL is an L1 reconstruction error with
-  a learned per-feature scale. Input `[loc, raw_scale]` [..., 2 * event_size].
+  a learned per-feature scale.
   """
 
   family_name = families.LAPLACE
+  distribution = tfd.Laplace
 
   @staticmethod
-  def params_size(event_size):
-    return 2 * int(event_size)
-
-  def family_parameters(self, params):
-    loc, scale = _split_loc_scale(params, self.scale_floor)
-    return {"loc": loc, "scale": scale}
-
-  @staticmethod
-  def family(parameters):
-    return tfd.Laplace(loc=parameters["loc"], scale=parameters["scale"])
-
-  def family_log_prob(self, parameters, u):
-    scale = parameters["scale"]
-    return -tf.abs(u - parameters["loc"]) / scale - tf.math.log(2.0 * scale)
+  def log_density(loc, scale, u):
+    return -tf.abs(u - loc) / scale - tf.math.log(2.0 * scale)
 
 
 def check_df_transform(df_transform):
@@ -562,7 +556,7 @@ def check_df_transform(df_transform):
 
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
-class StudentTLikelihood(LikelihoodHead):
+class StudentTLikelihood(LocationScaleLikelihood):
   """Student's t with loc(z), scale(z) and learned per-feature df.
 
   The degrees of freedom are `min_df + softplus(raw_df) + 0.001` > `min_df`
@@ -614,10 +608,6 @@ class StudentTLikelihood(LikelihoodHead):
         name="raw_df", shape=[self.event_size],
         initializer=tf_keras.initializers.Constant(initial), trainable=True)
 
-  @staticmethod
-  def params_size(event_size):
-    return 2 * int(event_size)
-
   def degrees_of_freedom(self):
     """The per-feature degrees of freedom, float32 [event_size]."""
     if self.df_transform == "softplus":
@@ -626,10 +616,11 @@ class StudentTLikelihood(LikelihoodHead):
         tf.clip_by_value(self.raw_df, -20.0, math.log(1e5)))
 
   def family_parameters(self, params):
-    loc, scale = _split_loc_scale(params, self.scale_floor)
-    df = tf.broadcast_to(tf.cast(self.degrees_of_freedom(), loc.dtype),
-                         tf.shape(loc))
-    return {"loc": loc, "scale": scale, "df": df}
+    parameters = super().family_parameters(params)
+    loc = parameters["loc"]
+    parameters["df"] = tf.broadcast_to(
+        tf.cast(self.degrees_of_freedom(), loc.dtype), tf.shape(loc))
+    return parameters
 
   @staticmethod
   def family(parameters):
@@ -652,7 +643,7 @@ class StudentTLikelihood(LikelihoodHead):
 
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
-class FixedScaleGaussianLikelihood(LikelihoodHead):
+class FixedScaleGaussianLikelihood(GaussianLikelihood):
   """Normal with mean(z) and the fixed scale implied by `MSE + 1e-4 * KL`.
 
   The original snippet minimised `mean((x - mu)**2) + 1e-4 * KL`, the mean
@@ -698,13 +689,6 @@ class FixedScaleGaussianLikelihood(LikelihoodHead):
     return {"loc": params,
             "scale": tf.fill(tf.shape(params),
                              tf.constant(self.fixed_scale, params.dtype))}
-
-  @staticmethod
-  def family(parameters):
-    return tfd.Normal(loc=parameters["loc"], scale=parameters["scale"])
-
-  def family_log_prob(self, parameters, u):
-    return _normal_log_prob(parameters, u)
 
   def get_config(self):
     config = super().get_config()
