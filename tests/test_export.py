@@ -14,6 +14,7 @@ import tensorflow as tf
 
 import tfvae
 from tfvae import export
+from tfvae import versions
 from tests.helpers import fitted_model
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -148,13 +149,13 @@ def test_versions_metadata_and_overwrite_rules(tmp_path):
   export.export_model(model, tmp_path)
   second = export.export_model(model, tmp_path)
   assert second["encoder"].endswith(os.path.join("encoder", "2"))
-  assert export.integer_versions(tmp_path / "decoder") == [1, 2]
+  assert versions.integer_versions(tmp_path / "decoder") == [1, 2]
   with pytest.raises(FileExistsError, match="overwrite=True"):
     export.export_model(model, tmp_path, version=2)
   export.export_model(model, tmp_path, version=2, overwrite=True)
-  assert export.integer_versions(tmp_path / "encoder") == [1, 2]
+  assert versions.integer_versions(tmp_path / "encoder") == [1, 2]
   metadata = json.loads(
-      (tmp_path / "encoder" / "2" / "assets.extra" / export.METADATA_FILE).read_text())
+      (tmp_path / "encoder" / "2" / "assets.extra" / versions.METADATA_FILE).read_text())
   assert metadata["input_dim"] == 3 and metadata["latent_dim"] == 2
   assert metadata["likelihood"] == "gaussian" and metadata["version"] == 2
   assert metadata["feature_names"] == ["a", "b", "c"]
@@ -166,7 +167,7 @@ def test_versions_metadata_and_overwrite_rules(tmp_path):
   # Folders TF Serving cannot read as a 64-bit version do not move the
   # automatic numbering.
   (tmp_path / "encoder" / str(10**20)).mkdir()
-  assert export.integer_versions(tmp_path / "encoder") == [1, 2]
+  assert versions.integer_versions(tmp_path / "encoder") == [1, 2]
   (tmp_path / "encoder" / str(10**20)).rmdir()
   # A version folder tfvae did not write is never replaced.
   (tmp_path / "decoder" / "7").mkdir()
@@ -174,7 +175,7 @@ def test_versions_metadata_and_overwrite_rules(tmp_path):
   with pytest.raises(FileExistsError, match="not a tfvae export"):
     export.export_model(model, tmp_path, version=7, overwrite=True)
   assert (tmp_path / "decoder" / "7" / "mine.txt").read_text() == "keep"
-  assert export.integer_versions(tmp_path / "encoder") == [1, 2]
+  assert versions.integer_versions(tmp_path / "encoder") == [1, 2]
 
 
 def test_exports_get_the_umasks_permissions(tmp_path):
@@ -209,7 +210,7 @@ def test_concurrent_exports_end_as_two_versions(tmp_path):
                     for line in out.splitlines() if "encoder" in line)
   assert reported == [str(tmp_path / "m" / "encoder" / v) for v in ("1", "2")]
   for part in ("encoder", "decoder"):
-    assert export.integer_versions(tmp_path / "m" / part) == [1, 2]
+    assert versions.integer_versions(tmp_path / "m" / part) == [1, 2]
 
 
 def test_warmup_records_are_valid_prediction_logs(tmp_path):
@@ -300,7 +301,7 @@ def test_killed_export_leaves_no_version_and_the_previous_intact(tmp_path):
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=60)
   for part in ("encoder", "decoder"):
-    assert export.integer_versions(tmp_path / part) == [1]
+    assert versions.integer_versions(tmp_path / part) == [1]
   leftovers = [n for n in os.listdir(tmp_path / "encoder") if n != "1"]
   assert leftovers and all(n.startswith(".tmp-tfvae-") for n in leftovers)
   loaded = tf.saved_model.load(str(tmp_path / "encoder" / "1"))

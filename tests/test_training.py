@@ -63,7 +63,7 @@ def test_train_rejects_tiny_data(tmp_path):
 
 
 def test_the_closing_evaluation_is_capped(tmp_path, monkeypatch):
-  monkeypatch.setattr(training, "MAX_LOG_LIKELIHOOD_ROWS", 10)
+  monkeypatch.setattr(training.loop, "MAX_LOG_LIKELIHOOD_ROWS", 10)
   summary = training.train(training.TrainConfig(
       epochs=1, num_samples=5, verbose=0, logdir=None))
   assert summary.log_likelihood_rows == 10
@@ -272,7 +272,8 @@ def test_search_keeps_the_best_candidate_and_stores_its_settings(
     tmp_path, monkeypatch):
   candidates = [("defaults", {}), ("linear", {"hidden_units": ()}),
                 ("tiny_latent", {"latent_dim": 1})]
-  monkeypatch.setattr(training, "search_candidates", lambda n, d: candidates)
+  monkeypatch.setattr(training.recipe, "search_candidates",
+                      lambda n, d: candidates)
   summary = training.run(training.TrainConfig(
       search=True, time_budget=5, epochs=4, hidden_units=(16,),
       num_samples=20, verbose=0, logdir=None,

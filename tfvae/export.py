@@ -53,10 +53,6 @@ from tfvae.inference import importance
 from tfvae.inference import imputation
 from tfvae.inference.importance import MAX_DECODED_ROWS
 from tfvae import versions
-from tfvae.versions import METADATA_FILE
-from tfvae.versions import integer_versions
-from tfvae.versions import is_tfvae_export
-from tfvae.versions import latest_version_path
 from tfvae import validation
 
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -296,7 +292,8 @@ def write_servable(path, module, metadata, warmup_inputs):
   metadata = dict(metadata)
   metadata["warmup_requests"] = _write_warmup(
       os.path.join(extra, WARMUP_FILE), metadata["part"], warmup_inputs)
-  with open(os.path.join(extra, METADATA_FILE), "w", encoding="utf-8") as f:
+  with open(os.path.join(extra, versions.METADATA_FILE), "w",
+            encoding="utf-8") as f:
     json.dump(metadata, f, indent=2)
 
 
@@ -340,7 +337,7 @@ def export_servables(export_dir, servables, version=None, overwrite=False):
     with atomic.folder_lock(export_dir):
       if version is None:
         version = 1 + max((v for base in bases.values()
-                           for v in integer_versions(base)), default=0)
+                           for v in versions.integer_versions(base)), default=0)
         if version > validation.MAX_VERSION:
           raise ValueError(
               f"{export_dir}: version {validation.MAX_VERSION} exists, the "
@@ -360,7 +357,7 @@ def export_servables(export_dir, servables, version=None, overwrite=False):
 
 
 def _set_version(path, version):
-  metadata_path = os.path.join(path, "assets.extra", METADATA_FILE)
+  metadata_path = os.path.join(path, "assets.extra", versions.METADATA_FILE)
   with open(metadata_path, encoding="utf-8") as f:
     metadata = json.load(f)
   metadata["version"] = version

@@ -6,7 +6,6 @@ weights: on complete data the indicator is all zeros, so those weights get
 no gradient and the network computes exactly what it would without them.
 """
 
-import tensorflow as tf
 import tf_keras
 
 from tfvae import validation

@@ -5,7 +5,6 @@ standardisation and the heads' parameter maps.
 """
 
 import csv
-import os
 
 import numpy as np
 import tensorflow as tf

@@ -1,0 +1,78 @@
+"""`TrainConfig`: everything one run needs; the command line's flags map
+one to one onto its fields."""
+
+import dataclasses
+
+from tfvae import data as data_lib
+from tfvae import families
+from tfvae.training import recipe as recipe_lib
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Everything one run needs; the CLI flags map one to one onto fields.
+
+  Fields left None are chosen by `default_recipe` from the data's shape.
+  """
+
+  data: str = None  # None: the embedded default data
+  read_options: data_lib.ReadOptions = None
+  stream: str = "auto"  # "auto" (files over STREAM_BYTES), "on", "off"
+  latent_dim: int = None
+  hidden_units: tuple = None
+  likelihood: str = families.DEFAULT
+  beta: float = 1.0
+  kl_warmup_steps: int = 0
+  free_bits: float = 0.0
+  num_train_samples: int = None
+  num_atoms: int = None
+  df_transform: str = None  # Student's t: "softplus" or "exp"
+  epochs: int = 1000
+  batch_size: int = None
+  learning_rate: float = None
+  validation_split: float = 0.2
+  patience: int = None
+  lr_patience: int = None  # 0: a constant learning rate
+  likelihood_scale_floor: float = 1e-3
+  refit: bool = False  # retrain on all rows for the best epoch count
+  adapt: bool = True
+  num_samples: int = 1000
+  seed: int = 0
+  search: bool = False  # try `search_candidates` within `time_budget`
+  time_budget: float = 10.0  # minutes, for `search`
+  deadline: float = None  # time.monotonic() at which training stops
+  strategy: str = "default"  # or "multi_worker" (tf.distribute, TF_CONFIG)
+  backup_every_steps: int = None  # mid-epoch backups, besides each epoch's
+  logdir: str = "runs/tfvae"  # None: no TensorBoard logs
+  monitor: bool = True  # the VAEMonitor extras besides Keras' own scalars
+  checkpoint_dir: str = None
+  export_dir: str = None
+  overwrite: bool = False
+  verbose: int = 1
+
+  def resolve(self, num_rows, num_features):
+    """A copy with every None recipe field set from `default_recipe`.
+
+    `hidden_units="snippet"` is the original TF1 snippet's architecture:
+    one hidden layer as wide as the data and (unless given) 5 latents.
+    """
+    recipe = recipe_lib.default_recipe(num_rows, num_features)
+    if self.hidden_units == "snippet":
+      recipe.update(hidden_units=(num_features,), latent_dim=5)
+      config = dataclasses.replace(self, hidden_units=None)
+    else:
+      config = self
+    return dataclasses.replace(config, **{
+        name: recipe[name] for name in recipe_lib.RECIPE_FIELDS
+        if getattr(config, name) is None})
+
+  def model_options(self):
+    """The `VAE` constructor arguments these settings give."""
+    return dict(latent_dim=self.latent_dim, hidden_units=self.hidden_units,
+                likelihood=self.likelihood, beta=self.beta,
+                kl_warmup_steps=self.kl_warmup_steps,
+                free_bits=self.free_bits,
+                num_train_samples=self.num_train_samples,
+                num_atoms=self.num_atoms,
+                df_transform=self.df_transform or "softplus",
+                likelihood_scale_floor=self.likelihood_scale_floor)

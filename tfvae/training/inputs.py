@@ -1,0 +1,215 @@
+"""A run's inputs: the data (read, or scanned for streaming, before
+TensorFlow starts), what `fit` is given (arrays, a streamed `tf.data`
+pipeline, or per-worker datasets), and the `tf.distribute` strategy."""
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from tfvae import data as data_lib
+from tfvae import validation
+
+# The closing train / validation metrics use at most this many rows (a
+# seeded random subset beyond it).
+MAX_SUMMARY_ROWS = 100000
+# Files larger than this are streamed (`--stream auto`).
+STREAM_BYTES = 512 << 20
+
+
+@dataclasses.dataclass
+class TrainingData:
+  """A run's data: the two splits in memory, or a file to stream.
+
+  In memory, `train` and `validation` are arrays. Streamed, they are None
+  and `stream(split)` builds a `tf.data.Dataset`; `loc` and `scale` are the
+  standardisation statistics of the scan. Either way the split is the same
+  (`tfvae.data.validation_rows`), and `train_sample` / `validation_sample`
+  are bounded samples for the closing evaluation.
+  """
+
+  source: str
+  width: int
+  feature_names: tuple
+  num_train: int
+  num_validation: int
+  dropped_rows: int
+  missing_fraction: np.ndarray
+  train_sample: np.ndarray
+  validation_sample: np.ndarray
+  train: np.ndarray = None
+  validation: np.ndarray = None
+  path: str = None
+  read_options: data_lib.ReadOptions = None
+  loc: np.ndarray = None
+  scale: np.ndarray = None
+
+  @property
+  def streamed(self):
+    return self.path is not None
+
+  def stream(self, split, batch_size, config):
+    from tfvae import input_pipeline  # pylint: disable=g-import-not-at-top
+    return input_pipeline.dataset(
+        self.path, batch_size, split=split,
+        validation_fraction=config.validation_split, seed=config.seed,
+        options=self.read_options, expected_width=self.width)
+
+
+def _should_stream(config):
+  if config.data is None or config.stream == "off":
+    return False
+  if config.stream == "on":
+    return True
+  return os.path.getsize(config.data) > STREAM_BYTES
+
+
+def prepare_data(config, table=None):
+  """Reads (or scans, for streaming) and validates the run's data; no
+  TensorFlow.
+
+  Args:
+    config: a `TrainConfig`.
+    table: optional `tfvae.data.Table` to use instead of `config.data`.
+
+  Returns:
+    A `TrainingData`.
+  """
+  if table is None and config.data is not None:
+    data_lib.open_table(config.data, config.read_options)  # fails early
+  if table is None and _should_stream(config):
+    from tfvae import input_pipeline  # pylint: disable=g-import-not-at-top
+    scan = input_pipeline.scan(config.data, config.validation_split,
+                               config.seed, config.read_options)
+    return TrainingData(
+        source=scan.source, width=scan.width, feature_names=scan.feature_names,
+        num_train=scan.num_train, num_validation=scan.num_validation,
+        dropped_rows=scan.dropped_rows, missing_fraction=scan.missing_fraction,
+        train_sample=scan.train_sample, validation_sample=scan.validation_sample,
+        path=config.data, read_options=config.read_options, loc=scan.loc,
+        scale=scan.scale)
+  if table is None:
+    table = load_table(config)
+  x_train, x_validation = data_lib.split(table.values, config.validation_split,
+                                         seed=config.seed)
+  if len(x_train) < 2:
+    total = len(table.values)
+    raise ValueError(
+        f"{table.source}: too few rows to train on: {total} row"
+        f"{'s' * (total != 1)}, {len(x_train)} left for training after the "
+        f"validation split ({config.validation_split:g}); at least 2 "
+        "training rows are needed (add rows, or lower validation_split)")
+  validation.check_columns_observed(x_train, f"{table.source} (training rows)",
+                                  table.feature_names)
+  return TrainingData(
+      source=table.source, width=table.values.shape[1],
+      feature_names=table.feature_names, num_train=len(x_train),
+      num_validation=len(x_validation), dropped_rows=table.dropped_rows,
+      missing_fraction=table.missing_fraction,
+      train_sample=subset(x_train, MAX_SUMMARY_ROWS, config.seed),
+      validation_sample=subset(x_validation, MAX_SUMMARY_ROWS, config.seed),
+      train=x_train, validation=x_validation)
+
+
+def load_table(config):
+  """The run's data, read and validated (no TensorFlow)."""
+  if config.data is None:
+    return data_lib.load_default()
+  return data_lib.read_table(config.data, options=config.read_options)
+
+
+def subset(x, max_rows, seed):
+  if len(x) <= max_rows:
+    return x
+  order = np.random.default_rng(seed).choice(len(x), max_rows, replace=False)
+  return x[np.sort(order)]
+
+
+def fit_inputs(data, config, strategy, has_validation):
+  """(training input, validation input, further `fit` arguments).
+
+  In memory on one machine: the arrays (Keras batches and shuffles them).
+  Streamed: the file's `tf.data` pipeline, repeated, with the exact number
+  of batches per pass as `steps_per_epoch`, so an epoch is one pass and
+  Keras can run several steps per call without running out of data in the
+  middle of one. With `multi_worker`: each worker reads its own rows (row
+  i belongs to worker i mod W, in memory or streamed) through a
+  `DatasetCreator`, batched by the per-replica share of the global batch.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  from tfvae import input_pipeline  # pylint: disable=g-import-not-at-top
+
+  batch = config.batch_size
+  multi_worker = config.strategy == "multi_worker"
+  if not multi_worker and not data.streamed:
+    return (data.train, (data.validation,) if has_validation else None,
+            {"batch_size": batch, "shuffle": True})
+  options = {"steps_per_epoch": math.ceil(data.num_train / batch)}
+  if multi_worker:
+    def dataset_fn(context):
+      per_replica = context.get_per_replica_batch_size(batch)
+      shards = (context.num_input_pipelines, context.input_pipeline_id)
+      if data.streamed:
+        dataset = input_pipeline.dataset(
+            data.path, per_replica, split="train",
+            validation_fraction=config.validation_split, seed=config.seed,
+            options=data.read_options, expected_width=data.width,
+            shards=shards)
+      else:
+        rows = data.train[shards[1]::shards[0]]
+        dataset = tf.data.Dataset.from_tensor_slices(rows).shuffle(
+            len(rows), seed=config.seed).batch(per_replica)
+      return dataset.repeat()
+
+    train_input = tf_keras.utils.experimental.DatasetCreator(dataset_fn)
+  else:
+    train_input = data.stream("train", batch, config).repeat()
+  validation_input = None
+  if has_validation:
+    options["validation_steps"] = math.ceil(data.num_validation / batch)
+    if data.streamed:
+      validation_input = data.stream("validation", batch, config)
+    else:
+      validation_input = tf.data.Dataset.from_tensor_slices(
+          data.validation).batch(batch)
+    if multi_worker:
+      sharding = tf.data.Options()
+      sharding.experimental_distribute.auto_shard_policy = (
+          tf.data.experimental.AutoShardPolicy.DATA)
+      validation_input = validation_input.with_options(sharding)
+    validation_input = validation_input.repeat()
+  return train_input, validation_input, options
+
+
+def make_strategy(name):
+  """The `tf.distribute` strategy: "default" or "multi_worker".
+
+  "multi_worker" is `tf.distribute.MultiWorkerMirroredStrategy`, configured
+  by the `TF_CONFIG` environment variable (the cluster and this worker's
+  task), as TensorFlow's multi-worker guide describes.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name != "multi_worker":
+    raise ValueError(f"strategy must be 'default' or 'multi_worker', got "
+                     f"{name!r}")
+  if not os.environ.get("TF_CONFIG"):
+    raise ValueError("--strategy multi_worker needs the TF_CONFIG environment "
+                     "variable (the cluster and this worker's task; see the "
+                     "README)")
+  return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def is_chief(strategy):
+  """Whether this process writes the outputs (logs, checkpoint, export)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  if resolver.task_type == "chief":
+    return True
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return resolver.task_type == "worker" and resolver.task_id == 0 and (
+      not has_chief)

@@ -1,0 +1,489 @@
+"""One training run end to end, as a short list of named steps: check the
+outputs, read the data, build the model, resume or start, fit, evaluate,
+summarise, write the checkpoint and the export.
+
+`tfvae-train` is a thin wrapper around `run(TrainConfig(...))`, which checks
+every output location and reads the data before it imports TensorFlow, so
+that mistakes cost a second. Importing this module does not import
+TensorFlow; `train` does.
+"""
+
+import dataclasses
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from tfvae import atomic
+from tfvae import checkpoint
+from tfvae import data as data_lib
+from tfvae import runtime
+from tfvae.training import inputs
+from tfvae.training import recipe as recipe_lib
+from tfvae.training import summary as summary_lib
+
+# The closing importance-weighted evaluation scores at most this many
+# validation rows (a seeded random subset beyond it), so that the end of a
+# run costs a bounded, small fraction of training.
+MAX_LOG_LIKELIHOOD_ROWS = 10000
+
+
+def check_outputs(config):
+  """Checks every output location before any work, without creating any.
+
+  Raises:
+    ValueError / OSError: a location is a file where a folder is needed,
+      or cannot be written.
+    FileExistsError: the checkpoint folder exists and may not be replaced.
+  """
+  if config.logdir:
+    if os.path.lexists(config.logdir) and not os.path.isdir(config.logdir):
+      raise ValueError(f"--logdir {config.logdir} is a file; expected a folder")
+    atomic.check_writable_folder(config.logdir)
+  if config.checkpoint_dir:
+    checkpoint.check_checkpoint_dir(config.checkpoint_dir, config.overwrite)
+  if config.export_dir:
+    if os.path.lexists(config.export_dir) and not os.path.isdir(
+        config.export_dir):
+      raise ValueError(f"--export-dir {config.export_dir} is a file; expected "
+                       "a folder")
+    atomic.check_writable_folder(config.export_dir)
+
+
+def run(config):
+  """Checks outputs, reads the data, then starts TensorFlow and trains.
+
+  Args:
+    config: a `TrainConfig`.
+
+  Returns:
+    A `TrainSummary` (its `model` field holds the trained `VAE`).
+  """
+  check_outputs(config)
+  data = inputs.prepare_data(config)
+  strategies = []
+  runtime.import_tensorflow(
+      verbose=config.verbose >= 3,
+      startup=lambda tf: strategies.append(inputs.make_strategy(config.strategy)))
+
+  def announce(epoch, directory):
+    if config.verbose >= 1:
+      print(f"resuming from epoch {epoch} of {directory}", flush=True)
+
+  if config.search:
+    from tfvae.training import tuning  # pylint: disable=g-import-not-at-top
+    return tuning.search(config, data)
+  return train(config, data, on_resume=announce, strategy=strategies[0])
+
+
+class Interrupted(Exception):
+  """SIGINT or SIGTERM stopped a run; its backup (if any) was saved."""
+
+  def __init__(self, signal_name, epoch, directory):
+    where = (f"; backup of epoch {epoch} saved in {directory}: run the same "
+             "command to resume" if directory else "")
+    super().__init__(f"interrupted by {signal_name}{where}")
+    self.signal_name = signal_name
+
+
+@dataclasses.dataclass
+class _Job:
+  """What the steps of `train` share: the settings, the data, where it
+  runs, the model's extra constructor arguments, and the TensorBoard
+  monitor once there is one."""
+
+  config: object
+  data: inputs.TrainingData
+  strategy: object
+  chief: bool
+  model_options: dict
+  monitor: object = None
+
+  @property
+  def has_validation(self):
+    return self.data.num_validation > 0
+
+  @property
+  def monitored(self):
+    return "val_loss" if self.has_validation else "loss"
+
+
+def train(config, data=None, model_options=None, on_resume=None,
+          strategy=None):
+  """Runs one training job (imports TensorFlow).
+
+  With `config.checkpoint_dir`, the state at the end of every epoch is
+  backed up in it (`tfvae.checkpoint.Backup`); if it holds an unfinished
+  run with the same settings, training resumes from its last backup. SIGINT
+  and SIGTERM save a backup and raise `Interrupted`.
+
+  Args:
+    config: a `TrainConfig`.
+    data: a `TrainingData` (`inputs.prepare_data`) or a `tfvae.data.Table`;
+      default `inputs.prepare_data(config)`.
+    model_options: optional dict of further `VAE` constructor arguments
+      (beyond the command line's), e.g. for benchmarks.
+    on_resume: optional callable(epoch, directory), called when a run
+      resumes.
+    strategy: optional `tf.distribute` strategy; default
+      `inputs.make_strategy(config.strategy)` (a multi-worker strategy must
+      be made before TensorFlow runs any operation).
+
+  Returns:
+    A `TrainSummary` (its `model` field holds the trained `VAE`).
+
+  Raises:
+    ValueError: bad data or settings, with a message naming the problem.
+    FileExistsError: the checkpoint directory exists and `overwrite` is off.
+    Interrupted: SIGINT or SIGTERM.
+  """
+  check_outputs(config)
+  if data is None or isinstance(data, data_lib.Table):
+    data = inputs.prepare_data(config, table=data)
+  config = config.resolve(data.num_train, data.width)
+  strategy = strategy or inputs.make_strategy(config.strategy)
+  job = _Job(config, data, strategy, inputs.is_chief(strategy),
+             dict(model_options or {}))
+  model = _build_model_with_room_for_its_atoms(job)
+  history = _fit(job, model, on_resume)
+  best_epoch = int(np.nanargmin(history[job.monitored])) + 1
+  if job.config.refit and job.has_validation and not data.streamed:
+    model = _refit(job, history, best_epoch)
+  evaluation = _closing_evaluation(job, model)
+  summary = _summarize(job, model, history, best_epoch, evaluation)
+  if job.monitor is not None and job.chief:
+    job.monitor.set_model(model)  # the final one (best weights, or the refit)
+    job.monitor.write_final(len(history["loss"]), {
+        "best_val_loss": (float(np.nanmin(history["val_loss"]))
+                          if job.has_validation else None),
+        "validation_log_likelihood": evaluation["validation_log_likelihood"]})
+  write_outputs(summary, model, job.config, evaluation["reported"], job.chief)
+  return summary
+
+
+def _build_model(job, adapt_rows):
+  """A new compiled `VAE` for the run, adapted to `adapt_rows` (None: the
+  streamed scan's statistics)."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  from tfvae import model as model_lib  # pylint: disable=g-import-not-at-top
+  from tfvae import networks  # pylint: disable=g-import-not-at-top
+  config, data = job.config, job.data
+  tf_keras.utils.set_random_seed(config.seed)
+  with job.strategy.scope():
+    model = model_lib.VAE(input_dim=data.width,
+                          feature_names=data.feature_names, seed=config.seed,
+                          **{**config.model_options(), **job.model_options})
+    if config.adapt:
+      if adapt_rows is None:  # streamed: the scan's statistics
+        model.set_statistics(data.loc, data.scale, *model.find_atoms(
+            data.train_sample, data.scale))
+      else:
+        model.adapt(adapt_rows)
+    model.compile(networks.make_optimizer(config.learning_rate))
+  return model
+
+
+def _build_model_with_room_for_its_atoms(job):
+  """The run's model, with room for as many atoms as the busiest column
+  holds and no more: the mixture's outputs cost time on every step (2.7x
+  on 64 continuous columns, scripts/bench_train.py), whether or not atoms
+  were found. Updates `job.config` and `job.model_options` to match."""
+  model = _build_model(job, job.data.train)
+  needed = _atoms_needed(model)
+  if needed < model.num_atoms:
+    job.config = dataclasses.replace(job.config, num_atoms=needed)
+    job.model_options["num_atoms"] = needed
+    model = _build_model(job, job.data.train)
+  return model
+
+
+def _fit(job, model, on_resume):
+  """Fits `model` with the run's callbacks, from its backup if it has one.
+
+  Returns:
+    The whole history: the epochs of earlier, interrupted runs and these.
+  """
+  from tfvae.training import callbacks as callbacks_lib  # pylint: disable=g-import-not-at-top
+  config = job.config
+  early_stopping = plateau = backup = None
+  if job.has_validation and config.patience > 0:
+    early_stopping = callbacks_lib.ResumableEarlyStopping(
+        monitor="val_loss", patience=config.patience,
+        restore_best_weights=True)
+  if config.lr_patience > 0:
+    plateau = callbacks_lib.ResumableReduceLROnPlateau(
+        monitor=job.monitored, factor=0.5, patience=config.lr_patience,
+        min_lr=config.learning_rate / 64)
+  initial_epoch, past = 0, {}
+  if config.checkpoint_dir:
+    backup = checkpoint.Backup(config.checkpoint_dir, model,
+                               writable=job.chief)
+    initial_epoch, past = _resume_or_start(job, model, backup, early_stopping,
+                                           plateau, on_resume)
+  stopper = callbacks_lib.BackupAndSignals(
+      backup, early_stopping, plateau, past,
+      every_steps=config.backup_every_steps)
+  callbacks = [callbacks_lib.ProgressLine(config.epochs,
+                                          enabled=config.verbose == 1)]
+  callbacks += [c for c in (plateau, early_stopping) if c is not None]
+  if config.deadline is not None:
+    callbacks.append(callbacks_lib.Deadline(config.deadline))
+  callbacks.append(stopper)
+  logdir = config.logdir
+  if logdir and not job.chief:  # other workers log to a scratch folder
+    logdir = tempfile.mkdtemp(prefix="tfvae-worker-logs-")
+  callbacks += _logging_callbacks(job, logdir, stopper, past, initial_epoch)
+  train_input, validation_input, fit_options = inputs.fit_inputs(
+      job.data, config, job.strategy, job.has_validation)
+  try:
+    with stopper.catching_signals():
+      history = model.fit(
+          train_input, validation_data=validation_input, epochs=config.epochs,
+          initial_epoch=initial_epoch, callbacks=callbacks,
+          verbose=2 if config.verbose >= 2 else 0, **fit_options)
+    if stopper.signal_name:
+      raise Interrupted(stopper.signal_name, stopper.saved_epoch,
+                        config.checkpoint_dir if backup else None)
+  finally:
+    if backup is not None:
+      backup.close()
+    if logdir != config.logdir:
+      import shutil  # pylint: disable=g-import-not-at-top
+      shutil.rmtree(logdir, ignore_errors=True)
+  return {name: list(past.get(name, [])) + list(values)
+          for name, values in history.history.items()}
+
+
+def _resume_or_start(job, model, backup, early_stopping, plateau, on_resume):
+  """Restores an unfinished run's backup (same settings only), or marks the
+  folder as holding a run that has started.
+
+  Returns:
+    (the first epoch to run, the history of the epochs already run).
+  """
+  config = job.config
+  if backup.exists() and config.overwrite:
+    backup.remove()  # start over
+  if not backup.exists():
+    if job.chief:
+      checkpoint.write_marker(
+          config.checkpoint_dir, complete=False,
+          model=_model_settings(model),
+          training=_jsonable(dataclasses.asdict(config)))
+    return 0, {}
+  marker = checkpoint.read_metadata(config.checkpoint_dir)
+  if marker.get("model") != _model_settings(model):
+    raise ValueError(
+        f"{config.checkpoint_dir} holds an unfinished run with other "
+        "settings; pass overwrite=True to start over, or run the same "
+        "command as before")
+  state, best_weights = backup.restore()
+  if early_stopping:
+    early_stopping.resume(state.get("early_stopping"), best_weights)
+  if plateau:
+    plateau.resume(state.get("plateau"))
+  if on_resume:
+    on_resume(state["epoch"], config.checkpoint_dir)
+  return state["epoch"], state["history"]
+
+
+def _logging_callbacks(job, logdir, stopper, past, initial_epoch):
+  """TensorBoard: Keras' epoch scalars (with the epochs of an earlier,
+  interrupted run filled in) and, unless turned off, tfvae's monitor, which
+  `job.monitor` then holds."""
+  job.monitor = None
+  if not logdir:
+    return []
+  from tfvae import monitoring  # pylint: disable=g-import-not-at-top
+  interrupted = lambda: stopper.signal_name is not None  # noqa: E731
+  board = monitoring.EpochTensorBoard(logdir, skip_epoch=interrupted)
+  board.fill_missing(past, initial_epoch)
+  if not job.config.monitor:
+    return [board]
+  data = job.data
+  job.monitor = monitoring.VAEMonitor(
+      logdir, data.validation_sample if job.has_validation else
+      data.train_sample, hparams=_hparams(job.config, data),
+      skip_epoch=interrupted, seed=job.config.seed)
+  return [board, job.monitor]
+
+
+def _closing_evaluation(job, model):
+  """The trained model's losses on (bounded samples of) both splits and its
+  validation marginal log-likelihood.
+
+  Returns:
+    dict: `train`, `validation` (metric dicts), `validation_log_likelihood`,
+    `log_likelihood_rows`, `summary_rows` and `reported` (everything, flat,
+    for the checkpoint's marker).
+
+  Raises:
+    FloatingPointError: a value is not finite.
+  """
+  config, data = job.config, job.data
+  summary_rows = {}
+  train_metrics = _evaluate(model, data.train_sample, config.batch_size)
+  if len(data.train_sample) < data.num_train:
+    summary_rows["train"] = len(data.train_sample)
+  validation_metrics = {}
+  validation_ll, ll_rows = float("nan"), 0
+  if job.has_validation:
+    validation_metrics = _evaluate(model, data.validation_sample,
+                                   config.batch_size)
+    if len(data.validation_sample) < data.num_validation:
+      summary_rows["validation"] = len(data.validation_sample)
+    scored = inputs.subset(data.validation_sample, MAX_LOG_LIKELIHOOD_ROWS,
+                           config.seed)
+    ll_rows = len(scored)
+    validation_ll = float(np.mean(model.marginal_log_likelihood(
+        scored, num_samples=config.num_samples, seed=config.seed,
+        verbose=1 if config.verbose >= 1 and _is_slow(scored, config) else 0)))
+  reported = dict(train_metrics)
+  reported.update({f"val_{k}": v for k, v in validation_metrics.items()})
+  if job.has_validation:
+    reported["validation_log_likelihood"] = validation_ll
+  bad = {name: value for name, value in reported.items()
+         if not math.isfinite(value)}
+  if bad:
+    raise FloatingPointError(f"training produced non-finite values: {bad}")
+  return {"train": train_metrics, "validation": validation_metrics,
+          "validation_log_likelihood": validation_ll,
+          "log_likelihood_rows": ll_rows, "summary_rows": summary_rows,
+          "reported": reported}
+
+
+def _summarize(job, model, history, best_epoch, evaluation):
+  """The run's `TrainSummary`."""
+  config, data = job.config, job.data
+  names = data.feature_names or tuple(
+      f"column {i + 1}" for i in range(data.width))
+  return summary_lib.TrainSummary(
+      source=data.source,
+      num_train=data.num_train,
+      num_validation=data.num_validation,
+      input_dim=data.width,
+      epochs_run=len(history["loss"]),
+      best_epoch=best_epoch,
+      first_loss=float(history["loss"][0]),
+      train=evaluation["train"],
+      validation=evaluation["validation"],
+      validation_log_likelihood=evaluation["validation_log_likelihood"],
+      num_samples=config.num_samples,
+      log_likelihood_rows=evaluation["log_likelihood_rows"],
+      summary_rows=evaluation["summary_rows"],
+      recipe={name: getattr(config, name)
+              for name in recipe_lib.RECIPE_FIELDS},
+      history=history,
+      streamed=data.streamed,
+      beta=config.beta,
+      num_train_samples=config.num_train_samples,
+      missing_fraction=(dict(zip(names, data.missing_fraction.tolist()))
+                        if data.missing_fraction.any() else None),
+      dropped_rows=data.dropped_rows,
+      logdir=config.logdir if job.chief else None,
+      model=model)
+
+
+def _atoms_needed(model):
+  """The most atoms any column of an adapted model holds (0 when none)."""
+  if not model.num_atoms:
+    return 0
+  atoms = model.standardization.atoms.numpy()
+  return int(np.max(np.sum(np.isfinite(atoms), axis=1), initial=0))
+
+
+def _model_settings(model):
+  """What a resumed run must share with the one that saved the backup."""
+  config = _jsonable(model.get_config())
+  config.pop("name", None)
+  return config
+
+
+def _hparams(config, data):
+  """The run's settings for TensorBoard's HParams dashboard."""
+  return {
+      "data": data.source,
+      "likelihood": config.likelihood,
+      "latent_dim": config.latent_dim,
+      "hidden_units": "-".join(str(u) for u in config.hidden_units) or "linear",
+      "beta": config.beta,
+      "kl_warmup_steps": config.kl_warmup_steps,
+      "free_bits": config.free_bits,
+      "num_train_samples": config.num_train_samples,
+      "num_atoms": config.num_atoms,
+      "df_transform": config.df_transform,
+      "learning_rate": config.learning_rate,
+      "lr_patience": config.lr_patience,
+      "batch_size": config.batch_size,
+      "epochs": config.epochs,
+      "patience": config.patience,
+      "validation_split": config.validation_split,
+      "adapt": config.adapt,
+      "seed": config.seed,
+  }
+
+
+def write_outputs(summary, model, config, reported, chief):
+  """The final checkpoint and export: the chief's to their places; every
+  other worker saves too (multi-worker saving is collective) into a
+  temporary folder that is then deleted, as TensorFlow's guide prescribes."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  for target in ("checkpoint", "export"):
+    destination = getattr(config, f"{target}_dir")
+    if not destination:
+      continue
+    scratch = None if chief else tempfile.mkdtemp(prefix="tfvae-worker-")
+    if target == "checkpoint":
+      path = checkpoint.save_checkpoint(
+          model, os.path.join(scratch, "c") if scratch else destination,
+          overwrite=config.overwrite,
+          metadata={"training": _jsonable(dataclasses.asdict(config)),
+                    "model": _model_settings(model),
+                    "results": _jsonable(reported),
+                    "history": _jsonable(summary.history or {})})
+      if chief:
+        summary.checkpoint_dir = path
+    else:
+      from tfvae import export  # pylint: disable=g-import-not-at-top
+      paths = export.export_model(model, scratch or destination)
+      if chief:
+        summary.export_paths = paths
+    if scratch:
+      shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _refit(job, history, best_epoch):
+  """A fresh model trained on all rows for the best epoch count, replaying
+  the learning-rate schedule of the run with the validation split."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  config, data = job.config, job.data
+  everything = np.concatenate([data.train, data.validation])
+  model = _build_model(job, everything)
+  rates = history.get("lr", [config.learning_rate] * best_epoch)
+  schedule = tf_keras.callbacks.LearningRateScheduler(
+      lambda epoch, _: float(rates[min(epoch, len(rates) - 1)]))
+  model.fit(everything, epochs=best_epoch, batch_size=config.batch_size,
+            shuffle=True, callbacks=[schedule], verbose=0)
+  return model
+
+
+def _is_slow(x, config):
+  """Whether the closing evaluation is long enough to show progress."""
+  return len(x) * config.num_samples > 5e6
+
+
+def _jsonable(value):
+  if isinstance(value, dict):
+    return {k: _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, (str, int, float, bool)) or value is None:
+    return value
+  return str(value)
+
+
+def _evaluate(model, x, batch_size):
+  """Averages of the loss terms over x (deterministic: seeded by the model)."""
+  metrics = model.evaluate(x, batch_size=batch_size, verbose=0, return_dict=True)
+  return {name: float(value) for name, value in metrics.items()}

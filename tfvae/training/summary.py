@@ -1,0 +1,106 @@
+"""`TrainSummary`: what a run produced, and the command line's closing
+report (`format`)."""
+
+import dataclasses
+import math
+
+
+@dataclasses.dataclass
+class TrainSummary:
+  """What a run produced; `format()` is the CLI's closing report."""
+
+  source: str
+  num_train: int
+  num_validation: int
+  input_dim: int
+  epochs_run: int
+  best_epoch: int
+  first_loss: float
+  train: dict
+  validation: dict
+  validation_log_likelihood: float
+  num_samples: int
+  log_likelihood_rows: int = 0
+  summary_rows: dict = None
+  recipe: dict = None
+  search_table: list = None
+  history: dict = None
+  streamed: bool = False
+  beta: float = 1.0
+  num_train_samples: int = 1
+  missing_fraction: dict = None
+  dropped_rows: int = 0
+  logdir: str = None
+  checkpoint_dir: str = None
+  export_paths: dict = None
+  model: object = dataclasses.field(default=None, repr=False)
+
+  def format(self):
+    def row(name, metrics, rows):
+      if not metrics:
+        return f"  {name:<11} (no data)"
+      note = ""
+      if rows is not None:
+        note = f"   ({rows} rows)"
+      return (f"  {name:<11} loss {metrics['loss']:10.4f}   reconstruction_nll "
+              f"{metrics['reconstruction_nll']:10.4f}   kl "
+              f"{metrics['kl']:8.4f}{note}")
+
+    rows = self.summary_rows or {}
+    if self.num_train_samples == 1:
+      loss_is = f"loss = reconstruction_nll + beta * kl, beta = {self.beta:g}"
+    else:
+      loss_is = (f"loss = -importance-weighted bound, K = "
+                 f"{self.num_train_samples}, beta = {self.beta:g}")
+    lines = [
+        "",
+        f"tfvae summary: {self.source}, {self.num_train} training / "
+        f"{self.num_validation} validation examples, {self.input_dim} features"
+        + (" (streamed)" if self.streamed else ""),
+    ]
+    if self.dropped_rows:
+      lines.append(f"  {self.dropped_rows} rows with every value missing were "
+                   "left out")
+    if self.missing_fraction:
+      shown = ", ".join(f"{name} {fraction:.1%}" for name, fraction in
+                        self.missing_fraction.items() if fraction > 0)
+      lines.append(f"  missing values per column: {shown}")
+    if self.search_table:
+      lines.append("  search (validation log-likelihood, nats per example; "
+                   "higher is better):")
+      for entry in self.search_table:
+        mark = "*" if entry["chosen"] else " "
+        score = ("stopped by the time budget" if entry["score"] is None
+                 else f"{entry['score']:10.4f}")
+        lines.append(f"   {mark} {entry['name']:<12} {score}   "
+                     f"{entry['epochs']:4d} epochs {entry['seconds']:6.0f} s")
+    if self.recipe:
+      lines.append("  settings: " + ", ".join(
+          f"{name} {_show(value)}" for name, value in self.recipe.items()))
+    lines += [
+        f"  epochs run {self.epochs_run} (best {self.best_epoch}); first-epoch "
+        f"loss {self.first_loss:.4f}",
+        f"  all values in nats per example, in the data's own units ({loss_is})",
+        row("train", self.train, rows.get("train")),
+        row("validation", self.validation, rows.get("validation")),
+    ]
+    if not math.isnan(self.validation_log_likelihood):
+      subset = (f", {self.log_likelihood_rows} random validation rows"
+                if self.log_likelihood_rows < self.num_validation else "")
+      lines.append(
+          f"  validation marginal log-likelihood (IWAE, K={self.num_samples}"
+          f"{subset}): {self.validation_log_likelihood:.4f} nats per example")
+    if self.logdir:
+      lines.append(f"  TensorBoard logs: {self.logdir}  "
+                   f"(tensorboard --logdir {self.logdir})")
+    if self.checkpoint_dir:
+      lines.append(f"  checkpoint: {self.checkpoint_dir}")
+    for part, path in (self.export_paths or {}).items():
+      lines.append(f"  exported {part}: {path}")
+    return "\n".join(lines)
+
+
+def _show(value):
+  if isinstance(value, (tuple, list)):
+    return "-".join(str(v) for v in value) or "linear"
+  return f"{value:g}" if isinstance(value, float) else str(value)
