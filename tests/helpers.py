@@ -1,5 +1,7 @@
 """Small data sets and models shared by the tests."""
 
+import functools
+
 import numpy as np
 import tf_keras
 
@@ -41,8 +43,13 @@ def linear_gaussian_marginal(model):
   return mean, covariance
 
 
+@functools.lru_cache(maxsize=None)
 def train_linear_on_ppca(seed=1, num_rows=3000, epochs=80):
-  """A linear `gaussian_shared` VAE trained on pPCA data: (model, x, x_test)."""
+  """A linear `gaussian_shared` VAE trained on pPCA data: (model, x, x_test).
+
+  Trained once per test process for each setting and shared: tests only
+  read it (score, impute, sample), never train it further.
+  """
   x, params = synthetic.make_ppca(num_rows, input_dim=6, latent_dim=2,
                                   noise_std=0.3, seed=seed)
   x_test, _ = synthetic.make_ppca(2000, seed=seed + 1, params=params)

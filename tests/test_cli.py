@@ -25,6 +25,17 @@ def run_tool(tool, *args, cwd=None, timeout=600):
                         env=ENV, cwd=cwd)
 
 
+@pytest.fixture
+def few_epochs(monkeypatch):
+  """`tfvae-score` / `-impute` without a checkpoint train with the defaults
+  first; 5 epochs are enough to prove that the path runs."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from tfvae import training  # pylint: disable=g-import-not-at-top
+  real_run = training.run
+  monkeypatch.setattr(training, "run", lambda config: real_run(
+      dataclasses.replace(config, epochs=5)))
+
+
 def run_without_tensorflow(main, argv):
   """Runs a CLI entry point in a fresh process; fails if TensorFlow loads."""
   code = (f"import sys\nfrom tfvae import cli\nrc = cli.{main}({argv!r})\n"
@@ -199,29 +210,26 @@ def test_default_output_is_a_progress_line_and_the_summary(tmp_path):
   assert (tmp_path / "runs" / "tfvae").is_dir()  # the default log directory
 
 
-@pytest.mark.slow
-def test_train_export_then_encode(tmp_path):
-  trained = run_tool("tfvae-train", "--epochs", "3", "--num-samples", "10",
-                     "--logdir", tmp_path / "runs",
-                     "--checkpoint-dir", tmp_path / "ckpt",
-                     "--export-dir", tmp_path / "models")
-  assert trained.returncode == 0, trained.stderr
-  assert f"exported encoder: {tmp_path / 'models' / 'encoder' / '1'}" in trained.stdout
-  exported = run_tool("tfvae-export", "--checkpoint-dir", tmp_path / "ckpt",
-                      "--export-dir", tmp_path / "models",
-                      "--scorer-samples", "20")
-  assert exported.returncode == 0, exported.stderr
-  assert str(tmp_path / "models" / "decoder" / "2") in exported.stdout
+def test_train_export_then_encode(tmp_path, capsys):
+  assert cli.train_main([
+      "--epochs", "3", "--num-samples", "10", "--logdir", str(tmp_path / "runs"),
+      "--checkpoint-dir", str(tmp_path / "ckpt"),
+      "--export-dir", str(tmp_path / "models"), "--verbose", "0"]) == 0
+  out = capsys.readouterr().out
+  assert f"exported encoder: {tmp_path / 'models' / 'encoder' / '1'}" in out
+  assert cli.export_main([
+      "--checkpoint-dir", str(tmp_path / "ckpt"),
+      "--export-dir", str(tmp_path / "models"), "--scorer-samples", "20"]) == 0
+  assert str(tmp_path / "models" / "decoder" / "2") in capsys.readouterr().out
   for version, samples in (("1", 100), ("2", 20)):
     with open(tmp_path / "models" / "scorer" / version / "assets.extra" /
               "tfvae_metadata.json") as f:
       assert json.load(f)["num_samples"] == samples
   np.save(tmp_path / "wine.npy", data_lib.load_default().values)
-  encoded = run_tool("tfvae-encode", "--model", tmp_path / "models" / "encoder",
-                     "--data", tmp_path / "wine.npy", "--output",
-                     tmp_path / "z.csv")
-  assert encoded.returncode == 0, encoded.stderr
-  assert "encoded 178 rows" in encoded.stdout
+  argv = ["--model", str(tmp_path / "models" / "encoder"),
+          "--data", str(tmp_path / "wine.npy"), "--output", str(tmp_path / "z.csv")]
+  assert cli.encode_main(argv) == 0
+  assert "encoded 178 rows" in capsys.readouterr().out
   with open(tmp_path / "z.csv") as f:
     header = f.readline().strip().split(",")
   z = np.loadtxt(tmp_path / "z.csv", delimiter=",", skiprows=1)
@@ -229,11 +237,9 @@ def test_train_export_then_encode(tmp_path):
   assert header == [f"z_mean_{i}" for i in range(6)] + [
       f"z_stddev_{i}" for i in range(6)]
   assert z.shape == (178, 12) and np.isfinite(z).all()
-  again = run_tool("tfvae-encode", "--model", tmp_path / "models" / "encoder",
-                   "--data", tmp_path / "wine.npy", "--output", tmp_path / "z.csv")
-  assert again.returncode == 2
-  assert again.stderr.strip().endswith("already exists; pass --overwrite to "
-                                       "replace it")
+  assert cli.encode_main(argv) == 2
+  assert capsys.readouterr().err.strip().endswith(
+      "already exists; pass --overwrite to replace it")
 
 
 def test_score_with_a_checkpoint_flags_the_outlier(tmp_path, capsys):
@@ -261,11 +267,13 @@ def test_score_with_a_checkpoint_flags_the_outlier(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_score_without_a_checkpoint_trains_first(tmp_path):
+def test_score_without_a_checkpoint_trains_first(tmp_path, few_epochs,
+                                                 monkeypatch, capsys):
   np.save(tmp_path / "wine.npy", data_lib.load_default().values)
-  result = run_tool("tfvae-score", "--data", tmp_path / "wine.npy", "--output",
-                    tmp_path / "s.csv", "--num-samples", "20", cwd=tmp_path)
-  assert result.returncode == 0, result.stderr
+  monkeypatch.chdir(tmp_path)
+  assert cli.score_main(["--data", str(tmp_path / "wine.npy"), "--output",
+                         str(tmp_path / "s.csv"), "--num-samples", "20"]) == 0
+  assert "scored 178 rows" in capsys.readouterr().out
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)[:, 1]
   assert scores.shape == (178,) and np.isfinite(scores).all()
   assert not (tmp_path / "runs").exists()  # the run inside writes no logs
@@ -281,25 +289,24 @@ def test_help_does_not_import_tensorflow():
   assert "--latent-dim" in result.stdout
 
 
-@pytest.mark.slow
-def test_impute_trains_then_fills_a_file_with_gaps(tmp_path):
+def test_impute_trains_then_fills_a_file_with_gaps(tmp_path, few_epochs,
+                                                   capsys):
   x = data_lib.load_default().values.copy()
   rng = np.random.default_rng(0)
   x[rng.uniform(size=x.shape) < 0.1] = np.nan
   lines = [",".join(f"c{i}" for i in range(13))]
   lines += [",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in x]
   (tmp_path / "gaps.csv").write_text("\n".join(lines) + "\n")
-  result = run_tool("tfvae-impute", "--data", tmp_path / "gaps.csv", "--output",
-                    tmp_path / "full.csv", "--num-samples", "50", cwd=tmp_path)
-  assert result.returncode == 0, result.stderr
-  assert "imputed" in result.stdout
+  assert cli.impute_main(["--data", str(tmp_path / "gaps.csv"), "--output",
+                          str(tmp_path / "full.csv"), "--num-samples",
+                          "50"]) == 0
+  assert "imputed" in capsys.readouterr().out
   filled = np.loadtxt(tmp_path / "full.csv", delimiter=",", skiprows=1)
   assert filled.shape == x.shape and np.isfinite(filled).all()
   np.testing.assert_array_equal(filled[~np.isnan(x)], x[~np.isnan(x)])
-  scored = run_tool("tfvae-score", "--data", tmp_path / "gaps.csv", "--output",
-                    tmp_path / "s.csv", "--num-samples", "20", "--per-feature",
-                    cwd=tmp_path)
-  assert scored.returncode == 0, scored.stderr
+  assert cli.score_main(["--data", str(tmp_path / "gaps.csv"), "--output",
+                         str(tmp_path / "s.csv"), "--num-samples", "20",
+                         "--per-feature"]) == 0
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
   assert scores.shape == (178, 3) and np.isfinite(scores).all()
 

@@ -20,7 +20,37 @@ from tests.helpers import fitted_model
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
+_MODELS = {}
+
+
 def trained_model(likelihood="gaussian", seed=0, num_atoms=4):
+  """A small trained model and its data, trained once per setting and
+  shared: tests only read it (a test that changes one trains its own with
+  `_train`)."""
+  key = (likelihood, seed, num_atoms)
+  if key not in _MODELS:
+    _MODELS[key] = _train(likelihood, seed, num_atoms)
+  return _MODELS[key]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+  """`exports(likelihood, num_atoms, num_samples)`: the paths of the shared
+  model's export, written once per setting (tests only read them)."""
+  cache = {}
+
+  def get(likelihood="gaussian", num_atoms=4, num_samples=100):
+    key = (likelihood, num_atoms, num_samples)
+    if key not in cache:
+      model, _ = trained_model(likelihood, num_atoms=num_atoms)
+      cache[key] = export.export_model(
+          model, tmp_path_factory.mktemp("export"), num_samples=num_samples)
+    return cache[key]
+
+  return get
+
+
+def _train(likelihood="gaussian", seed=0, num_atoms=4):
   rng = np.random.default_rng(seed)
   x = np.stack([rng.normal(100, 30, 200), rng.lognormal(0, 1, 200),
                 rng.normal(-5, 0.01, 200)], axis=1)
@@ -36,10 +66,11 @@ def trained_model(likelihood="gaussian", seed=0, num_atoms=4):
     ("gaussian", 2, {"x_loc", "x_scale", "x_atom_probability"}),
     ("laplace", 0, {"x_loc", "x_scale"}),
     ("student_t", 2, {"x_loc", "x_scale", "x_df", "x_atom_probability"})])
-def test_signatures_match_the_model(tmp_path, likelihood, atoms, extra):
+def test_signatures_match_the_model(exports, likelihood, atoms, extra):
   model, x = trained_model(likelihood, num_atoms=atoms)
-  paths = export.export_model(model, tmp_path)
-  assert paths == {part: str(tmp_path / part / "1")
+  paths = exports(likelihood, atoms)
+  root = os.path.dirname(os.path.dirname(paths["encoder"]))
+  assert paths == {part: os.path.join(root, part, "1")
                    for part in ("encoder", "decoder", "scorer")}
   encoder = tf.saved_model.load(paths["encoder"])
   assert set(encoder.signatures) == {"serving_default", "serving_float32",
@@ -80,7 +111,7 @@ def test_large_offsets_survive_the_exported_graphs(tmp_path):
 
 
 def test_student_t_stddev_is_infinite_where_it_does_not_exist(tmp_path):
-  model, _ = trained_model("student_t", num_atoms=0)
+  model, _ = _train("student_t", num_atoms=0)  # its own: changed below
   model.likelihood_head.raw_df.assign([-50.0, 0.0, 50.0])  # df ~1, 1.7, 51
   decoded = tf.saved_model.load(export.export_model(model, tmp_path)["decoder"]
                                 ).signatures["serving_default"](z=tf.zeros([2, 2]))
@@ -93,9 +124,9 @@ def test_student_t_stddev_is_infinite_where_it_does_not_exist(tmp_path):
 
 
 def test_missing_values_at_serving_time_mean_what_they_mean_in_the_model(
-    tmp_path):
+    exports):
   model, x = trained_model()
-  encoder = tf.saved_model.load(export.export_model(model, tmp_path)["encoder"])
+  encoder = tf.saved_model.load(exports()["encoder"])
   rows = x[:4].copy()
   rows[1, 0] = np.nan
   rows[2, :] = np.nan
@@ -105,10 +136,9 @@ def test_missing_values_at_serving_time_mean_what_they_mean_in_the_model(
   assert np.all(np.isfinite(out["z_mean"])) and np.all(np.isfinite(out["z_stddev"]))
 
 
-def test_sample_signature_is_seeded_and_follows_the_posterior(tmp_path):
+def test_sample_signature_is_seeded_and_follows_the_posterior(exports):
   model, x = trained_model()
-  sample = tf.saved_model.load(
-      export.export_model(model, tmp_path)["encoder"]).signatures["sample"]
+  sample = tf.saved_model.load(exports()["encoder"]).signatures["sample"]
   rows = np.repeat(x[:1], 4000, axis=0)
   seed = tf.constant([1, 2], tf.int64)
   a = sample(x=tf.constant(rows), seed=seed)["z"].numpy()
@@ -119,9 +149,8 @@ def test_sample_signature_is_seeded_and_follows_the_posterior(tmp_path):
   np.testing.assert_allclose(a.std(0), posterior["scale"][0], rtol=0.1)
 
 
-def test_serving_graphs_have_no_random_ops(tmp_path):
-  model, _ = trained_model()
-  paths = export.export_model(model, tmp_path)
+def test_serving_graphs_have_no_random_ops(exports):
+  paths = exports()
   for part in ("encoder", "decoder"):
     function = tf.saved_model.load(paths[part]).signatures["serving_default"]
     ops = {op.type for op in function.graph.get_operations()}
@@ -130,9 +159,8 @@ def test_serving_graphs_have_no_random_ops(tmp_path):
     assert not {op for op in ops if "Random" in op}, (part, ops)
 
 
-def test_each_part_carries_only_its_own_variables(tmp_path):
-  model, _ = trained_model("student_t")
-  paths = export.export_model(model, tmp_path)
+def test_each_part_carries_only_its_own_variables(exports):
+  paths = exports("student_t")
   def names(path):
     return [name for name, _ in tf.train.list_variables(
         os.path.join(path, "variables", "variables"))]
@@ -213,11 +241,10 @@ def test_concurrent_exports_end_as_two_versions(tmp_path):
     assert versions.integer_versions(tmp_path / "m" / part) == [1, 2]
 
 
-def test_warmup_records_are_valid_prediction_logs(tmp_path):
+def test_warmup_records_are_valid_prediction_logs(exports):
   pytest.importorskip("tensorflow_serving")
   from tensorflow_serving.apis import prediction_log_pb2  # pylint: disable=g-import-not-at-top
-  model, _ = trained_model()
-  paths = export.export_model(model, tmp_path)
+  paths = exports()
   for part, name, width in (("encoder", "x", 3), ("decoder", "z", 2)):
     path = os.path.join(paths[part], "assets.extra", export.WARMUP_FILE)
     logs = [prediction_log_pb2.PredictionLog.FromString(record.numpy())
@@ -233,9 +260,8 @@ def test_warmup_records_are_valid_prediction_logs(tmp_path):
                  for v in signature(**{name: tf.constant(rows)}).values())
 
 
-def test_wrong_width_or_dtype_fails_at_the_signature(tmp_path):
-  model, _ = trained_model()
-  encoder = tf.saved_model.load(export.export_model(model, tmp_path)["encoder"])
+def test_wrong_width_or_dtype_fails_at_the_signature(exports):
+  encoder = tf.saved_model.load(exports()["encoder"])
   function = encoder.signatures["serving_default"]
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r"tensor x \[2,4\].*\[\?,3\]"):
@@ -244,9 +270,9 @@ def test_wrong_width_or_dtype_fails_at_the_signature(tmp_path):
     function(x=tf.zeros([2, 3], tf.float32))
 
 
-def test_plain_tensorflow_loads_both_parts(tmp_path):
+def test_plain_tensorflow_loads_both_parts(tmp_path, exports):
   model, x = trained_model("student_t")
-  paths = export.export_model(model, tmp_path / "m")
+  paths = exports("student_t")
   z = np.random.default_rng(2).normal(size=(4, 2)).astype(np.float32)
   np.save(tmp_path / "x.npy", x[:4])
   np.save(tmp_path / "z.npy", z)
@@ -314,9 +340,9 @@ def test_killed_export_leaves_no_version_and_the_previous_intact(tmp_path):
 
 
 @pytest.mark.slow
-def test_saved_model_cli_show_and_run(tmp_path):
+def test_saved_model_cli_show_and_run(tmp_path, exports):
   model, x = trained_model()
-  paths = export.export_model(model, tmp_path)
+  paths = exports()
   cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
   shown = subprocess.run([cli, "show", "--dir", paths["encoder"], "--all"],
                          capture_output=True, text=True, env=ENV, timeout=300)
@@ -346,9 +372,9 @@ def test_export_model_is_a_plain_function_in_a_plain_module():
   assert isinstance(export.export_model, types.FunctionType)
 
 
-def test_scorer_equals_the_model_and_ignores_the_other_rows(tmp_path):
+def test_scorer_equals_the_model_and_ignores_the_other_rows(exports):
   model, x = trained_model("student_t")
-  paths = export.export_model(model, tmp_path, num_samples=64)
+  paths = exports("student_t", num_samples=64)
   assert set(paths) == {"encoder", "decoder", "scorer"}
   scorer = tf.saved_model.load(paths["scorer"])
   assert set(scorer.signatures) == {"serving_default", "score", "impute"}
@@ -403,9 +429,9 @@ def test_the_scorer_answers_large_requests_in_chunks(tmp_path, monkeypatch):
   assert empty["log_likelihood"].shape == [0]
 
 
-def test_infinite_values_are_refused_by_every_signature(tmp_path):
+def test_infinite_values_are_refused_by_every_signature(exports):
   model, x = trained_model()
-  paths = export.export_model(model, tmp_path, num_samples=8)
+  paths = exports()
   encoder, decoder, scorer = (tf.saved_model.load(paths[part]) for part in
                               ("encoder", "decoder", "scorer"))
   bad = x[:3].copy()

@@ -1,5 +1,8 @@
 """Encoding files with an exported encoder."""
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -8,13 +11,16 @@ from tfvae import serving
 from tests.helpers import fitted_model
 
 
-@pytest.fixture
-def exported(tmp_path):
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+  """One trained and exported model shared by this module's tests (which
+  read the export and never write into it)."""
   rng = np.random.default_rng(0)
   x = rng.normal(20, 5, size=(300, 3)) + [0, 1e6, 1.7e9]
   model = fitted_model(x, epochs=1, latent_dim=2)
-  export.export_model(model, tmp_path / "m")
-  return model, x, str(tmp_path / "m" / "encoder")
+  folder = tmp_path_factory.mktemp("serving") / "m"
+  export.export_model(model, folder)
+  return model, x, str(folder / "encoder")
 
 
 def test_encode_file_streams_and_matches_the_model(exported, tmp_path):
@@ -37,10 +43,11 @@ def test_encode_file_streams_and_matches_the_model(exported, tmp_path):
 
 def test_newest_version_is_used(exported, tmp_path):
   model, x, encoder_path = exported
+  shutil.copytree(os.path.dirname(encoder_path), tmp_path / "m")
   export.export_model(model, tmp_path / "m")
   np.save(tmp_path / "in.npy", x[:5])
-  _, version = serving.encode_file(encoder_path, tmp_path / "in.npy",
-                                   tmp_path / "o.csv")
+  _, version = serving.encode_file(tmp_path / "m" / "encoder",
+                                   tmp_path / "in.npy", tmp_path / "o.csv")
   assert version.endswith("2")
 
 
@@ -53,7 +60,7 @@ def test_width_mismatch_and_bad_cells_leave_no_output(exported, tmp_path):
   with pytest.raises(ValueError, match="row 101, column 2: 'x'"):
     serving.encode_file(encoder_path, tmp_path / "bad.csv", tmp_path / "o.csv",
                         batch_size=16)
-  assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "m", "wide.csv"]
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "wide.csv"]
 
 
 def test_existing_output_and_missing_model(exported, tmp_path):
