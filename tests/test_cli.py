@@ -36,13 +36,14 @@ def few_epochs(monkeypatch):
       dataclasses.replace(config, epochs=5)))
 
 
-def run_without_tensorflow(main, argv):
-  """Runs a CLI entry point in a fresh process; fails if TensorFlow loads."""
+def run_without_tensorflow(main, argv, cwd=None):
+  """Runs a CLI entry point in a fresh process (in `cwd`, where relative
+  paths in `argv` then point); fails if TensorFlow loads."""
   code = (f"import sys\nfrom tfvae import cli\nrc = cli.{main}({argv!r})\n"
           "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
           "sys.exit(rc)\n")
   return subprocess.run([sys.executable, "-c", code], capture_output=True,
-                        text=True, timeout=120, env=ENV)
+                        text=True, timeout=120, env=ENV, cwd=cwd)
 
 
 def test_likelihood_choices_are_the_families():
@@ -126,8 +127,9 @@ def test_overwrite_never_deletes_the_users_files(tmp_path):
   (tmp_path / "notes" / "n.txt").write_text("keep")
   result = run_without_tensorflow(
       "train_main", ["--data", "train.csv", "--checkpoint-dir", ".",
-                     "--overwrite", "--logdir", ""])
+                     "--overwrite", "--logdir", ""], cwd=tmp_path)
   assert result.returncode == 2
+  assert "is not a tfvae checkpoint; refusing to replace it" in result.stderr
   assert sorted(os.listdir(tmp_path)) == ["notes", "train.csv"]
   assert (tmp_path / "notes" / "n.txt").read_text() == "keep"
 

@@ -17,6 +17,9 @@ from tfvae import export
 from tfvae import versions
 from tests.helpers import fitted_model
 
+# Its tests share trained models: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("export")
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
@@ -408,24 +411,25 @@ def test_scorer_equals_the_model_and_ignores_the_other_rows(exports):
   assert not np.isnan(imputed["x_imputed"].numpy()).any()
 
 
-def test_the_scorer_answers_large_requests_in_chunks(tmp_path, monkeypatch):
+def test_the_scorer_answers_large_requests_in_chunks(monkeypatch):
   monkeypatch.setattr(export, "MAX_DECODED_ROWS", 4 * 64)  # 4 rows a chunk
   model, x = trained_model("student_t")
-  scorer = tf.saved_model.load(
-      export.export_model(model, tmp_path, num_samples=64)["scorer"])
+  # The served graphs are these functions (saving only serialises them).
+  scorer = export.ScorerModule(model, num_samples=64)
+  assert scorer.rows_per_chunk == 4
   rows = x[:30].copy()  # 8 chunks, the last one padded
   rows[::4, 1] = np.nan
   seed = tf.constant([5, 0], tf.int64)
-  served = scorer.signatures["score"](x=tf.constant(rows), seed=seed)
+  served = scorer.score(tf.constant(rows), seed)
   assert served["log_likelihood"].shape == [30]
   np.testing.assert_allclose(
       served["log_likelihood"],
       model.marginal_log_likelihood(rows, num_samples=64, seed=5), rtol=1e-6)
-  imputed = scorer.signatures["impute"](x=tf.constant(rows), seed=seed)
+  imputed = scorer.impute(tf.constant(rows), seed)
   mean, std = model.impute(rows, num_samples=64, seed=5, return_std=True)
   np.testing.assert_allclose(imputed["x_imputed"], mean, rtol=1e-6)
   np.testing.assert_allclose(imputed["x_stddev"], std, rtol=1e-5)
-  empty = scorer.signatures["score"](x=tf.zeros([0, 3], tf.float64), seed=seed)
+  empty = scorer.score(tf.zeros([0, 3], tf.float64), seed)
   assert empty["log_likelihood"].shape == [0]
 
 

@@ -241,13 +241,22 @@ def test_families_match_the_registry():
     heads.make_likelihood("poisson", 3)
 
 
-def test_params_sizes():
-  assert heads.PosteriorNormal.params_size(5) == 10
-  assert heads.GaussianLikelihood.params_size(7) == 14
-  assert heads.SharedScaleGaussianLikelihood.params_size(7) == 7
-  assert heads.LaplaceLikelihood.params_size(7) == 14
-  assert heads.StudentTLikelihood.params_size(7) == 14
-  assert heads.FixedScaleGaussianLikelihood.params_size(7) == 7
+def test_each_head_consumes_exactly_its_params_size():
+  loc = heads.PosteriorNormal(5).distribution_parameters(
+      tf.zeros([2, heads.PosteriorNormal.params_size(5)]))["loc"]
+  assert loc.shape == (2, 5)
+  for family in families.NAMES:
+    head = heads.make_likelihood(family, 7)
+    params = tf.random.normal([2, head.params_size(7)])
+    parameters = head.family_parameters(params)
+    assert parameters["loc"].shape == (2, 7) == parameters["scale"].shape
+    # Every input is used: each loc or scale moves with some input.
+    with tf.GradientTape() as tape:
+      tape.watch(params)
+      total = tf.reduce_sum(head.family_parameters(params)["loc"] +
+                            head.family_parameters(params)["scale"])
+    used = tf.reduce_any(tape.gradient(total, params) != 0, axis=0)
+    assert bool(tf.reduce_all(used)), family
 
 
 @pytest.mark.parametrize("family", [families.GAUSSIAN, families.STUDENT_T])

@@ -8,6 +8,9 @@ from tfvae import imputation
 from tests.helpers import fitted_model
 from tests.helpers import small_data
 
+# Its tests share trained models: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("imputation")
+
 
 @pytest.fixture(scope="module")
 def model():

@@ -13,6 +13,9 @@ import tfvae
 from tfvae import export
 from tests.fixtures import make_pinned
 
+# Its tests share trained models: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("pinned")
+
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
 

@@ -12,6 +12,9 @@ from tests.helpers import fitted_model
 from tests.helpers import linear_gaussian_marginal
 from tests.helpers import train_linear_on_ppca
 
+# Its tests share trained models: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("scoring")
+
 
 @pytest.fixture(scope="module")
 def linear():

@@ -10,6 +10,9 @@ from tfvae import export
 from tfvae import serving
 from tests.helpers import fitted_model
 
+# Its tests share trained models: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("serving")
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
