@@ -35,3 +35,16 @@ def check_family(name):
     raise ValueError(
         f"unknown likelihood {name!r}; expected one of {', '.join(NAMES)}")
   return name
+
+
+# How Student's t's degrees of freedom are learned (`heads.StudentTLikelihood`).
+DF_TRANSFORMS = ("softplus", "exp")
+
+
+def check_df_transform(df_transform):
+  """Returns `df_transform`, or raises `ValueError` if it is not one of
+  `DF_TRANSFORMS`."""
+  if df_transform not in DF_TRANSFORMS:
+    raise ValueError(f"df_transform must be one of {DF_TRANSFORMS}, got "
+                     f"{df_transform!r}")
+  return df_transform

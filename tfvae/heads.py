@@ -545,16 +545,6 @@ class LaplaceLikelihood(LocationScaleLikelihood):
     return -tf.abs(u - loc) / scale - tf.math.log(2.0 * scale)
 
 
-def check_df_transform(df_transform):
-  """Returns `df_transform`, or raises `ValueError` if it is not one of
-  `StudentTLikelihood.DF_TRANSFORMS`."""
-  if df_transform not in StudentTLikelihood.DF_TRANSFORMS:
-    raise ValueError(f"df_transform must be one of "
-                     f"{StudentTLikelihood.DF_TRANSFORMS}, got "
-                     f"{df_transform!r}")
-  return df_transform
-
-
 @tf_keras.saving.register_keras_serializable(package="tfvae")
 class StudentTLikelihood(LocationScaleLikelihood):
   """Student's t with loc(z), scale(z) and learned per-feature df.
@@ -591,7 +581,7 @@ class StudentTLikelihood(LocationScaleLikelihood):
 
   family_name = families.STUDENT_T
   DEFAULT_MIN_DF = 1.0
-  DF_TRANSFORMS = ("softplus", "exp")
+  DF_TRANSFORMS = families.DF_TRANSFORMS
 
   def __init__(self, event_size, scale_floor=1e-3, min_df=DEFAULT_MIN_DF,
                df_transform="softplus", **kwargs):
@@ -599,7 +589,7 @@ class StudentTLikelihood(LocationScaleLikelihood):
       raise ValueError(
           f"min_df must be >= 1 so that the mean exists, got {min_df!r}")
     self.min_df = float(min_df)
-    self.df_transform = check_df_transform(df_transform)
+    self.df_transform = families.check_df_transform(df_transform)
     super().__init__(event_size, scale_floor=scale_floor, **kwargs)
     # Start at df = min_df + 5: a moderately heavy tail either way.
     initial = (math.log(5.0) if df_transform == "exp"

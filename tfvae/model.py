@@ -24,7 +24,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
-from tfvae import data as data_lib
+from tfvae import bounds
 from tfvae import families
 from tfvae import heads
 from tfvae import networks
@@ -42,6 +42,15 @@ tfd = tfp.distributions
 # of `compile`, measured by `scripts/bench_train.py` (see the README).
 STEPS_PER_EXECUTION = 32
 JIT_COMPILE = False
+
+
+# The constructor's arguments, as `get_config` writes them.
+_CONFIG_FIELDS = (
+    "input_dim", "latent_dim", "hidden_units", "activation", "likelihood",
+    "beta", "kl_warmup_steps", "free_bits", "num_train_samples",
+    "missing_train_samples", "min_df", "df_transform",
+    "posterior_scale_floor", "likelihood_scale_floor", "missing_indicator",
+    "num_atoms", "feature_names", "seed")
 
 
 class UntrainedModelWarning(UserWarning):
@@ -91,10 +100,8 @@ class VAE(tf_keras.Model):
     num_train_samples: Python int K >= 1; K > 1 trains on the
       importance-weighted bound with K samples. Default value: `1`.
     missing_train_samples: K for batches with missing values (MIWAE,
-      Mattei & Frellsen 2019): with gaps, the single-sample ELBO's
-      amortisation gap biases the decoder (measured on probabilistic PCA
-      with 30% hidden: 18% below the closed-form fit with K = 1, 0.8% with
-      K = 20). Default value: `None`, i.e. `max(20, num_train_samples)`.
+      Mattei & Frellsen 2019; see docs/missing-values.md). Default value:
+      `None`, i.e. `max(20, num_train_samples)`.
     min_df: Student's t degrees-of-freedom floor (>= 1).
       Default value: `1.0`.
     df_transform: how Student's t's raw_df maps to df, "softplus" or "exp"
@@ -107,10 +114,8 @@ class VAE(tf_keras.Model):
       (besides the observed values, with missing ones set to 0).
       Default value: `True`.
     num_atoms: the most atoms per column (values held by at least 1% of
-      the rows, found by `adapt`), each modelled as a spike as narrow as
-      the likelihood's scale floor, mixed with the family with weights that
-      depend on z (`heads.LikelihoodHead`); 0 turns atoms off. Ignored by
-      the `mse` family. Default value: `8`.
+      the rows, found by `adapt`; `heads.LikelihoodHead`); 0 turns atoms
+      off. Ignored by the `mse` family. Default value: `8`.
     feature_names: optional sequence of D column names, kept for exports.
     seed: optional int in [0, 2**63) for the training noise; None draws one
       from TensorFlow's global seed (`tf_keras.utils.set_random_seed`).
@@ -145,45 +150,16 @@ class VAE(tf_keras.Model):
     # Step logs are aggregated over replicas inside the step (see
     # `_aggregated_result`), so every replica returns the same values.
     self.distribute_reduction_method = "first"
-    self.input_dim = validation.check_positive_int(input_dim, "input_dim")
-    self.latent_dim = validation.check_positive_int(latent_dim, "latent_dim")
-    if hidden_units is None:
-      hidden_units = (self.input_dim,)
-    self.hidden_units = validation.check_widths(hidden_units)
+    settings = validation.check_model_settings(
+        input_dim, latent_dim, hidden_units, likelihood, beta,
+        kl_warmup_steps, free_bits, num_train_samples, missing_train_samples,
+        min_df, df_transform, posterior_scale_floor, likelihood_scale_floor,
+        missing_indicator, num_atoms, feature_names)
+    for name, value in settings.items():
+      setattr(self, name, value)
     self.activation = activation
     tf_keras.activations.get(activation)  # fail early on an unknown name
-    self.likelihood = families.check_family(likelihood)
-    self.beta = validation.check_finite(beta, "beta", minimum=0)
-    self.kl_warmup_steps = validation.check_non_negative_int(
-        kl_warmup_steps, "kl_warmup_steps")
-    self.free_bits = validation.check_finite(free_bits, "free_bits", minimum=0)
-    self.num_train_samples = validation.check_positive_int(
-        num_train_samples, "num_train_samples")
-    if missing_train_samples is None:
-      missing_train_samples = max(20, self.num_train_samples)
-    self.missing_train_samples = validation.check_positive_int(
-        missing_train_samples, "missing_train_samples")
-    if self.free_bits and self.num_train_samples > 1:
-      raise ValueError("free_bits applies to single-sample training; use "
-                       "num_train_samples=1 with free_bits")
-    self.min_df = validation.check_finite(min_df, "min_df", minimum=1)
-    self.df_transform = heads.check_df_transform(df_transform)
-    self.posterior_scale_floor = validation.check_finite(
-        posterior_scale_floor, "posterior_scale_floor", minimum=0)
-    self.likelihood_scale_floor = validation.check_finite(
-        likelihood_scale_floor, "likelihood_scale_floor", minimum=0,
-        exclusive=True)
-    self.missing_indicator = bool(missing_indicator)
     self._data_has_gaps = None  # unknown until `fit` sees the data
-    self.num_atoms = (0 if self.likelihood == families.MSE else
-                      validation.check_non_negative_int(num_atoms, "num_atoms"))
-    if feature_names is not None:
-      feature_names = tuple(str(name) for name in feature_names)
-      if len(feature_names) != self.input_dim:
-        raise ValueError(
-            f"feature_names has {len(feature_names)} names, "
-            f"expected input_dim={self.input_dim}")
-    self.feature_names = feature_names
     seed = validation.check_seed(seed)
     if seed is None:  # follow TensorFlow's global seed
       seed = int(tf.random.uniform([], 0, 2**62, dtype=tf.int64))
@@ -194,18 +170,19 @@ class VAE(tf_keras.Model):
     self.posterior_head = heads.PosteriorNormal(
         self.latent_dim, scale_floor=self.posterior_scale_floor,
         name="posterior")
-    head_options = ({"min_df": self.min_df, "df_transform": df_transform}
+    head_options = ({"min_df": self.min_df, "df_transform": self.df_transform}
                     if self.likelihood == families.STUDENT_T else {})
     self.likelihood_head = heads.make_likelihood(
         self.likelihood, self.input_dim,
         scale_floor=self.likelihood_scale_floor, num_atoms=self.num_atoms,
         name="likelihood", **head_options)
     self.encoder_net = networks.EncoderNetwork(
-        self.input_dim, self.hidden_units, activation,
+        self.input_dim, self.hidden_units, self.activation,
         heads.PosteriorNormal.params_size(self.latent_dim),
         missing_indicator=self.missing_indicator, name="encoder")
     self.decoder_net = networks.build_mlp(
-        self.hidden_units[::-1], activation, self.likelihood_head.output_size,
+        self.hidden_units[::-1], self.activation,
+        self.likelihood_head.output_size,
         "decoder")
     # The KL weight in force, a variable so the schedule works inside `fit`.
     self.current_beta = tf.Variable(
@@ -226,12 +203,12 @@ class VAE(tf_keras.Model):
   def metrics(self):
     metrics = [self.loss_tracker, self.distortion_tracker, self.rate_tracker,
                self.gradient_norm_tracker]
-    if self._objective_differs:
+    if self.objective_differs:
       metrics.append(self.objective_tracker)
     return metrics
 
   @property
-  def _objective_differs(self):
+  def objective_differs(self):
     """Whether training minimises something other than the reported loss."""
     return bool(self.kl_warmup_steps or self.free_bits)
 
@@ -330,7 +307,7 @@ class VAE(tf_keras.Model):
       `atom_probability`, the probability that a value sits at one of its
       column's atoms (the atoms themselves are `standardization.atoms`).
     """
-    z = self._as_tensor(z, "z", self.latent_dim)
+    z = validation.checked_tensor(z, "z", self.latent_dim)
     parameters = self.data_likelihood_parameters(
         self.standard_likelihood_parameters(z))
     out = {name: parameters[name] for name in ("loc", "scale", "df")
@@ -352,7 +329,7 @@ class VAE(tf_keras.Model):
     Returns:
       A distribution with batch_shape [...], event_shape [input_dim].
     """
-    z = self._as_tensor(z, "z", self.latent_dim)
+    z = validation.checked_tensor(z, "z", self.latent_dim)
     parameters = self.data_likelihood_parameters(
         self.standard_likelihood_parameters(z))
     return tfd.Independent(self.likelihood_head.make_distribution(parameters),
@@ -440,47 +417,6 @@ class VAE(tf_keras.Model):
     return tf.stack([tf.constant(self.seed, tf.int64),
                      tf.cast(counter, tf.int64) * 4 + salt])
 
-  def _per_example_terms(self, x, seed, betas, num_samples):
-    """The objective's terms per example, in nats.
-
-    Args:
-      x: float [batch_size, input_dim] (NaN: missing).
-      seed: stateless seed [2] for the posterior draws.
-      betas: dict name -> KL weight; a negative bound is returned per name.
-      num_samples: K, the posterior draws per example (1: the ELBO).
-
-    Returns:
-      dict of Tensors: `distortion` [B] (mean over the K draws of
-      -log p(x_obs|z)), `kl` [B] (analytic), `kl_per_dim` [B, latent_dim],
-      and per name in `betas` the negative bound [B] with that weight.
-    """
-    u, observed = self.standardize(x)
-    posterior = self.posterior_from_standard(u, observed)
-    loc, scale = posterior["loc"], posterior["scale"]
-    noise = tf.random.stateless_normal(
-        tf.concat([[num_samples], tf.shape(loc)], 0), seed=seed)
-    z = loc + scale * noise  # [K, B, latent_dim]
-    log_likelihood = self.log_likelihood(
-        self.standard_likelihood_parameters(z), u, observed, tf.float32)
-    kl_per_dim = objectives.compute_gaussian_kl(loc, scale)
-    terms = {
-        "distortion": -tf.reduce_mean(log_likelihood, axis=0),
-        "kl": tf.reduce_sum(kl_per_dim, axis=-1),
-        "kl_per_dim": kl_per_dim,
-    }
-    if num_samples > 1:
-      log_prior = -0.5 * tf.reduce_sum(tf.square(z), -1)
-      log_posterior = -tf.reduce_sum(
-          0.5 * tf.square(noise) + tf.math.log(scale), -1)
-    for name, beta in betas.items():
-      if num_samples == 1:
-        terms[name] = terms["distortion"] + beta * terms["kl"]
-      else:  # the normalising constants of prior and posterior cancel
-        terms[name] = -objectives.compute_iwae_log_likelihood(
-            objectives.compute_log_importance_weights(
-                log_likelihood, beta * log_prior, beta * log_posterior))
-    return terms
-
   def _update_metrics(self, terms, sample_weight, objective=None):
     self.loss_tracker.update_state(terms["loss"], sample_weight)
     self.distortion_tracker.update_state(terms["distortion"], sample_weight)
@@ -494,32 +430,6 @@ class VAE(tf_keras.Model):
       logs["beta"] = tf.identity(self.current_beta)
     return logs
 
-  def _terms_for_batch(self, x, seed, betas, sample_weight):
-    """Per-example terms with the bound for this batch: `num_train_samples`
-    draws, or `missing_train_samples` when the batch has missing values
-    (MIWAE, Mattei & Frellsen 2019). Adds `objective`, what is minimised."""
-
-    def terms_with(num_samples):
-      terms = self._per_example_terms(x, seed, betas, num_samples)
-      if not self._objective_differs:
-        terms["objective"] = terms["loss"]
-      elif self.free_bits and num_samples == 1:
-        # Free bits act on the batch-mean KL per dimension.
-        rate = objectives.compute_rate(terms["kl_per_dim"], self.free_bits,
-                                       sample_weight)
-        terms["objective"] = terms["distortion"] + self.current_beta * rate
-      elif "objective" not in terms:  # free bits do not apply with K > 1
-        terms["objective"] = terms["loss"]
-      terms.pop("kl_per_dim")
-      return terms
-
-    if (self.missing_train_samples == self.num_train_samples or
-        self._data_has_gaps is False):
-      return terms_with(self.num_train_samples)
-    has_gap = tf.reduce_any(tf.math.is_nan(x))
-    return tf.cond(has_gap, lambda: terms_with(self.missing_train_samples),
-                   lambda: terms_with(self.num_train_samples))
-
   def train_step(self, data):
     x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
     del y
@@ -529,9 +439,10 @@ class VAE(tf_keras.Model):
     seed = self._step_seed(self.optimizer.iterations, 0)
     with tf.GradientTape() as tape:
       betas = {"loss": self.beta}
-      if self._objective_differs and self.kl_warmup_steps:
+      if self.objective_differs and self.kl_warmup_steps:
         betas["objective"] = self.current_beta
-      terms = self._terms_for_batch(x, seed, betas, sample_weight)
+      terms = bounds.batch_terms(self, x, seed, betas, sample_weight,
+                                 self._data_has_gaps is False)
       # Summed over this replica's examples and divided by the global batch
       # size, so gradients summed over replicas are those of the batch mean.
       scaled = tf.nn.compute_average_loss(terms["objective"],
@@ -541,7 +452,7 @@ class VAE(tf_keras.Model):
     self.gradient_norm_tracker.update_state(tf.linalg.global_norm(gradients))
     logs = self._update_metrics(
         terms, sample_weight,
-        terms["objective"] if self._objective_differs else None)
+        terms["objective"] if self.objective_differs else None)
     logs["gradient_norm"] = _aggregated_result(self.gradient_norm_tracker)
     return logs
 
@@ -550,9 +461,9 @@ class VAE(tf_keras.Model):
     # warm-up, no free bits. Early stopping on val_loss selects on it.
     x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
     del y
-    terms = self._terms_for_batch(
-        x, self._step_seed(self._test_counter, 1), {"loss": self.beta},
-        sample_weight)
+    terms = bounds.batch_terms(
+        self, x, self._step_seed(self._test_counter, 1), {"loss": self.beta},
+        sample_weight, self._data_has_gaps is False)
     return self._update_metrics(terms, sample_weight)
 
   def predict_step(self, data):
@@ -577,14 +488,16 @@ class VAE(tf_keras.Model):
     if class_weight is not None:
       raise ValueError("a VAE has no classes; use sample_weight to weight rows")
     validation_split = validation.check_fraction(validation_split)
-    x = self._prepare_x(x, "x", for_training=True)
+    x = self._fit_input(x, "x", for_training=True)
     if isinstance(x, tf.Tensor) and not self.is_adapted:
-      _warn_if_badly_scaled(x.numpy())
-    sample_weight = self._prepare_sample_weight(sample_weight, x)
-    validation_data = self._prepare_validation_data(validation_data)
+      validation.warn_if_badly_scaled(x.numpy())
+    sample_weight = validation.fit_sample_weight(sample_weight, x)
+    validation_data = validation.fit_validation_data(
+        validation_data, self.input_dim, self.feature_names)
     self._note_gaps(x, validation_data)
     return super().fit(
-        x, _placeholder_targets(x, sample_weight), batch_size=batch_size,
+        x, validation.placeholder_targets(x, sample_weight),
+        batch_size=batch_size,
         epochs=epochs, verbose=verbose, callbacks=callbacks,
         validation_split=validation_split, validation_data=validation_data,
         shuffle=shuffle, sample_weight=sample_weight, **kwargs)
@@ -594,17 +507,7 @@ class VAE(tf_keras.Model):
     the steps skip the MIWAE branch, which halves their tracing time; True
     or None (unknown: a dataset) keeps it. The compiled steps are rebuilt
     when this changes."""
-    parts = [x] + (list(validation_data) if isinstance(
-        validation_data, (tuple, list)) else [validation_data])
-    gaps = False
-    for part in parts:
-      if part is None:
-        continue
-      if not isinstance(part, tf.Tensor):
-        gaps = None
-        break
-      if bool(tf.reduce_any(tf.math.is_nan(part))):
-        gaps = True
+    gaps = validation.has_gaps(x, validation_data)
     if gaps != self._data_has_gaps:
       self._data_has_gaps = gaps
       self.test_function = None
@@ -616,17 +519,18 @@ class VAE(tf_keras.Model):
     """`tf_keras.Model.evaluate` on x alone (see `fit`)."""
     if y is not None:
       raise ValueError("a VAE evaluates on x alone; pass y=None")
-    x = self._prepare_x(x, "x")
-    sample_weight = self._prepare_sample_weight(sample_weight, x)
+    x = self._fit_input(x, "x")
+    sample_weight = validation.fit_sample_weight(sample_weight, x)
     if not kwargs.get("_use_cached_eval_dataset"):  # not fit's validation
       self._note_gaps(x, test_only=True)
     return super().evaluate(
-        x, _placeholder_targets(x, sample_weight), batch_size=batch_size,
+        x, validation.placeholder_targets(x, sample_weight),
+        batch_size=batch_size,
         verbose=verbose, sample_weight=sample_weight, **kwargs)
 
   def predict(self, x, batch_size=None, verbose="auto", **kwargs):
     """Deterministic reconstructions, numpy float64 [N, input_dim] (see `call`)."""
-    return super().predict(self._prepare_x(x, "x"), batch_size=batch_size,
+    return super().predict(self._fit_input(x, "x"), batch_size=batch_size,
                            verbose=verbose, **kwargs)
 
   def adapt(self, x, batch_size=65536):
@@ -649,26 +553,8 @@ class VAE(tf_keras.Model):
     Returns:
       self, for chaining.
     """
-    if isinstance(x, tf.data.Dataset):
-      validation.check_dataset(x, "adapt data", self.input_dim)
-      stats = statistics.StreamingStatistics(self.input_dim, seed=self.seed)
-      for element in x:
-        element = element[0] if isinstance(element, tuple) else element
-        stats.update(validation.validate_array(element.numpy(), "adapt data",
-                                             self.input_dim))
-      loc, scale = stats.result()
-      sample = stats.sample
-    elif isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
-      reader = data_lib.open_table(x, expected_width=self.input_dim)
-      stats = statistics.StreamingStatistics(self.input_dim, seed=self.seed)
-      for block, _ in reader.iter_blocks(batch_size):
-        stats.update(block)
-      loc, scale = stats.result()
-      sample = stats.sample
-    else:
-      sample = validation.validate_array(x, "adapt data", self.input_dim,
-                                       expected_names=self.feature_names)
-      loc, scale = statistics.compute_standardization(sample)
+    loc, scale, sample = statistics.compute_statistics_of(
+        x, self.input_dim, self.seed, self.feature_names, batch_size)
     self.set_statistics(loc, scale, *self.find_atoms(sample, scale))
     return self
 
@@ -702,14 +588,11 @@ class VAE(tf_keras.Model):
     return self(self.as_data_tensor(x)).numpy()
 
   def sample(self, num_examples, seed=None):
-    """Draws new data x ~ p(x|z), z ~ p(z), in data units.
-
-    Values drawn at a column's atom are the atom exactly.
+    """Draws new rows x ~ p(x|z), z ~ p(z), in data units.
 
     Args:
       num_examples: Python int.
-      seed: optional int in [0, 2**63); the same seed gives the same draws.
-        None follows TensorFlow's global seed.
+      seed: optional int in [0, 2**63); None follows the global seed.
 
     Returns:
       float64 numpy array [num_examples, input_dim].
@@ -749,32 +632,20 @@ class VAE(tf_keras.Model):
     return imputation.draws(self, x, noise, uniforms)
 
   def marginal_log_likelihood(self, x, num_samples=1000, seed=None, verbose=0):
-    """Importance-weighted estimates of log p(x_obs) (Burda et al. 2016), nats.
+    """Importance-weighted estimates of log p(x_obs) per row, in nats.
 
-    Uses q(z|x) as the proposal with `num_samples` draws per example. The
-    draws are keyed by the seed and the row's values (`keyed_noise`), so a
-    row's estimate does not depend on which rows are scored with it, while
-    different rows get independent draws and the errors of a data set's
-    rows average out in its mean. The
-    estimate's expectation is a lower bound on log p(x) that tightens as
-    `num_samples` grows. Work is split into chunks of at most 65,536
-    decoded (row, sample) pairs, so memory stays bounded for any N and K.
-    Log-densities are computed in float64.
-
-    Rows with missing values get log p(x_obs), the density of their
-    observed values only: rows with different numbers of observed values
-    have log-likelihoods of different dimension (see `anomaly_score(...,
-    per_feature=True)`). A row with nothing observed gets 0 = log 1.
+    Draws are keyed by the seed and each row's values, so a row's estimate
+    does not depend on the other rows; rows with gaps get the density of
+    their observed values (see `tfvae.inference.importance`).
 
     Args:
-      x: float array [N, input_dim], in data units (NaN: missing).
-      num_samples: Python int K >= 1.
-      seed: optional int in [0, 2**63), for reproducible estimates; None
-        follows TensorFlow's global seed.
-      verbose: 1 shows a progress line (standard error).
+      x: float array [N, input_dim] in data units (NaN: missing).
+      num_samples: importance samples K per row (at most 10**6).
+      seed: optional int in [0, 2**63); None follows the global seed.
+      verbose: 1 shows a progress line.
 
     Returns:
-      float64 numpy array [N], log p(x_obs) per example, in nats.
+      float64 numpy array [N].
     """
     return importance.marginal_log_likelihood(self, x, num_samples, seed,
                                               verbose)
@@ -783,14 +654,8 @@ class VAE(tf_keras.Model):
              return_std=False, verbose=0):
     """Fills missing values from p(x_mis | x_obs), by importance sampling.
 
-    With q(z|x_obs) (the proposal of `marginal_log_likelihood`) and
-    self-normalised weights w_k proportional to p(x_obs, z_k) / q(z_k):
-    E[x_mis | x_obs] ~= sum_k w_k E[x_mis | z_k], and the predictive
-    variance is sum_k w_k (Var[x_mis | z_k] + E[x_mis | z_k]^2) minus the
-    square of the mean (law of total variance). With `num_imputations=M`,
-    M draws from p(x_mis | x_obs) by sampling importance resampling, for
-    multiple imputation. Observed entries are returned bit for bit, and a
-    row's result does not depend on the other rows.
+    Observed entries come back bit for bit (see
+    `tfvae.inference.imputation`).
 
     Args:
       x: float array [N, input_dim] in data units; NaN marks what to fill.
@@ -798,13 +663,12 @@ class VAE(tf_keras.Model):
       seed: optional int in [0, 2**63); None follows the global seed.
       num_imputations: optional int M: return M draws instead of the mean.
       return_std: with the mean, also return the predictive standard
-        deviation per entry (0 where observed; infinite where a Student's t
-        likelihood has df <= 2).
+        deviation per entry (0 where observed).
       verbose: 1 shows a progress line.
 
     Returns:
-      float64 [N, input_dim] (and the std [N, input_dim] with
-      `return_std`), or with `num_imputations` float64 [M, N, input_dim].
+      float64 [N, input_dim] (and the std with `return_std`), or with
+      `num_imputations` float64 [M, N, input_dim].
     """
     return imputation.impute(self, x, num_samples, seed, num_imputations,
                              return_std, verbose)
@@ -819,7 +683,7 @@ class VAE(tf_keras.Model):
       seed: optional int.
       per_feature: divide each row's score by its number of observed
         values, to rank rows with different gaps against each other.
-      verbose: 1 shows a progress bar.
+      verbose: 1 shows a progress line.
 
     Returns:
       float64 numpy array [N]. A row with nothing observed scores 0.
@@ -839,28 +703,12 @@ class VAE(tf_keras.Model):
   # -- Config -------------------------------------------------------------------
 
   def get_config(self):
-    return {
-        "input_dim": self.input_dim,
-        "latent_dim": self.latent_dim,
-        "hidden_units": list(self.hidden_units),
-        "activation": self.activation,
-        "likelihood": self.likelihood,
-        "beta": self.beta,
-        "kl_warmup_steps": self.kl_warmup_steps,
-        "free_bits": self.free_bits,
-        "num_train_samples": self.num_train_samples,
-        "missing_train_samples": self.missing_train_samples,
-        "min_df": self.min_df,
-        "df_transform": self.df_transform,
-        "posterior_scale_floor": self.posterior_scale_floor,
-        "likelihood_scale_floor": self.likelihood_scale_floor,
-        "missing_indicator": self.missing_indicator,
-        "num_atoms": self.num_atoms,
-        "feature_names": (None if self.feature_names is None
-                          else list(self.feature_names)),
-        "seed": self.seed,
-        "name": self.name,
-    }
+    config = {name: getattr(self, name) for name in _CONFIG_FIELDS}
+    config["hidden_units"] = list(self.hidden_units)
+    if self.feature_names is not None:
+      config["feature_names"] = list(self.feature_names)
+    config["name"] = self.name
+    return config
 
   @classmethod
   def from_config(cls, config, custom_objects=None):
@@ -887,86 +735,17 @@ class VAE(tf_keras.Model):
       return tf.random.uniform([2], 0, 2**62, dtype=tf.int64)
     return tf.constant([seed, 0], tf.int64)
 
-  def _as_tensor(self, value, name, width, allow_missing=False):
-    """A Tensor [..., width], checked: in a graph (a served signature) a
-    value that is infinite, or NaN unless `allow_missing`, stops the call
-    with an error naming `name`."""
-    if isinstance(value, (tf.Tensor, tf.Variable)):
-      if value.shape.rank and value.shape[-1] not in (None, width):
-        raise ValueError(f"{name} has {value.shape[-1]} columns, but the model "
-                         f"expects {width}")
-      if tf.executing_eagerly():
-        return value
-      if allow_missing:
-        return validation.refuse_infinity(value)
-      return validation.refuse_non_finite(value, name)
-    array = np.asarray(value)
-    if array.ndim >= 1 and array.shape[-1] != width:
-      raise ValueError(
-          f"{name} has {array.shape[-1]} columns, but the model expects {width}")
-    return tf.constant(array, dtype=tf.float32)
-
   def as_data_tensor(self, x):
-    """x as a float Tensor [batch_size, input_dim], checked the same way
-    whatever its type: arrays and eager tensors by `validate_array` (float64);
-    symbolic tensors (a served signature, a traced function) by an op that
-    stops the call on an infinite value (NaN is a missing value)."""
-    if isinstance(x, (tf.Tensor, tf.Variable)):
-      if not tf.executing_eagerly():
-        return self._as_tensor(x, "x", self.input_dim, allow_missing=True)
-      x = x.numpy()
-    return tf.constant(validation.validate_array(
-        x, "x", self.input_dim, expected_names=self.feature_names))
+    """x as a checked float Tensor [batch_size, input_dim]
+    (`validation.data_tensor`): the entry of every path from x."""
+    return validation.data_tensor(x, self.input_dim, self.feature_names)
 
-  def _prepare_x(self, value, name, for_training=False):
-    """Arrays -> float64 tensors (Keras would cast numpy to float32)."""
-    if value is None:
-      raise ValueError(f"{name}: no data given")
-    if isinstance(value, tf_keras.utils.experimental.DatasetCreator):
-      return value  # a dataset per worker (tf.distribute)
-    if isinstance(value, tf.data.Dataset):
-      return validation.check_dataset(value, name, self.input_dim).map(validation.refuse_infinity)
-    if isinstance(value, (tf.Tensor, tf.Variable)):
-      value = value.numpy()
-    values = validation.validate_array(value, name, self.input_dim,
-                                     expected_names=self.feature_names)
-    if for_training:
-      validation.check_columns_observed(values, name, self.feature_names)
-      validation.check_trainable(values, self.standardization.loc.numpy(),
-                                 self.standardization.scale.numpy(),
-                                 self.is_adapted, name)
-    return tf.constant(values)
-
-  @staticmethod
-  def _prepare_sample_weight(sample_weight, x):
-    if sample_weight is None:
-      return None
-    if isinstance(x, tf.data.Dataset):
-      raise ValueError("with a dataset, put the weights in the dataset: "
-                       "(x, None, sample_weight) elements")
-    return validation.check_sample_weight(sample_weight, x.shape[0])
-
-  def _prepare_validation_data(self, validation_data):
-    if validation_data is None or isinstance(validation_data, tf.data.Dataset):
-      return (None if validation_data is None else
-              validation.check_dataset(validation_data, "validation_data",
-                                   self.input_dim).map(
-                  validation.refuse_infinity))
-    if isinstance(validation_data, (tuple, list)) and not (
-        validation_data and np.ndim(validation_data[0]) == 1):
-      parts = list(validation_data)
-      if not 1 <= len(parts) <= 3:
-        raise ValueError("validation_data must be x_val, (x_val,), or "
-                         "(x_val, None, sample_weight_val)")
-      if len(parts) >= 2 and parts[1] is not None:
-        raise ValueError("validation_data: a VAE has no targets; pass "
-                         "(x_val,) or (x_val, None, sample_weight_val)")
-      x_val = self._prepare_x(parts[0], "validation_data")
-      if len(parts) == 3 and parts[2] is not None:
-        weights = self._prepare_sample_weight(parts[2], x_val)
-        return (x_val, _placeholder_targets(x_val, weights), weights)
-      return (x_val,)
-    return (self._prepare_x(validation_data, "validation_data"),)
+  def _fit_input(self, value, name, for_training=False):
+    trainable = ((self.standardization.loc.numpy(),
+                  self.standardization.scale.numpy(), self.is_adapted)
+                 if for_training else None)
+    return validation.fit_input(value, name, self.input_dim,
+                                self.feature_names, trainable)
 
 
 def _aggregated_result(metric):
@@ -982,27 +761,3 @@ def _aggregated_result(metric):
       tf.distribute.ReduceOp.SUM, [tf.identity(metric.total),
                                    tf.identity(metric.count)])
   return tf.math.divide_no_nan(total, count)
-
-
-def _placeholder_targets(x, sample_weight):
-  """Empty targets [N, 0] when rows are weighted.
-
-  Keras packs `(x, None, w)` as `(x, w)`, which then reads as `(x, y)`; an
-  empty `y` keeps the weights in the third place.
-  """
-  if sample_weight is None:
-    return None
-  return tf.zeros([x.shape[0], 0], tf.float32)
-
-
-def _warn_if_badly_scaled(x):
-  spread = np.nanstd(x, axis=0)
-  magnitude = np.nanmax(np.abs(x), axis=0)
-  if magnitude.max() > 1e3 or spread.max() > 1e2 or (
-      spread[spread > 0].min(initial=1.0) < 1e-2):
-    warnings.warn(
-        "training on raw values whose columns range from std "
-        f"{spread.min():.3g} to {spread.max():.3g} and magnitude up to "
-        f"{magnitude.max():.3g}; call model.adapt(x) first to train on "
-        "standardised values (likelihoods stay in data units)",
-        stacklevel=3)

@@ -144,6 +144,43 @@ ATOM_MIN_FRACTION = 0.01
 ATOM_MIN_COUNT = 5
 
 
+def compute_statistics_of(x, width, seed=0, feature_names=None,
+                          batch_size=65536):
+  """The standardisation statistics of the training data, however it comes.
+
+  Args:
+    x: an array [num_examples, width] (or a table with column names), a
+      batched `tf.data.Dataset` of x, or a path to a data file; datasets
+      and files are read in one streaming pass (statistics from a bounded
+      reservoir sample, `StreamingStatistics`).
+    width: the model's number of columns.
+    seed: int, for the reservoir.
+    feature_names: the model's column names, matched against a table's.
+    batch_size: rows per block when reading a file.
+
+  Returns:
+    (loc [width], scale [width], rows [n, width]): the statistics and the
+    rows (all of them, or the reservoir) that atoms are found in.
+  """
+  from tfvae import data as data_lib  # pylint: disable=g-import-not-at-top
+  if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
+    blocks = (block for block, _ in data_lib.open_table(
+        x, expected_width=width).iter_blocks(batch_size))
+  elif hasattr(x, "element_spec"):  # a tf.data.Dataset
+    validation.check_dataset(x, "adapt data", width)
+    blocks = (validation.validate_array(
+        (element[0] if isinstance(element, tuple) else element).numpy(),
+        "adapt data", width) for element in x)
+  else:
+    rows = validation.validate_array(x, "adapt data", width,
+                                     expected_names=feature_names)
+    return (*compute_standardization(rows), rows)
+  stats = StreamingStatistics(width, seed=seed)
+  for block in blocks:
+    stats.update(block)
+  return (*stats.result(), stats.sample)
+
+
 def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
                   min_count=ATOM_MIN_COUNT, min_separation=None):
   """The values each column holds many times, most frequent first.

@@ -377,3 +377,220 @@ def refuse_non_finite(value, name):
       value, f"{name} holds a NaN or infinite value")
   with tf.control_dependencies([check]):
     return tf.identity(value)
+
+
+def check_model_settings(input_dim, latent_dim, hidden_units, likelihood, beta,
+                         kl_warmup_steps, free_bits, num_train_samples,
+                         missing_train_samples, min_df, df_transform,
+                         posterior_scale_floor, likelihood_scale_floor,
+                         missing_indicator, num_atoms, feature_names):
+  """The `tfvae.VAE` constructor's settings, checked and completed.
+
+  `hidden_units=None` becomes one layer as wide as the data (the original
+  snippet's), `missing_train_samples=None` becomes `max(20,
+  num_train_samples)`, and the `mse` family has no atoms.
+
+  Returns:
+    dict of the settings, by name.
+
+  Raises:
+    ValueError: a setting is out of its range, named with its value.
+  """
+  from tfvae import families  # pylint: disable=g-import-not-at-top
+  input_dim = check_positive_int(input_dim, "input_dim")
+  likelihood = families.check_family(likelihood)
+  num_train_samples = check_positive_int(num_train_samples,
+                                         "num_train_samples")
+  free_bits = check_finite(free_bits, "free_bits", minimum=0)
+  if free_bits and num_train_samples > 1:
+    raise ValueError("free_bits applies to single-sample training; use "
+                     "num_train_samples=1 with free_bits")
+  if feature_names is not None:
+    feature_names = tuple(str(name) for name in feature_names)
+    if len(feature_names) != input_dim:
+      raise ValueError(f"feature_names has {len(feature_names)} names, "
+                       f"expected input_dim={input_dim}")
+  return {
+      "input_dim": input_dim,
+      "latent_dim": check_positive_int(latent_dim, "latent_dim"),
+      "hidden_units": check_widths(
+          (input_dim,) if hidden_units is None else hidden_units),
+      "likelihood": likelihood,
+      "beta": check_finite(beta, "beta", minimum=0),
+      "kl_warmup_steps": check_non_negative_int(kl_warmup_steps,
+                                                "kl_warmup_steps"),
+      "free_bits": free_bits,
+      "num_train_samples": num_train_samples,
+      "missing_train_samples": check_positive_int(
+          max(20, num_train_samples) if missing_train_samples is None
+          else missing_train_samples, "missing_train_samples"),
+      "min_df": check_finite(min_df, "min_df", minimum=1),
+      "df_transform": families.check_df_transform(df_transform),
+      "posterior_scale_floor": check_finite(
+          posterior_scale_floor, "posterior_scale_floor", minimum=0),
+      "likelihood_scale_floor": check_finite(
+          likelihood_scale_floor, "likelihood_scale_floor", minimum=0,
+          exclusive=True),
+      "missing_indicator": bool(missing_indicator),
+      "num_atoms": (0 if likelihood == families.MSE else
+                    check_non_negative_int(num_atoms, "num_atoms")),
+      "feature_names": feature_names,
+  }
+
+
+# -- Inputs of the model's methods, as tensors --------------------------------
+
+
+def checked_tensor(value, name, width, allow_missing=False):
+  """A tensor (or array) [..., width] for the model's paths, checked.
+
+  An array becomes a float32 tensor after its width is checked; a tensor
+  keeps its dtype, and in a graph (a served signature) an op stops the call
+  on a value that is infinite, or NaN unless `allow_missing`.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if isinstance(value, (tf.Tensor, tf.Variable)):
+    if value.shape.rank and value.shape[-1] not in (None, width):
+      raise ValueError(f"{name} has {value.shape[-1]} columns, but the model "
+                       f"expects {width}")
+    if tf.executing_eagerly():
+      return value
+    return (refuse_infinity(value) if allow_missing else
+            refuse_non_finite(value, name))
+  array = np.asarray(value)
+  if array.ndim >= 1 and array.shape[-1] != width:
+    raise ValueError(
+        f"{name} has {array.shape[-1]} columns, but the model expects {width}")
+  return tf.constant(array, dtype=tf.float32)
+
+
+def data_tensor(x, width, feature_names=None):
+  """x as a float Tensor [batch_size, width], checked the same way whatever
+  its type: arrays, tables and eager tensors by `validate_array` (float64,
+  columns matched by name); symbolic tensors (a served signature, a traced
+  function) by an op that stops the call on an infinite value (NaN is a
+  missing value)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if isinstance(x, (tf.Tensor, tf.Variable)):
+    if not tf.executing_eagerly():
+      return checked_tensor(x, "x", width, allow_missing=True)
+    x = x.numpy()
+  return tf.constant(validate_array(x, "x", width,
+                                    expected_names=feature_names))
+
+
+def fit_input(value, name, width, feature_names=None, trainable=None):
+  """What `fit`, `evaluate` and `predict` hand to Keras: float64 tensors
+  (Keras would cast numpy to float32), or a checked dataset.
+
+  Args:
+    value: an array or table, a tensor, a batched `tf.data.Dataset`, or a
+      `DatasetCreator` (one dataset per worker, passed through).
+    name: the argument's name, for messages.
+    width: the model's columns.
+    feature_names: the model's column names.
+    trainable: for training data, (loc, scale, adapted) of the model's
+      standardisation: every column must hold a value, and no value may be
+      beyond what float32 training can use.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  if value is None:
+    raise ValueError(f"{name}: no data given")
+  if isinstance(value, tf_keras.utils.experimental.DatasetCreator):
+    return value  # a dataset per worker (tf.distribute)
+  if isinstance(value, tf.data.Dataset):
+    return check_dataset(value, name, width).map(refuse_infinity)
+  if isinstance(value, (tf.Tensor, tf.Variable)):
+    value = value.numpy()
+  values = validate_array(value, name, width, expected_names=feature_names)
+  if trainable is not None:
+    check_columns_observed(values, name, feature_names)
+    check_trainable(values, *trainable, name)
+  return tf.constant(values)
+
+
+def fit_sample_weight(sample_weight, x):
+  """Per-row weights for `fit` / `evaluate` (None stays None)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if sample_weight is None:
+    return None
+  if isinstance(x, tf.data.Dataset):
+    raise ValueError("with a dataset, put the weights in the dataset: "
+                     "(x, None, sample_weight) elements")
+  return check_sample_weight(sample_weight, x.shape[0])
+
+
+def fit_validation_data(validation_data, width, feature_names=None):
+  """`fit`'s `validation_data` (an array, `(x_val,)`, `(x_val, None,
+  sample_weight_val)` or a dataset) as Keras takes it: None, a dataset, or
+  a tuple of tensors."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if validation_data is None:
+    return None
+  if isinstance(validation_data, tf.data.Dataset):
+    return check_dataset(validation_data, "validation_data",
+                         width).map(refuse_infinity)
+  if isinstance(validation_data, (tuple, list)) and not (
+      validation_data and np.ndim(validation_data[0]) == 1):
+    parts = list(validation_data)
+    if not 1 <= len(parts) <= 3:
+      raise ValueError("validation_data must be x_val, (x_val,), or "
+                       "(x_val, None, sample_weight_val)")
+    if len(parts) >= 2 and parts[1] is not None:
+      raise ValueError("validation_data: a VAE has no targets; pass "
+                       "(x_val,) or (x_val, None, sample_weight_val)")
+    x_val = fit_input(parts[0], "validation_data", width, feature_names)
+    if len(parts) == 3 and parts[2] is not None:
+      weights = fit_sample_weight(parts[2], x_val)
+      return (x_val, placeholder_targets(x_val, weights), weights)
+    return (x_val,)
+  return (fit_input(validation_data, "validation_data", width,
+                    feature_names),)
+
+
+def placeholder_targets(x, sample_weight):
+  """Empty targets [N, 0] when rows are weighted.
+
+  Keras packs `(x, None, w)` as `(x, w)`, which then reads as `(x, y)`; an
+  empty `y` keeps the weights in the third place.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if sample_weight is None:
+    return None
+  return tf.zeros([x.shape[0], 0], tf.float32)
+
+
+def warn_if_badly_scaled(x):
+  """Warns when raw (unadapted) training data span scales a float32 network
+  trains badly on."""
+  spread = np.nanstd(x, axis=0)
+  magnitude = np.nanmax(np.abs(x), axis=0)
+  if magnitude.max() > 1e3 or spread.max() > 1e2 or (
+      spread[spread > 0].min(initial=1.0) < 1e-2):
+    warnings.warn(
+        "training on raw values whose columns range from std "
+        f"{spread.min():.3g} to {spread.max():.3g} and magnitude up to "
+        f"{magnitude.max():.3g}; call model.adapt(x) first to train on "
+        "standardised values (likelihoods stay in data units)",
+        stacklevel=3)
+
+
+def has_gaps(*parts):
+  """Whether tensors (a `fit` input, its validation data) hold a missing
+  value: True or False, or None when a part is not a tensor (a dataset,
+  whose values are not known until it runs). None parts are skipped; a
+  tuple or list is looked into."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  flat = []
+  for part in parts:
+    flat += list(part) if isinstance(part, (tuple, list)) else [part]
+  gaps = False
+  for part in flat:
+    if part is None:
+      continue
+    if not isinstance(part, tf.Tensor):
+      return None
+    if bool(tf.reduce_any(tf.math.is_nan(part))):
+      gaps = True
+  return gaps

@@ -197,16 +197,36 @@ def per_feature(log_likelihood, observed_count):
 
 
 def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
-  """Importance-weighted estimates of log p(x_obs) per row, in nats.
+  """Importance-weighted estimates of log p(x_obs) (Burda et al. 2016), nats.
 
-  See `tfvae.VAE.marginal_log_likelihood`; the work is split into chunks
-  of at most `MAX_DECODED_ROWS` decoded (row, sample) pairs.
+  Uses q(z|x) as the proposal with `num_samples` draws per example. The
+  draws are keyed by the seed and the row's values (`keyed_noise`), so a
+  row's estimate does not depend on which rows are scored with it, while
+  different rows get independent draws and the errors of a data set's
+  rows average out in its mean. The
+  estimate's expectation is a lower bound on log p(x) that tightens as
+  `num_samples` grows. Work is split into chunks of at most 65,536
+  decoded (row, sample) pairs, so memory stays bounded for any N and K.
+  Log-densities are computed in float64.
+
+  Rows with missing values get log p(x_obs), the density of their
+  observed values only: rows with different numbers of observed values
+  have log-likelihoods of different dimension (see `anomaly_score(...,
+  per_feature=True)`). A row with nothing observed gets 0 = log 1.
+
+  Args:
+    model: a `tfvae.VAE`.
+    x: float array [N, input_dim], in data units (NaN: missing).
+    num_samples: Python int K >= 1.
+    seed: optional int in [0, 2**63), for reproducible estimates; None
+      follows TensorFlow's global seed.
+    verbose: 1 shows a progress line (standard error).
 
   Returns:
-    float64 numpy array [N].
+    float64 numpy array [N], log p(x_obs) per example, in nats.
   """
   x = validation.validate_array(x, "x", model.input_dim,
-                              expected_names=model.feature_names)
+                                   expected_names=model.feature_names)
   num_samples = validation.check_num_samples(num_samples)
   model.warn_if_untrained("estimating log p(x)")
   seed_pair = model.seed_pair(seed)
@@ -229,10 +249,22 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
 
 def anomaly_score(model, x, num_samples=1000, seed=None, per_feature_score=False,
                   verbose=0):
-  """-log p(x_obs) per row in nats (higher is stranger); see
-  `tfvae.VAE.anomaly_score`."""
+  """Anomaly scores: -log p(x_obs) per example in nats; higher is stranger.
+
+  Args:
+    model: a `tfvae.VAE`.
+    x: float array [N, input_dim] (NaN: missing).
+    num_samples: importance samples per example.
+    seed: optional int.
+    per_feature: divide each row's score by its number of observed
+      values, to rank rows with different gaps against each other.
+    verbose: 1 shows a progress bar.
+
+  Returns:
+    float64 numpy array [N]. A row with nothing observed scores 0.
+  """
   x = validation.validate_array(x, "x", model.input_dim,
-                              expected_names=model.feature_names)
+                                   expected_names=model.feature_names)
   scores = -marginal_log_likelihood(model, x, num_samples, seed, verbose)
   if per_feature_score:
     scores = per_feature(scores, (~np.isnan(x)).sum(axis=1))

@@ -93,9 +93,34 @@ def draws(model, x, noise, uniforms):
 
 def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
            return_std=False, verbose=0):
-  """Fills missing values from p(x_mis | x_obs); see `tfvae.VAE.impute`."""
+  """Fills missing values from p(x_mis | x_obs), by importance sampling.
+
+  With q(z|x_obs) (the proposal of `marginal_log_likelihood`) and
+  self-normalised weights w_k proportional to p(x_obs, z_k) / q(z_k):
+  E[x_mis | x_obs] ~= sum_k w_k E[x_mis | z_k], and the predictive
+  variance is sum_k w_k (Var[x_mis | z_k] + E[x_mis | z_k]^2) minus the
+  square of the mean (law of total variance). With `num_imputations=M`,
+  M draws from p(x_mis | x_obs) by sampling importance resampling, for
+  multiple imputation. Observed entries are returned bit for bit, and a
+  row's result does not depend on the other rows.
+
+  Args:
+    model: a `tfvae.VAE`.
+    x: float array [N, input_dim] in data units; NaN marks what to fill.
+    num_samples: importance samples K per row.
+    seed: optional int in [0, 2**63); None follows the global seed.
+    num_imputations: optional int M: return M draws instead of the mean.
+    return_std: with the mean, also return the predictive standard
+      deviation per entry (0 where observed; infinite where a Student's t
+      likelihood has df <= 2).
+    verbose: 1 shows a progress line.
+
+  Returns:
+    float64 [N, input_dim] (and the std [N, input_dim] with
+    `return_std`), or with `num_imputations` float64 [M, N, input_dim].
+  """
   x = validation.validate_array(x, "x", model.input_dim,
-                              expected_names=model.feature_names)
+                                   expected_names=model.feature_names)
   num_samples = validation.check_num_samples(num_samples)
   model.warn_if_untrained("imputing")
   seed_pair = model.seed_pair(seed)

@@ -6,7 +6,15 @@ from tfvae import validation
 
 
 def sample(model, num_examples, seed=None):
-  """Draws `num_examples` rows; see `tfvae.VAE.sample`.
+  """Draws new data x ~ p(x|z), z ~ p(z), in data units.
+
+  Values drawn at a column's atom are the atom exactly.
+
+  Args:
+    model: a `tfvae.VAE`.
+    num_examples: Python int.
+    seed: optional int in [0, 2**63); the same seed gives the same draws.
+      None follows TensorFlow's global seed.
 
   Returns:
     float64 numpy array [num_examples, input_dim].
