@@ -410,14 +410,19 @@ def build_encode_parser():
       "version), streaming, into a CSV of z_mean and z_stddev.")
   parser.add_argument("--model", required=True,
                       help="the encoder's base path, e.g. saved_models/NAME/encoder")
-  parser.add_argument("--data", required=True,
-                      help="a .csv, .npy or .parquet file")
+  _add_file_arguments(parser, "a .csv, .npy or .parquet file", batch_size=4096)
+  return parser
+
+
+def _add_file_arguments(parser, data_help, batch_size):
+  """The arguments of the commands that read a data file and write a CSV."""
+  parser.add_argument("--data", required=True, help=data_help)
   add_read_options(parser)
   parser.add_argument("--output", required=True, help="the CSV to write")
-  parser.add_argument("--batch-size", type=_positive_int, default=4096)
+  parser.add_argument("--batch-size", type=_positive_int, default=batch_size,
+                      help=f"rows per batch (default {batch_size})")
   parser.add_argument("--overwrite", action="store_true")
   _add_verbose(parser)
-  return parser
 
 
 @_fail_cleanly
@@ -452,21 +457,21 @@ def build_score_parser():
       "stranger), by importance sampling; missing values are allowed. With "
       "--checkpoint-dir a trained model scores the data; without, a model is "
       "first trained on the data itself with tfvae-train's defaults.")
-  parser.add_argument("--data", required=True,
-                      help="a .csv, .npy or .parquet file")
-  add_read_options(parser)
-  parser.add_argument("--checkpoint-dir", "--checkpoint",
-                      help="a checkpoint written by tfvae-train --checkpoint-dir")
-  parser.add_argument("--output", required=True, help="the CSV to write")
-  parser.add_argument("--num-samples", type=_num_samples, default=1000)
+  _add_model_file_arguments(parser, "a .csv, .npy or .parquet file")
   parser.add_argument("--per-feature", action="store_true",
                       help="also write each score divided by the row's number "
                       "of observed values")
-  parser.add_argument("--batch-size", type=_positive_int, default=1024)
-  parser.add_argument("--seed", type=_seed, default=0)
-  parser.add_argument("--overwrite", action="store_true")
-  _add_verbose(parser)
   return parser
+
+
+def _add_model_file_arguments(parser, data_help):
+  """The arguments `tfvae-score` and `tfvae-impute` share."""
+  _add_file_arguments(parser, data_help, batch_size=1024)
+  parser.add_argument("--checkpoint-dir", "--checkpoint",
+                      help="a checkpoint written by tfvae-train --checkpoint-dir")
+  parser.add_argument("--num-samples", type=_num_samples, default=1000,
+                      help="importance samples per row (default 1000)")
+  parser.add_argument("--seed", type=_seed, default=0)
 
 
 @_fail_cleanly
@@ -493,8 +498,8 @@ def _run_with_model(args, module_name, function_name, **options):
     width = settings.get("input_dim") or data_lib.open_table(
         args.data, read).width
     validation.check_num_imputations(options["num_imputations"],
-                                   args.batch_size, width,
-                                   name="--num-imputations")
+                                     args.batch_size, width,
+                                     name="--num-imputations")
   if args.checkpoint_dir is None:
     from tfvae import training  # pylint: disable=g-import-not-at-top
     model = training.run(training.TrainConfig(
@@ -527,20 +532,10 @@ def build_impute_parser():
       "sampling. The output keeps the header, the row order and the text of "
       "every observed cell. Without --checkpoint-dir a model is first trained "
       "on the file itself with tfvae-train's defaults.")
-  parser.add_argument("--data", required=True,
-                      help="a .csv, .npy or .parquet file with gaps")
-  add_read_options(parser)
-  parser.add_argument("--checkpoint-dir", "--checkpoint",
-                      help="a checkpoint written by tfvae-train --checkpoint-dir")
-  parser.add_argument("--output", required=True, help="the CSV to write")
+  _add_model_file_arguments(parser, "a .csv, .npy or .parquet file with gaps")
   parser.add_argument("--num-imputations", type=_positive_int,
                       help="write this many draws per row (multiple "
                       "imputation) instead of the conditional mean")
-  parser.add_argument("--num-samples", type=_num_samples, default=1000)
-  parser.add_argument("--batch-size", type=_positive_int, default=1024)
-  parser.add_argument("--seed", type=_seed, default=0)
-  parser.add_argument("--overwrite", action="store_true")
-  _add_verbose(parser)
   return parser
 
 

@@ -675,18 +675,13 @@ class VAE(tf_keras.Model):
 
   def anomaly_score(self, x, num_samples=1000, seed=None, per_feature=False,
                     verbose=0):
-    """Anomaly scores: -log p(x_obs) per example in nats; higher is stranger.
-
-    Args:
-      x: float array [N, input_dim] (NaN: missing).
-      num_samples: importance samples per example.
-      seed: optional int.
-      per_feature: divide each row's score by its number of observed
-        values, to rank rows with different gaps against each other.
-      verbose: 1 shows a progress line.
+    """Anomaly scores: -log p(x_obs) per example in nats, higher is
+    stranger: `marginal_log_likelihood` negated, and with `per_feature`
+    divided by each row's number of observed values (so rows with different
+    gaps rank on one scale). A row with nothing observed scores 0.
 
     Returns:
-      float64 numpy array [N]. A row with nothing observed scores 0.
+      float64 numpy array [N].
     """
     return importance.anomaly_score(self, x, num_samples, seed, per_feature,
                                     verbose)

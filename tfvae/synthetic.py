@@ -107,10 +107,7 @@ def make_nonlinear(num_examples, seed=0):
   Returns:
     float32 array [N, 4].
   """
-  rng = np.random.default_rng(seed)
-  t = rng.normal(size=num_examples)
-  loc, scale = _curve(t)
-  return (loc + scale * rng.normal(size=loc.shape)).astype(np.float32)
+  return _draw(_curve, [num_examples], seed).astype(np.float32)
 
 
 def nonlinear_log_density(x, num_grid=8001, chunk=512):
@@ -193,9 +190,13 @@ def make_surface(num_examples, seed=0):
   Returns:
     float64 array [N, 10].
   """
+  return _draw(lambda t: _surface(t[:, 0], t[:, 1]), [num_examples, 2], seed)
+
+
+def _draw(location_scale, latent_shape, seed):
+  """x = loc(t) + scale(t) * e with t and e standard normal, float64."""
   rng = np.random.default_rng(seed)
-  t = rng.normal(size=(num_examples, 2))
-  loc, scale = _surface(t[:, 0], t[:, 1])
+  loc, scale = location_scale(rng.normal(size=latent_shape))
   return loc + scale * rng.normal(size=loc.shape)
 
 

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from tfvae import data as data_lib
+from tfvae import input_pipeline
 from tfvae import validation
 
 # The closing train / validation metrics use at most this many rows (a
@@ -19,7 +20,7 @@ STREAM_BYTES = 512 << 20
 
 
 @dataclasses.dataclass
-class TrainingData:
+class TrainingData(input_pipeline.Scan):
   """A run's data: the two splits in memory, or a file to stream.
 
   In memory, `train` and `validation` are arrays. Streamed, they are None
@@ -29,28 +30,16 @@ class TrainingData:
   are bounded samples for the closing evaluation.
   """
 
-  source: str
-  width: int
-  feature_names: tuple
-  num_train: int
-  num_validation: int
-  dropped_rows: int
-  missing_fraction: np.ndarray
-  train_sample: np.ndarray
-  validation_sample: np.ndarray
   train: np.ndarray = None
   validation: np.ndarray = None
   path: str = None
   read_options: data_lib.ReadOptions = None
-  loc: np.ndarray = None
-  scale: np.ndarray = None
 
   @property
   def streamed(self):
     return self.path is not None
 
   def stream(self, split, batch_size, config):
-    from tfvae import input_pipeline  # pylint: disable=g-import-not-at-top
     return input_pipeline.dataset(
         self.path, batch_size, split=split,
         validation_fraction=config.validation_split, seed=config.seed,
@@ -79,16 +68,12 @@ def prepare_data(config, table=None):
   if table is None and config.data is not None:
     data_lib.open_table(config.data, config.read_options)  # fails early
   if table is None and _should_stream(config):
-    from tfvae import input_pipeline  # pylint: disable=g-import-not-at-top
     scan = input_pipeline.scan(config.data, config.validation_split,
                                config.seed, config.read_options)
     return TrainingData(
-        source=scan.source, width=scan.width, feature_names=scan.feature_names,
-        num_train=scan.num_train, num_validation=scan.num_validation,
-        dropped_rows=scan.dropped_rows, missing_fraction=scan.missing_fraction,
-        train_sample=scan.train_sample, validation_sample=scan.validation_sample,
-        path=config.data, read_options=config.read_options, loc=scan.loc,
-        scale=scan.scale)
+        **{field.name: getattr(scan, field.name)
+           for field in dataclasses.fields(scan)},
+        path=config.data, read_options=config.read_options)
   if table is None:
     table = load_table(config)
   x_train, x_validation = data_lib.split(table.values, config.validation_split,
@@ -106,7 +91,7 @@ def prepare_data(config, table=None):
       source=table.source, width=table.values.shape[1],
       feature_names=table.feature_names, num_train=len(x_train),
       num_validation=len(x_validation), dropped_rows=table.dropped_rows,
-      missing_fraction=table.missing_fraction,
+      missing_fraction=table.missing_fraction, loc=None, scale=None,
       train_sample=subset(x_train, MAX_SUMMARY_ROWS, config.seed),
       validation_sample=subset(x_validation, MAX_SUMMARY_ROWS, config.seed),
       train=x_train, validation=x_validation)
@@ -139,7 +124,6 @@ def fit_inputs(data, config, strategy, has_validation):
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tf_keras  # pylint: disable=g-import-not-at-top
-  from tfvae import input_pipeline  # pylint: disable=g-import-not-at-top
 
   batch = config.batch_size
   multi_worker = config.strategy == "multi_worker"
