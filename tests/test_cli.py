@@ -1,5 +1,6 @@
 """The command-line tools: arguments, early errors, safe outputs, full runs."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -456,3 +457,34 @@ def test_clear_answers_before_tensorflow(tmp_path):
     if lines[0].startswith("usage:"):  # argparse's own answer
       lines = lines[-1:]
     assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_train_flags_map_onto_the_config_fields(monkeypatch, tmp_path):
+  from tfvae import training  # pylint: disable=g-import-not-at-top
+  seen = []
+
+  class Summary:
+    def format(self):
+      return "done"
+
+  monkeypatch.setattr(training, "run",
+                      lambda config: seen.append(config) or Summary())
+  assert cli.train_main([
+      "--data", "x.csv", "--latent-dim", "3", "--hidden-units", "16,8",
+      "--likelihood", "laplace", "--beta", "2", "--epochs", "7",
+      "--num-train-samples", "4", "--no-adapt", "--no-monitor", "--logdir", "",
+      "--seed", "5", "--checkpoint-dir", str(tmp_path / "ck"), "--overwrite",
+      "--delimiter", ";", "--verbose", "0"]) == 0
+  config = seen[0]
+  assert (config.data, config.latent_dim, config.hidden_units) == (
+      "x.csv", 3, (16, 8))
+  assert (config.likelihood, config.beta, config.epochs) == ("laplace", 2.0, 7)
+  assert (config.num_train_samples, config.seed, config.verbose) == (4, 5, 0)
+  assert not config.adapt and not config.monitor and config.logdir is None
+  assert config.checkpoint_dir == str(tmp_path / "ck") and config.overwrite
+  assert config.read_options.delimiter == ";"
+  # Every field but those set another way has a flag of its own name.
+  dests = {action.dest for action in cli.build_train_parser()._actions}  # pylint: disable=protected-access
+  fields = {field.name for field in dataclasses.fields(training.TrainConfig)}
+  assert fields - dests == {"read_options", "adapt", "monitor", "deadline",
+                            "refit", "likelihood_scale_floor"}

@@ -8,6 +8,7 @@ exit status 2; warnings become one `warning:` line each.
 """
 
 import argparse
+import dataclasses
 import functools
 import os
 import re
@@ -309,39 +310,14 @@ def train_main(argv=None):
   args = build_train_parser().parse_args(argv)
   from tfvae import training  # pylint: disable=g-import-not-at-top
 
+  # Every flag whose name is a `TrainConfig` field maps onto it as it is;
+  # the rest are spelled for the command line (--no-adapt, '' for no logs).
+  fields = {field.name for field in dataclasses.fields(training.TrainConfig)}
   config = training.TrainConfig(
-      data=args.data,
-      read_options=read_options(args),
-      latent_dim=args.latent_dim,
-      hidden_units=args.hidden_units,
-      likelihood=args.likelihood,
-      beta=args.beta,
-      kl_warmup_steps=args.kl_warmup_steps,
-      free_bits=args.free_bits,
-      num_train_samples=args.num_train_samples,
-      num_atoms=args.num_atoms,
-      df_transform=args.df_transform,
-      epochs=args.epochs,
-      batch_size=args.batch_size,
-      learning_rate=args.learning_rate,
-      lr_patience=args.lr_patience,
-      validation_split=args.validation_split,
-      patience=args.patience,
-      stream=args.stream,
-      strategy=args.strategy,
-      search=args.search,
-      time_budget=args.time_budget,
-      backup_every_steps=args.backup_every_steps,
-      adapt=not args.no_adapt,
-      num_samples=args.num_samples,
-      seed=args.seed,
-      logdir=args.logdir or None,
-      monitor=not args.no_monitor,
-      checkpoint_dir=args.checkpoint_dir,
-      export_dir=args.export_dir,
-      overwrite=args.overwrite,
-      verbose=args.verbose,
-  )
+      read_options=read_options(args), adapt=not args.no_adapt,
+      monitor=not args.no_monitor, logdir=args.logdir or None,
+      **{name: value for name, value in vars(args).items()
+         if name in fields and name != "logdir"})
   summary = training.run(config)
   print(summary.format())
   return 0
