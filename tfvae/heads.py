@@ -28,6 +28,7 @@ import tensorflow_probability as tfp
 import tf_keras
 
 from tfvae import families
+from tfvae import objectives
 
 tfd = tfp.distributions
 
@@ -250,8 +251,8 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     # gradients of a column without atoms finite.
     mask = tf.transpose(tf.where(
         tf.concat([tf.zeros_like(absent[:, :1]), absent], -1),
-        _NEGLIGIBLE, 0.0))  # [A + 1, D]
-    logits = logits + _leading(mask, rank)  # [A + 1, ..., D]
+        objectives.NEGLIGIBLE_LOG_WEIGHT, 0.0))  # [A + 1, D]
+    logits = logits + objectives.broadcast_leading(mask, rank)  # [A + 1, ..., D]
     # log N(u; atom, width) per value and atom, [..., D, A]: no z in it.
     spikes = tf.where(
         absent, tf.constant(-np.inf, dtype),
@@ -261,16 +262,16 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     top = tf.reduce_max(spikes, -1)
     top = tf.where(tf.math.is_finite(top), top, tf.zeros([], dtype))
     relative = tf.maximum(tf.cast(spikes - top[..., None], tf.float32),
-                          _NEGLIGIBLE)
+                          objectives.NEGLIGIBLE_LOG_WEIGHT)
     spike_rank = relative.shape.rank
     relative = tf.transpose(relative,
                             [spike_rank - 1] + list(range(spike_rank - 1)))
-    relative = tf.concat([tf.fill(tf.shape(relative[:1]), _NEGLIGIBLE),
+    relative = tf.concat([tf.fill(tf.shape(relative[:1]), objectives.NEGLIGIBLE_LOG_WEIGHT),
                           relative], 0)  # the family's slot: no spike
-    relative = _leading(relative, rank)
-    log_normalizer = _logsumexp_first(logits)
-    log_atoms = _logsumexp_first(logits + relative)
-    return _logaddexp(tf.cast(logits[0], dtype) + log_family,
+    relative = objectives.broadcast_leading(relative, rank)
+    log_normalizer = objectives.logsumexp_first(logits)
+    log_atoms = objectives.logsumexp_first(logits + relative)
+    return objectives.logaddexp(tf.cast(logits[0], dtype) + log_family,
                       top + tf.cast(log_atoms, dtype)) - tf.cast(
                           log_normalizer, dtype)
 
@@ -410,45 +411,6 @@ def _pick_atoms(atom_loc, component):
   flat = tf.reshape(component, [-1, tf.shape(table)[0]])  # [N, D]
   picked = tf.gather(table, tf.transpose(flat), batch_dims=1)  # [D, N]
   return tf.reshape(tf.transpose(picked), tf.shape(component))
-
-
-# A float32 log-weight whose exp is exactly 0 next to any other weight.
-_NEGLIGIBLE = -1e30
-
-
-def _leading(x, rank):
-  """x [C, ...] with ones inserted after its first axis up to `rank` axes,
-  so that it broadcasts against [C, ..., D] tensors of that rank."""
-  shape = tf.shape(x)
-  ones = tf.ones([rank - x.shape.rank], tf.int32)
-  return tf.reshape(x, tf.concat([shape[:1], ones, shape[1:]], 0))
-
-
-def _logsumexp_first(x):
-  """log-sum-exp over the first axis of x (finite entries)."""
-  peak = tf.reduce_max(x, 0)
-  return peak + tf.math.log(tf.reduce_sum(tf.exp(x - peak), 0))
-
-
-def _logaddexp(a, b):
-  """log(exp(a) + exp(b)) elementwise, -inf when both are -inf."""
-  big, small = tf.maximum(a, b), tf.minimum(a, b)
-  gap = tf.where(tf.math.is_inf(small), tf.constant(-np.inf, a.dtype),
-                 small - big)
-  return big + tf.math.log1p(tf.exp(gap))
-
-
-def _log1p_square(a):
-  """log(1 + a**2) without overflow: 2 log|a| + log1p(a**-2) for |a| > 1, so
-  a value 1e300 scale units away keeps a finite (very low) log-density."""
-  a = tf.abs(a)
-  large = a > 1.0
-  big = tf.where(large, a, tf.ones_like(a))
-  small = tf.where(large, tf.zeros_like(a), a)
-  return tf.where(large,
-                  2.0 * tf.math.log(big) + tf.math.log1p(tf.math.reciprocal(
-                      tf.square(big))),
-                  tf.math.log1p(tf.square(small)))
 
 
 class LocationScaleLikelihood(LikelihoodHead):
@@ -624,7 +586,7 @@ class StudentTLikelihood(LocationScaleLikelihood):
                 0.5 * tf.math.log(df * math.pi))
     y = (u - parameters["loc"]) / scale
     return (constant - tf.math.log(scale) -
-            0.5 * (df + 1.0) * _log1p_square(y / tf.sqrt(df)))
+            0.5 * (df + 1.0) * objectives.log1p_square(y / tf.sqrt(df)))
 
   def get_config(self):
     config = super().get_config()

@@ -159,3 +159,44 @@ def compute_chunked_iwae(chunk_logsumexp, num_rows, num_samples,
     if on_rows_done is not None:
       on_rows_done(rows.stop)
   return out
+
+
+# -- Numerics of the likelihoods' log-densities ---------------------------------
+
+# A float32 log-weight whose exp is exactly 0 next to any other weight.
+NEGLIGIBLE_LOG_WEIGHT = -1e30
+
+
+def broadcast_leading(x, rank):
+  """x [C, ...] with ones inserted after its first axis up to `rank` axes,
+  so that it broadcasts against [C, ..., D] tensors of that rank."""
+  shape = tf.shape(x)
+  ones = tf.ones([rank - x.shape.rank], tf.int32)
+  return tf.reshape(x, tf.concat([shape[:1], ones, shape[1:]], 0))
+
+
+def logsumexp_first(x):
+  """log-sum-exp over the first axis of x (finite entries)."""
+  peak = tf.reduce_max(x, 0)
+  return peak + tf.math.log(tf.reduce_sum(tf.exp(x - peak), 0))
+
+
+def logaddexp(a, b):
+  """log(exp(a) + exp(b)) elementwise, -inf when both are -inf."""
+  big, small = tf.maximum(a, b), tf.minimum(a, b)
+  gap = tf.where(tf.math.is_inf(small), tf.constant(-np.inf, a.dtype),
+                 small - big)
+  return big + tf.math.log1p(tf.exp(gap))
+
+
+def log1p_square(a):
+  """log(1 + a**2) without overflow: 2 log|a| + log1p(a**-2) for |a| > 1, so
+  a value 1e300 scale units away keeps a finite (very low) log-density."""
+  a = tf.abs(a)
+  large = a > 1.0
+  big = tf.where(large, a, tf.ones_like(a))
+  small = tf.where(large, tf.zeros_like(a), a)
+  return tf.where(large,
+                  2.0 * tf.math.log(big) + tf.math.log1p(tf.math.reciprocal(
+                      tf.square(big))),
+                  tf.math.log1p(tf.square(small)))
