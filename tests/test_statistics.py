@@ -101,3 +101,12 @@ def test_atoms_are_the_values_held_many_times():
   # Too rare to count: fewer than 5 repeats, or under 1% of the rows.
   rare = np.concatenate([np.zeros(4), rng.normal(size=396)])[:, None]
   assert np.isnan(statistics.compute_atoms(rare, 2)[0]).all()
+
+
+def test_atom_logits_start_the_mixture_at_the_data_frequencies():
+  logits = statistics.compute_atom_logits([[0.2, 0.1], [0.0, 0.0],
+                                           [0.6, 0.4]])
+  np.testing.assert_allclose(np.exp(logits[0]), [0.7, 0.2, 0.1])
+  np.testing.assert_allclose(np.exp(logits[1]), [1.0, 1e-6, 1e-6])
+  # All rows at atoms: the continuous part keeps a floor of 1e-3.
+  np.testing.assert_allclose(np.exp(logits[2]), [1e-3, 0.6, 0.4])

@@ -536,18 +536,13 @@ class VAE(tf_keras.Model):
   def adapt(self, x, batch_size=65536):
     """Standardises the networks' inputs and outputs with statistics of x.
 
-    The encoder then sees `(x - loc) / scale` (computed in float64), and
-    the decoder's distribution is mapped back with `x = loc + scale * u`,
-    so likelihoods, reconstructions and samples stay in the data's units
-    (the log-Jacobian `-sum(log scale)` is part of every reported
-    log-likelihood). Only observed values count. See
-    `tfvae.statistics.compute_standardization` for the statistics.
+    The encoder then sees `(x - loc) / scale` (in float64) and the decoder's
+    distribution is mapped back, so every reported number stays in the
+    data's units, log-Jacobian included; atoms are found in x too.
 
     Args:
-      x: the training data: an array [num_examples, input_dim], a batched
-        `tf.data.Dataset` of x, or a path to a data file; datasets and files
-        are read in one streaming pass (statistics from a bounded reservoir
-        sample, `tfvae.statistics.StreamingStatistics`).
+      x: an array [num_examples, input_dim], a batched `tf.data.Dataset`,
+        or a data file's path (`statistics.compute_statistics_of`).
       batch_size: rows per block when reading a file.
 
     Returns:
@@ -571,11 +566,7 @@ class VAE(tf_keras.Model):
     decoder's mixture weights where the data have them)."""
     self.standardization.set_statistics(loc, scale, atoms)
     if self.num_atoms and atom_frequencies is not None:
-      frequencies = np.asarray(atom_frequencies, np.float64)
-      continuous = np.maximum(1.0 - frequencies.sum(axis=1, keepdims=True),
-                              1e-3)
-      logits = np.log(np.concatenate([continuous, np.maximum(frequencies,
-                                                             1e-6)], axis=1))
+      logits = statistics.compute_atom_logits(atom_frequencies)
       output = self.decoder_net.layers[-1]
       bias = output.bias.numpy()
       bias[self.likelihood_head.params_size(self.input_dim):] = logits.ravel()

@@ -225,3 +225,20 @@ def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
     atoms[column, :len(chosen)] = unique[chosen]
     frequencies[column, :len(chosen)] = counts[chosen] / len(values)
   return atoms, frequencies
+
+
+def compute_atom_logits(atom_frequencies):
+  """The decoder's starting mixture logits from the atoms' frequencies.
+
+  Args:
+    atom_frequencies: [D, A], the share of rows at each atom (0 where a
+      column has fewer atoms).
+
+  Returns:
+    float64 [D, A + 1]: log of the continuous share (at least 1e-3) then of
+    each atom's (at least 1e-6).
+  """
+  frequencies = np.asarray(atom_frequencies, np.float64)
+  continuous = np.maximum(1.0 - frequencies.sum(axis=1, keepdims=True), 1e-3)
+  return np.log(np.concatenate([continuous, np.maximum(frequencies, 1e-6)],
+                               axis=1))
