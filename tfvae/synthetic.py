@@ -181,15 +181,8 @@ def _surface(t1, t2):
 
 
 def make_surface(num_examples, seed=0):
-  """Draws x = f(t) + g(t) * e, t ~ N(0, I_2), e ~ N(0, I_10).
-
-  Args:
-    num_examples: Python int N.
-    seed: int.
-
-  Returns:
-    float64 array [N, 10].
-  """
+  """Draws N rows x = f(t) + g(t) * e, t ~ N(0, I_2), e ~ N(0, I_10), as
+  `make_nonlinear` does on a curve: float64 [N, 10]."""
   return _draw(lambda t: _surface(t[:, 0], t[:, 1]), [num_examples, 2], seed)
 
 
