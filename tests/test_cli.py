@@ -37,6 +37,17 @@ def few_epochs(monkeypatch):
       dataclasses.replace(config, epochs=5)))
 
 
+def assert_one_line_before_tensorflow(main, argv, message):
+  """The entry point exits with status 2 and one line holding `message`
+  (argparse's usage lines aside), without importing TensorFlow."""
+  result = run_without_tensorflow(main, argv)
+  assert result.returncode == 2, result.stderr
+  lines = result.stderr.strip().splitlines()
+  if lines[0].startswith("usage:"):  # argparse's own answer
+    lines = lines[-1:]
+  assert len(lines) == 1 and message in lines[0], result.stderr
+
+
 def run_without_tensorflow(main, argv, cwd=None):
   """Runs a CLI entry point in a fresh process (in `cwd`, where relative
   paths in `argv` then point); fails if TensorFlow loads."""
@@ -409,12 +420,7 @@ def test_columns_are_matched_by_name_and_checked_before_tensorflow(tmp_path,
        "unknown columns 'p', 'q', 'r', 's', 't'"),
   ]
   for main, argv, message in cases:
-    result = run_without_tensorflow(main, argv)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    if lines[0].startswith("usage:"):  # argparse's own answer
-      lines = lines[-1:]
-    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert_one_line_before_tensorflow(main, argv, message)
   assert not (tmp_path / "o.csv").exists()
 
 
@@ -451,12 +457,7 @@ def test_clear_answers_before_tensorflow(tmp_path):
        "--num-imputations=1,000,000,000 for 1,024 rows needs about"),
   ]
   for main, argv, message in cases:
-    result = run_without_tensorflow(main, argv)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    if lines[0].startswith("usage:"):  # argparse's own answer
-      lines = lines[-1:]
-    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert_one_line_before_tensorflow(main, argv, message)
 
 
 def test_train_flags_map_onto_the_config_fields(monkeypatch, tmp_path):
