@@ -49,11 +49,11 @@ import tensorflow as tf
 import tfvae
 from tfvae import atomic
 from tfvae import families
+from tfvae import validation
+from tfvae import versions
 from tfvae.inference import importance
 from tfvae.inference import imputation
 from tfvae.inference.importance import MAX_DECODED_ROWS
-from tfvae import versions
-from tfvae import validation
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 _GAUSSIAN_FAMILIES = (families.GAUSSIAN, families.GAUSSIAN_SHARED, families.MSE)
@@ -137,7 +137,8 @@ class ScorerModule(tf.Module):
   """x (NaN: missing) -> log p(x_obs), and x -> x with its gaps filled.
 
   Importance sampling with a fixed number of draws K: `score` keys its
-  draws by the seed and each row's values (`inference.importance.keyed_noise`), `impute`
+  draws by the seed and each row's values
+  (`inference.importance.keyed_noise`), `impute`
   uses the same draws for every row; either way a row's answer never
   depends on the other rows, and equals the model's
   `marginal_log_likelihood` / `impute` with `num_samples=K` and `seed=s`
