@@ -755,7 +755,7 @@ def atom_models():
 
 def test_atoms_are_learned_and_pay_on_held_out_data(atom_models):
   models, x, x_test = atom_models
-  with_atoms, without = models[2], models[0]
+  with_atoms = models[2]
   np.testing.assert_array_equal(with_atoms.standardization.atoms.numpy()[0],
                                 [0.0, np.nan])
   assert np.isnan(with_atoms.standardization.atoms.numpy()[1:]).all()

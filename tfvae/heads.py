@@ -193,6 +193,14 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     atoms = self.event_size * (self.num_atoms + 1) if self.num_atoms else 0
     return self.params_size(self.event_size) + atoms
 
+  def set_atom_logits(self, output_layer, logits):
+    """Starts the mixture weights at `logits` [D, A + 1] (for instance the
+    atoms' frequencies), by setting the biases of the decoder's output
+    layer (a Dense layer of `output_size` units) that feed them."""
+    bias = output_layer.bias.numpy()
+    bias[self.params_size(self.event_size):] = np.ravel(logits)
+    output_layer.bias.assign(bias)
+
   def family_parameters(self, params):
     """The family's parameters from its own outputs, standardised units.
 
@@ -348,6 +356,23 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
                              family_weight * (variance + tf.square(mean)), 0.0)
     second = family_second + tf.reduce_sum(weights[..., 1:] * atom_second, -1)
     return mixture_mean, tf.maximum(second - tf.square(mixture_mean), 0.0)
+
+  @classmethod
+  def summary(cls, parameters):
+    """What a user reads of the distribution per feature, [..., D] each:
+    the family's `loc`, `scale` (and `df`), the `mean` and `stddev`
+    (infinite where a Student's t has df <= 2), and with atoms
+    `atom_probability`, the probability of a value at one of its column's
+    atoms."""
+    out = {name: parameters[name] for name in ("loc", "scale", "df")
+           if name in parameters}
+    mean, variance = cls.mean_and_variance(parameters)
+    out["mean"] = mean
+    out["stddev"] = tf.sqrt(variance)
+    if "atom_logits" in parameters:
+      out["atom_probability"] = 1.0 - cls.component_probabilities(
+          parameters)[..., 0]
+    return out
 
   @classmethod
   def component_probabilities(cls, parameters):

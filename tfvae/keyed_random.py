@@ -20,6 +20,8 @@ import math
 
 import tensorflow as tf
 
+from tfvae import validation
+
 _GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: SplitMix64's increment
 _MIX_1 = 0xBF58476D1CE4E5B9
 _MIX_2 = 0x94D049BB133111EB
@@ -93,3 +95,12 @@ def keyed_normal(keys, first_sample, num_samples, dim):
   both = tf.stack([radius * tf.cos(angle), radius * tf.sin(angle)], -1)
   shape = tf.concat([tf.shape(counter)[:2], [2 * pairs]], 0)
   return tf.cast(tf.reshape(both, shape)[..., :dim], tf.float32)
+
+
+def seed_pair(seed):
+  """A stateless seed int64 [2]: `[seed, 0]` from an int, or drawn from
+  TensorFlow's global seed when seed is None."""
+  seed = validation.check_seed(seed)
+  if seed is None:
+    return tf.random.uniform([2], 0, 2**62, dtype=tf.int64)
+  return tf.constant([seed, 0], tf.int64)

@@ -53,8 +53,8 @@ _CONFIG_FIELDS = (
     "num_atoms", "feature_names", "seed")
 
 
-class UntrainedModelWarning(UserWarning):
-  """Scoring, imputing or sampling with a model that was never trained."""
+# Where it was first defined; raised by `validation.warn_if_untrained`.
+UntrainedModelWarning = validation.UntrainedModelWarning
 
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
@@ -82,40 +82,32 @@ class VAE(tf_keras.Model):
   Args:
     input_dim: Python int, number of features D.
     latent_dim: Python int, size of z. Default value: `5`.
-    hidden_units: sequence of hidden-layer widths used by both the encoder
-      and (reversed) the decoder; `None` gives one hidden layer of width
-      `input_dim` as in the original snippet, `()` a linear encoder and
-      decoder. Default value: `None`.
-    activation: Keras activation of the hidden layers.
-      Default value: `"leaky_relu"`.
+    hidden_units: hidden-layer widths of the encoder and (reversed) the
+      decoder; `None`: one layer of width `input_dim` (the original
+      snippet); `()`: linear maps. Default value: `None`.
+    activation: Keras activation of the hidden layers. Default: `"leaky_relu"`.
     likelihood: decoder family, one of `tfvae.families.NAMES`.
-      Default value: `"student_t"` (see the README's benchmark).
-    beta: Python float >= 0, the KL weight (after warm-up).
-      Default value: `1.0`.
+      Default value: `"student_t"` (see docs/benchmarks.md).
+    beta: Python float >= 0, the KL weight (after warm-up). Default: `1.0`.
     kl_warmup_steps: Python int >= 0; beta rises linearly from 0 over this
       many optimizer steps. Default value: `0`.
     free_bits: Python float >= 0, nats per latent dimension below which the
-      batch-mean KL gets no gradient (single-sample training only).
-      Default value: `0.0`.
+      batch-mean KL gets no gradient (K = 1 only). Default value: `0.0`.
     num_train_samples: Python int K >= 1; K > 1 trains on the
-      importance-weighted bound with K samples. Default value: `1`.
-    missing_train_samples: K for batches with missing values (MIWAE,
-      Mattei & Frellsen 2019; see docs/missing-values.md). Default value:
-      `None`, i.e. `max(20, num_train_samples)`.
-    min_df: Student's t degrees-of-freedom floor (>= 1).
-      Default value: `1.0`.
-    df_transform: how Student's t's raw_df maps to df, "softplus" or "exp"
-      (`heads.StudentTLikelihood`: "exp" lets df reach Gaussian or
-      Cauchy-like tails quickly). Default value: `"softplus"`.
+      importance-weighted bound. Default value: `1`.
+    missing_train_samples: K for batches with missing values (MIWAE; see
+      docs/missing-values.md). Default: `None`, `max(20, num_train_samples)`.
+    min_df: Student's t degrees-of-freedom floor (>= 1). Default: `1.0`.
+    df_transform: Student's t's raw_df -> df map, "softplus" or "exp"
+      (`heads.StudentTLikelihood`). Default value: `"softplus"`.
     posterior_scale_floor: smallest posterior stddev. Default value: `1e-4`.
     likelihood_scale_floor: smallest decoder scale, in standardised units
       (data units when not adapted). Default value: `1e-3`.
     missing_indicator: whether the encoder sees which values are missing
-      (besides the observed values, with missing ones set to 0).
-      Default value: `True`.
-    num_atoms: the most atoms per column (values held by at least 1% of
-      the rows, found by `adapt`; `heads.LikelihoodHead`); 0 turns atoms
-      off. Ignored by the `mse` family. Default value: `8`.
+      (missing values enter as 0). Default value: `True`.
+    num_atoms: the most atoms per column (values held by at least 1% of the
+      rows, found by `adapt`; `heads.LikelihoodHead`); 0 turns atoms off.
+      Ignored by the `mse` family. Default value: `8`.
     feature_names: optional sequence of D column names, kept for exports.
     seed: optional int in [0, 2**63) for the training noise; None draws one
       from TensorFlow's global seed (`tf_keras.utils.set_random_seed`).
@@ -276,10 +268,8 @@ class VAE(tf_keras.Model):
     params = tf.reshape(params, tf.concat([batch_shape, tf.shape(params)[-1:]], 0))
     parameters = self.likelihood_head.distribution_parameters(params)
     if self.num_atoms:
-      parameters["atom_loc"] = tf.cast(
-          self.standardization.standardized_atoms(), tf.float32)
-      parameters["atom_scale"] = tf.fill([self.input_dim, self.num_atoms],
-                                         self.likelihood_scale_floor)
+      parameters.update(self.standardization.atom_parameters(
+          self.likelihood_scale_floor, standardized=True))
     return parameters
 
   def data_likelihood_parameters(self, standard):
@@ -288,10 +278,8 @@ class VAE(tf_keras.Model):
         {name: tf.cast(value, tf.float64) for name, value in standard.items()},
         self.standardization.loc, self.standardization.scale)
     if self.num_atoms:
-      parameters["atom_loc"] = tf.convert_to_tensor(self.standardization.atoms)
-      parameters["atom_scale"] = (self.likelihood_scale_floor *
-                                  self.standardization.scale[:, None] *
-                                  tf.ones([1, self.num_atoms], tf.float64))
+      parameters.update(self.standardization.atom_parameters(
+          self.likelihood_scale_floor, standardized=False))
     return parameters
 
   def likelihood_parameters(self, z):
@@ -308,17 +296,8 @@ class VAE(tf_keras.Model):
       column's atoms (the atoms themselves are `standardization.atoms`).
     """
     z = validation.checked_tensor(z, "z", self.latent_dim)
-    parameters = self.data_likelihood_parameters(
-        self.standard_likelihood_parameters(z))
-    out = {name: parameters[name] for name in ("loc", "scale", "df")
-           if name in parameters}
-    mean, variance = self.likelihood_head.mean_and_variance(parameters)
-    out["mean"] = mean
-    out["stddev"] = tf.sqrt(variance)
-    if self.num_atoms:
-      out["atom_probability"] = 1.0 - self.likelihood_head.component_probabilities(
-          parameters)[..., 0]
-    return out
+    return self.likelihood_head.summary(self.data_likelihood_parameters(
+        self.standard_likelihood_parameters(z)))
 
   def decode(self, z):
     """The likelihood p(x|z) in data units (float64).
@@ -378,25 +357,14 @@ class VAE(tf_keras.Model):
   def compile(self, optimizer=None, loss=None, metrics=None, loss_weights=None,
               weighted_metrics=None, **kwargs):
     """Like `tf_keras.Model.compile`; the optimizer defaults to
-    `networks.make_optimizer()` (Adam, learning rate 1e-3).
-
-    A VAE's loss is its negative ELBO and its metrics are fixed (`loss`,
-    `reconstruction_nll`, `kl`): `loss`, `metrics`, `loss_weights` and
-    `weighted_metrics` would be ignored, so they are refused.
-
-    `steps_per_execution` defaults to `STEPS_PER_EXECUTION` and
-    `jit_compile` to `JIT_COMPILE`, the fastest settings measured by
-    `scripts/bench_train.py` (metrics, callbacks and early stopping still
-    act per epoch).
-    """
-    for name, value in (("loss", loss), ("metrics", metrics),
-                        ("loss_weights", loss_weights),
-                        ("weighted_metrics", weighted_metrics)):
-      if value:
-        raise ValueError(
-            f"VAE.compile({name}=...) is not supported: a VAE minimises its "
-            "negative ELBO and reports loss, reconstruction_nll and kl; "
-            "pass only the optimizer (and Keras' execution options)")
+    `networks.make_optimizer()` (Adam, learning rate 1e-3). A VAE's loss
+    and metrics are fixed, so `loss`, `metrics`, `loss_weights` and
+    `weighted_metrics` are refused. `steps_per_execution` and `jit_compile`
+    default to the fastest settings of `scripts/bench_train.py`
+    (`STEPS_PER_EXECUTION`, `JIT_COMPILE`)."""
+    validation.check_compile_arguments(
+        loss=loss, metrics=metrics, loss_weights=loss_weights,
+        weighted_metrics=weighted_metrics)
     if optimizer is None:
       optimizer = networks.make_optimizer()
     kwargs.setdefault("steps_per_execution", STEPS_PER_EXECUTION)
@@ -418,14 +386,14 @@ class VAE(tf_keras.Model):
                      tf.cast(counter, tf.int64) * 4 + salt])
 
   def _update_metrics(self, terms, sample_weight, objective=None):
-    self.loss_tracker.update_state(terms["loss"], sample_weight)
-    self.distortion_tracker.update_state(terms["distortion"], sample_weight)
-    self.rate_tracker.update_state(terms["kl"], sample_weight)
-    trackers = [self.loss_tracker, self.distortion_tracker, self.rate_tracker]
+    updates = [(self.loss_tracker, terms["loss"]),
+               (self.distortion_tracker, terms["distortion"]),
+               (self.rate_tracker, terms["kl"])]
     if objective is not None:
-      self.objective_tracker.update_state(objective, sample_weight)
-      trackers.append(self.objective_tracker)
-    logs = {metric.name: _aggregated_result(metric) for metric in trackers}
+      updates.append((self.objective_tracker, objective))
+    for tracker, value in updates:
+      tracker.update_state(value, sample_weight)
+    logs = {tracker.name: _aggregated_result(tracker) for tracker, _ in updates}
     if self.kl_warmup_steps and objective is not None:
       logs["beta"] = tf.identity(self.current_beta)
     return logs
@@ -483,30 +451,23 @@ class VAE(tf_keras.Model):
     row's contribution to the ELBO (a weight of 2 counts a row twice).
     `y` and `class_weight` must be None: a VAE has no targets.
     """
-    if y is not None:
-      raise ValueError("a VAE trains on x alone; pass y=None")
-    if class_weight is not None:
-      raise ValueError("a VAE has no classes; use sample_weight to weight rows")
+    validation.check_no_targets(y, class_weight)
     validation_split = validation.check_fraction(validation_split)
     x = self._fit_input(x, "x", for_training=True)
-    if isinstance(x, tf.Tensor) and not self.is_adapted:
-      validation.warn_if_badly_scaled(x.numpy())
     sample_weight = validation.fit_sample_weight(sample_weight, x)
     validation_data = validation.fit_validation_data(
         validation_data, self.input_dim, self.feature_names)
     self._note_gaps(x, validation_data)
     return super().fit(
         x, validation.placeholder_targets(x, sample_weight),
-        batch_size=batch_size,
-        epochs=epochs, verbose=verbose, callbacks=callbacks,
-        validation_split=validation_split, validation_data=validation_data,
+        batch_size=batch_size, epochs=epochs, verbose=verbose,
+        callbacks=callbacks, validation_split=validation_split,
+        validation_data=validation_data,
         shuffle=shuffle, sample_weight=sample_weight, **kwargs)
 
   def _note_gaps(self, x, validation_data=None, test_only=False):
-    """Whether the data have missing values: False (arrays without any) lets
-    the steps skip the MIWAE branch, which halves their tracing time; True
-    or None (unknown: a dataset) keeps it. The compiled steps are rebuilt
-    when this changes."""
+    """Notes whether the data have gaps (None: unknown, a dataset); without
+    any the steps skip the MIWAE branch (half the tracing time)."""
     gaps = validation.has_gaps(x, validation_data)
     if gaps != self._data_has_gaps:
       self._data_has_gaps = gaps
@@ -517,16 +478,15 @@ class VAE(tf_keras.Model):
   def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
                sample_weight=None, **kwargs):
     """`tf_keras.Model.evaluate` on x alone (see `fit`)."""
-    if y is not None:
-      raise ValueError("a VAE evaluates on x alone; pass y=None")
+    validation.check_no_targets(y, action="evaluates")
     x = self._fit_input(x, "x")
     sample_weight = validation.fit_sample_weight(sample_weight, x)
     if not kwargs.get("_use_cached_eval_dataset"):  # not fit's validation
       self._note_gaps(x, test_only=True)
     return super().evaluate(
         x, validation.placeholder_targets(x, sample_weight),
-        batch_size=batch_size,
-        verbose=verbose, sample_weight=sample_weight, **kwargs)
+        batch_size=batch_size, verbose=verbose, sample_weight=sample_weight,
+        **kwargs)
 
   def predict(self, x, batch_size=None, verbose="auto", **kwargs):
     """Deterministic reconstructions, numpy float64 [N, input_dim] (see `call`)."""
@@ -566,11 +526,9 @@ class VAE(tf_keras.Model):
     decoder's mixture weights where the data have them)."""
     self.standardization.set_statistics(loc, scale, atoms)
     if self.num_atoms and atom_frequencies is not None:
-      logits = statistics.compute_atom_logits(atom_frequencies)
-      output = self.decoder_net.layers[-1]
-      bias = output.bias.numpy()
-      bias[self.likelihood_head.params_size(self.input_dim):] = logits.ravel()
-      output.bias.assign(bias)
+      self.likelihood_head.set_atom_logits(
+          self.decoder_net.layers[-1],
+          statistics.compute_atom_logits(atom_frequencies))
 
   # -- Inference ----------------------------------------------------------------
 
@@ -702,24 +660,6 @@ class VAE(tf_keras.Model):
     return cls(**config)
 
   # -- Input checks -------------------------------------------------------------
-
-  def warn_if_untrained(self, what):
-    """Warns when `what` (scoring, imputing, sampling) uses a model that no
-    optimizer step has changed: its answers describe random weights."""
-    optimizer = getattr(self, "optimizer", None)
-    # `.numpy()`: under tf.distribute the counter is a mirrored variable.
-    if optimizer is None or int(optimizer.iterations.numpy()) == 0:
-      warnings.warn(
-          f"{what} with a model that was never trained: its numbers describe "
-          "random initial weights (call fit first, or load a trained "
-          "checkpoint)", UntrainedModelWarning, stacklevel=3)
-
-  def seed_pair(self, seed):
-    """A stateless seed [2]: from an int, or drawn from the global seed."""
-    seed = validation.check_seed(seed)
-    if seed is None:
-      return tf.random.uniform([2], 0, 2**62, dtype=tf.int64)
-    return tf.constant([seed, 0], tf.int64)
 
   def as_data_tensor(self, x):
     """x as a checked float Tensor [batch_size, input_dim]

@@ -58,9 +58,18 @@ class Standardization(tf_keras.layers.Layer):
       self.atoms.assign(tf.cast(atoms, tf.float64))
     self.adapted.assign(True)
 
-  def standardized_atoms(self):
-    """The atoms in standardised units, float64 [input_dim, num_atoms]."""
-    return (self.atoms - self.loc[:, None]) / self.scale[:, None]
+  def atom_parameters(self, scale_floor, standardized):
+    """The atoms' places and spike widths, [input_dim, num_atoms] each: in
+    standardised units (float32, width `scale_floor`) or in data units
+    (float64, width `scale_floor * scale`). NaN places: no such atom."""
+    if standardized:
+      loc = (self.atoms - self.loc[:, None]) / self.scale[:, None]
+      return {"atom_loc": tf.cast(loc, tf.float32),
+              "atom_scale": tf.fill([self.input_dim, self.num_atoms],
+                                    tf.constant(scale_floor, tf.float32))}
+    return {"atom_loc": tf.convert_to_tensor(self.atoms),
+            "atom_scale": scale_floor * self.scale[:, None] *
+                          tf.ones([1, self.num_atoms], tf.float64)}
 
   def call(self, x):
     """(x - loc) / scale in float64, x [..., input_dim] (NaN stays NaN)."""
@@ -70,10 +79,6 @@ class Standardization(tf_keras.layers.Layer):
     """log(scale) per feature, float64 [input_dim]: the log-Jacobian of the
     map from data units to standardised units."""
     return tf.math.log(self.scale)
-
-  def to_data_units(self, u):
-    """loc + scale * u, in float64: the inverse of `call`."""
-    return self.loc + self.scale * tf.cast(u, tf.float64)
 
   def get_config(self):
     config = super().get_config()

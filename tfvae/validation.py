@@ -21,6 +21,33 @@ class DataWarning(UserWarning):
   columns matched by name."""
 
 
+class UntrainedModelWarning(UserWarning):
+  """Scoring, imputing or sampling with a model no optimizer step changed."""
+
+
+def warn_if_untrained(model, what):
+  """Warns when `what` (scoring, imputing, sampling) uses a model that no
+  optimizer step has changed: its answers describe random weights."""
+  optimizer = getattr(model, "optimizer", None)
+  # `.numpy()`: under tf.distribute the counter is a mirrored variable.
+  if optimizer is None or int(optimizer.iterations.numpy()) == 0:
+    warnings.warn(
+        f"{what} with a model that was never trained: its numbers describe "
+        "random initial weights (call fit first, or load a trained "
+        "checkpoint)", UntrainedModelWarning, stacklevel=4)
+
+
+def check_compile_arguments(**arguments):
+  """Refuses `VAE.compile`'s loss and metric arguments: a VAE minimises its
+  negative ELBO and its metrics are fixed, so they would be ignored."""
+  for name, value in arguments.items():
+    if value:
+      raise ValueError(
+          f"VAE.compile({name}=...) is not supported: a VAE minimises its "
+          "negative ELBO and reports loss, reconstruction_nll and kl; "
+          "pass only the optimizer (and Keras' execution options)")
+
+
 
 
 def check_positive_int(value, name):
@@ -479,6 +506,14 @@ def data_tensor(x, width, feature_names=None):
                                     expected_names=feature_names))
 
 
+def check_no_targets(y, class_weight=None, action="trains"):
+  """Refuses `fit`'s and `evaluate`'s y and class_weight: a VAE has none."""
+  if y is not None:
+    raise ValueError(f"a VAE {action} on x alone; pass y=None")
+  if class_weight is not None:
+    raise ValueError("a VAE has no classes; use sample_weight to weight rows")
+
+
 def fit_input(value, name, width, feature_names=None, trainable=None):
   """What `fit`, `evaluate` and `predict` hand to Keras: float64 tensors
   (Keras would cast numpy to float32), or a checked dataset.
@@ -507,6 +542,8 @@ def fit_input(value, name, width, feature_names=None, trainable=None):
   if trainable is not None:
     check_columns_observed(values, name, feature_names)
     check_trainable(values, *trainable, name)
+    if not trainable[2]:  # not adapted
+      warn_if_badly_scaled(values, stacklevel=5)
   return tf.constant(values)
 
 
@@ -561,7 +598,7 @@ def placeholder_targets(x, sample_weight):
   return tf.zeros([x.shape[0], 0], tf.float32)
 
 
-def warn_if_badly_scaled(x):
+def warn_if_badly_scaled(x, stacklevel=3):
   """Warns when raw (unadapted) training data span scales a float32 network
   trains badly on."""
   spread = np.nanstd(x, axis=0)
@@ -573,7 +610,7 @@ def warn_if_badly_scaled(x):
         f"{spread.min():.3g} to {spread.max():.3g} and magnitude up to "
         f"{magnitude.max():.3g}; call model.adapt(x) first to train on "
         "standardised values (likelihoods stay in data units)",
-        stacklevel=3)
+        stacklevel=stacklevel)
 
 
 def has_gaps(*parts):

@@ -228,8 +228,8 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
   x = validation.validate_array(x, "x", model.input_dim,
                                    expected_names=model.feature_names)
   num_samples = validation.check_num_samples(num_samples)
-  model.warn_if_untrained("estimating log p(x)")
-  seed_pair = model.seed_pair(seed)
+  validation.warn_if_untrained(model, "estimating log p(x)")
+  seed_pair = keyed_random.seed_pair(seed)
   gaps = bool(np.isnan(x).any())
   progress = runtime.Progress("log-likelihood", len(x), "rows",
                               enabled=bool(verbose))

@@ -5,10 +5,11 @@ spread, and draws from p(x_mis | x_obs) by sampling importance resampling
 import numpy as np
 import tensorflow as tf
 
+from tfvae import keyed_random
 from tfvae import objectives
 from tfvae import runtime
-from tfvae.inference import importance
 from tfvae import validation
+from tfvae.inference import importance
 
 
 def weighted_moments(log_weights, x_mean, x_variance):
@@ -122,8 +123,8 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
   x = validation.validate_array(x, "x", model.input_dim,
                                    expected_names=model.feature_names)
   num_samples = validation.check_num_samples(num_samples)
-  model.warn_if_untrained("imputing")
-  seed_pair = model.seed_pair(seed)
+  validation.warn_if_untrained(model, "imputing")
+  seed_pair = keyed_random.seed_pair(seed)
   noise = tf.random.stateless_normal([num_samples, model.latent_dim],
                                      seed=seed_pair)
   missing = np.isnan(x)

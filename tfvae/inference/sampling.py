@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfvae import keyed_random
 from tfvae import validation
 
 
@@ -20,9 +21,9 @@ def sample(model, num_examples, seed=None):
     float64 numpy array [num_examples, input_dim].
   """
   num_examples = validation.check_positive_int(num_examples, "num_examples")
-  model.warn_if_untrained("sampling")
+  validation.warn_if_untrained(model, "sampling")
   latent_seed, data_seed = tf.unstack(
-      tf.random.experimental.stateless_split(model.seed_pair(seed), 2))
+      tf.random.experimental.stateless_split(keyed_random.seed_pair(seed), 2))
   z = tf.random.stateless_normal([num_examples, model.latent_dim],
                                  seed=latent_seed)
   parameters = model.data_likelihood_parameters(
