@@ -283,13 +283,20 @@ def test_score_with_a_checkpoint_flags_the_outlier(tmp_path, capsys):
 @pytest.mark.slow
 def test_score_without_a_checkpoint_trains_first(tmp_path, few_epochs,
                                                  monkeypatch, capsys):
-  np.save(tmp_path / "wine.npy", data_lib.load_default().values)
+  x = data_lib.load_default().values.copy()
+  x[np.random.default_rng(0).uniform(size=x.shape) < 0.1] = np.nan
+  np.save(tmp_path / "gaps.npy", x)
   monkeypatch.chdir(tmp_path)
-  assert cli.score_main(["--data", str(tmp_path / "wine.npy"), "--output",
-                         str(tmp_path / "s.csv"), "--num-samples", "20"]) == 0
+  assert cli.score_main(["--data", str(tmp_path / "gaps.npy"), "--output",
+                         str(tmp_path / "s.csv"), "--num-samples", "20",
+                         "--per-feature"]) == 0
   assert "scored 178 rows" in capsys.readouterr().out
-  scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)[:, 1]
-  assert scores.shape == (178,) and np.isfinite(scores).all()
+  scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+  # row, score, per-feature score: the latter the score over the row's
+  # observed values.
+  assert scores.shape == (178, 3) and np.isfinite(scores).all()
+  np.testing.assert_allclose(
+      scores[:, 2], scores[:, 1] / (~np.isnan(x)).sum(axis=1), rtol=1e-6)
   assert not (tmp_path / "runs").exists()  # the run inside writes no logs
 
 
@@ -318,11 +325,6 @@ def test_impute_trains_then_fills_a_file_with_gaps(tmp_path, few_epochs,
   filled = np.loadtxt(tmp_path / "full.csv", delimiter=",", skiprows=1)
   assert filled.shape == x.shape and np.isfinite(filled).all()
   np.testing.assert_array_equal(filled[~np.isnan(x)], x[~np.isnan(x)])
-  assert cli.score_main(["--data", str(tmp_path / "gaps.csv"), "--output",
-                         str(tmp_path / "s.csv"), "--num-samples", "20",
-                         "--per-feature"]) == 0
-  scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
-  assert scores.shape == (178, 3) and np.isfinite(scores).all()
 
 
 def test_demo_passes_its_arguments_to_tfvae_train_only(tmp_path):
