@@ -1,6 +1,7 @@
 """Quiet TensorFlow start-up and the progress line."""
 
 import io
+import os
 import subprocess
 import sys
 
@@ -41,3 +42,41 @@ def test_work_that_cannot_fit_in_memory_is_refused_before_it_starts():
   with pytest.raises(ValueError, match="a lot needs about 1000000000000000000.0 "
                      "TB of memory, more than the .* available; ask less"):
     runtime.check_memory(10**30, "a lot", "ask less")
+
+
+def test_notices_after_start_up_are_dropped_and_the_rest_kept():
+  # The oneDNN line comes at the first operation of a kind, whatever
+  # TF_CPP_MIN_LOG_LEVEL says: written to fd 2 directly, as C++ does.
+  code = (
+      "import os, sys\n"
+      "from tfvae import runtime\n"
+      "with runtime.filtered_stderr():\n"
+      "  assert not runtime.stderr_is_terminal(sys.stderr)\n"
+      "  os.write(2, b'E0000 00:00:1 4125 util.cc:131] oneDNN supports "
+      "DT_INT32 only on platforms with AVX-512. Falling back\\n')\n"
+      "  print('training: 50%', end='\\r', file=sys.stderr, flush=True)\n"
+      "  os.write(2, b'real error line\\nan unfinished line')\n"
+      "print('after', file=sys.stderr)\n")
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          timeout=60, env={**os.environ,
+                                           "TF_CPP_MIN_LOG_LEVEL": "2"})
+  assert result.returncode == 0, result.stderr
+  assert result.stderr == (b"training: 50%\rreal error line\n"
+                           b"an unfinished lineafter\n")
+
+
+def test_progress_sees_the_terminal_behind_the_filter():
+  code = ("import sys\nfrom tfvae import runtime\n"
+          "with runtime.filtered_stderr():\n"
+          "  print(runtime.Progress('x', 2).tty)\n")
+  # A pseudo-terminal as standard error.
+  import pty  # pylint: disable=g-import-not-at-top
+  parent, child = pty.openpty()
+  try:
+    result = subprocess.run([sys.executable, "-c", code], stderr=child,
+                            stdout=subprocess.PIPE, text=True, timeout=60)
+  finally:
+    os.close(child)
+    os.close(parent)
+  assert result.returncode == 0
+  assert result.stdout.strip() == "True"

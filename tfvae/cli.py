@@ -18,6 +18,7 @@ import warnings
 from tfvae import __version__
 from tfvae import data as data_lib
 from tfvae import families
+from tfvae import runtime
 from tfvae import validation
 
 
@@ -37,7 +38,8 @@ def _fail_cleanly(main):
     previous = warnings.showwarning
     warnings.showwarning = show_warning
     try:
-      return main(argv)
+      with runtime.filtered_stderr():
+        return main(argv)
     except (ValueError, TypeError, OSError, FloatingPointError) as error:
       print(f"{prog}: error: {_with_flag_hints(str(error))}", file=sys.stderr)
       return 2

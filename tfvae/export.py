@@ -72,18 +72,19 @@ class EncoderModule(tf.Module):
     super().__init__(name="tfvae_encoder")
     self.standardization = model.standardization
     self.encoder_net = model.encoder_net
-    self._model = model  # not tracked: a tf.Module only tracks its attributes' variables
-    width = model.input_dim
-    self.serving_default = tf.function(
-        self._moments,
-        input_signature=[tf.TensorSpec([None, width], tf.float64, name="x")])
-    self.serving_float32 = tf.function(
-        self._moments,
-        input_signature=[tf.TensorSpec([None, width], tf.float32, name="x")])
-    self.sample = tf.function(
-        self._sample,
-        input_signature=[tf.TensorSpec([None, width], tf.float64, name="x"),
-                         tf.TensorSpec([2], tf.int64, name="seed")])
+    # Not tracked: a tf.Module tracks only its attributes' variables.
+    self._model = model
+    x64 = tf.TensorSpec([None, model.input_dim], tf.float64, name="x")
+    x32 = tf.TensorSpec([None, model.input_dim], tf.float32, name="x")
+    seed = tf.TensorSpec([2], tf.int64, name="seed")
+    # autograph=False here and below: the graphs hold no Python control
+    # flow on tensors, and converting them would double the export's time.
+    self.serving_default = tf.function(self._moments, input_signature=[x64],
+                                       autograph=False)
+    self.serving_float32 = tf.function(self._moments, input_signature=[x32],
+                                       autograph=False)
+    self.sample = tf.function(self._sample, input_signature=[x64, seed],
+                              autograph=False)
 
   def _moments(self, x):
     p = self._model.posterior_parameters(
@@ -114,7 +115,7 @@ class DecoderModule(tf.Module):
     self._gaussian = model.likelihood in _GAUSSIAN_FAMILIES
     self.serving_default = tf.function(
         self._moments,
-        input_signature=[
+        autograph=False, input_signature=[
             tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")])
 
   def _moments(self, z):
@@ -169,14 +170,14 @@ class ScorerModule(tf.Module):
                     "x_stddev": tf.TensorSpec([None, width], tf.float64)}
     self.score = tf.function(
         lambda x, seed: self._in_chunks(self._score, x, seed, score_specs),
-        input_signature=[x_spec, seed_spec])
+        autograph=False, input_signature=[x_spec, seed_spec])
     self.serving_default = tf.function(
         lambda x: self._in_chunks(self._score, x, tf.constant([0, 0], tf.int64),
                                   score_specs),
-        input_signature=[x_spec])
+        autograph=False, input_signature=[x_spec])
     self.impute = tf.function(
         lambda x, seed: self._in_chunks(self._impute, x, seed, impute_specs),
-        input_signature=[x_spec, seed_spec])
+        autograph=False, input_signature=[x_spec, seed_spec])
 
   def _in_chunks(self, function, x, seed, specs):
     """`function(rows, seed)` over a request, a chunk of at most

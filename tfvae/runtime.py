@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 
 _NOISE = re.compile(
@@ -25,7 +26,15 @@ _NOISE = re.compile(
     r"To enable the following instructions|TF-TRT|Unable to register cu|"
     r"computation_placer|rebuild TensorFlow with the appropriate compiler|"
     r"This TensorFlow binary is optimized|TF_ENABLE_ONEDNN_OPTS|"
-    r"gpu_device\.cc|Skipping registering GPU devices")
+    r"gpu_device\.cc|Skipping registering GPU devices|"
+    r"oneDNN supports DT_\w+ only on platforms with")
+
+# Whether TensorFlow's own log lines are wanted (`import_tensorflow(verbose=
+# True)`): `filtered_stderr` then passes everything through.
+_keep_native_lines = False
+# Whether standard error was a terminal before `filtered_stderr` replaced
+# it with a pipe (None: not replaced), for `Progress`.
+_stderr_was_terminal = None
 
 
 @contextlib.contextmanager
@@ -47,6 +56,71 @@ def _captured_stderr():
       lines.extend(capture.read().decode("utf-8", "replace").splitlines(True))
 
 
+def is_noise(line):
+  """Whether a line of standard error is one of TensorFlow's notices."""
+  return not _keep_native_lines and bool(_NOISE.search(line))
+
+
+@contextlib.contextmanager
+def filtered_stderr():
+  """Drops TensorFlow's notices from file descriptor 2 for a whole command.
+
+  Some notices come after start-up, at the first operation of a kind (the
+  oneDNN "DT_INT32" line, whatever `TF_CPP_MIN_LOG_LEVEL` says): fd 2
+  becomes a pipe, and a thread forwards every line that is not a notice
+  (`_NOISE`) to the real standard error as it arrives, progress updates
+  (ended by a carriage return) included. On exit, fd 2 is restored once
+  every line has been forwarded.
+  """
+  global _stderr_was_terminal
+  sys.stderr.flush()
+  try:
+    saved = os.dup(2)
+  except OSError:  # no standard error at all
+    yield
+    return
+  was_terminal = os.isatty(saved)
+  read_end, write_end = os.pipe()
+  os.dup2(write_end, 2)
+  os.close(write_end)
+  forwarder = threading.Thread(target=_forward_lines, args=(read_end, saved),
+                               daemon=True)
+  forwarder.start()
+  previous, _stderr_was_terminal = _stderr_was_terminal, was_terminal
+  try:
+    yield
+  finally:
+    sys.stderr.flush()
+    os.dup2(saved, 2)  # closes the pipe's last write end: the thread ends
+    forwarder.join(timeout=10)
+    os.close(saved)
+    _stderr_was_terminal = previous
+
+
+def _forward_lines(read_end, target):
+  """Copies lines from the pipe to `target` until every writer has closed
+  it, leaving out the notices; a line ends at a newline or a carriage
+  return (a progress update)."""
+  pending = b""
+  with os.fdopen(read_end, "rb", buffering=0) as pipe:
+    while True:
+      chunk = pipe.read(65536)
+      parts = re.split(rb"(?<=[\r\n])", pending + chunk)
+      pending = parts.pop() if chunk else b""  # an unfinished line waits
+      for part in parts:
+        if part and not is_noise(part.decode("utf-8", "replace")):
+          os.write(target, part)
+      if not chunk:
+        return
+
+
+def stderr_is_terminal(stream):
+  """Whether `stream` shows on a terminal (seen through `filtered_stderr`)."""
+  if stream is sys.stderr and _stderr_was_terminal is not None:
+    return _stderr_was_terminal
+  return hasattr(stream, "isatty") and stream.isatty()
+
+
 def import_tensorflow(verbose=False, startup=None):
   """Imports TensorFlow, tf-keras and TFP and starts the CPU device, quietly.
 
@@ -59,7 +133,9 @@ def import_tensorflow(verbose=False, startup=None):
   Returns:
     The `tensorflow` module.
   """
+  global _keep_native_lines
   if verbose:
+    _keep_native_lines = True
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     if startup is not None:
       startup(tf)
@@ -77,7 +153,7 @@ def import_tensorflow(verbose=False, startup=None):
     tf.config.list_physical_devices()
     (tf.zeros([1]) + 1.0).numpy()  # the first operation starts the device
   for line in lines:
-    if not _NOISE.search(line):
+    if not is_noise(line):
       sys.stderr.write(line)
   tf.get_logger().setLevel("ERROR")
   try:
@@ -108,7 +184,7 @@ class Progress:
     self.unit = unit
     self.stream = stream or sys.stderr
     self.enabled = enabled
-    self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+    self.tty = enabled and stderr_is_terminal(self.stream)
     self.interval = 0.2 if self.tty else interval
     self._start = time.monotonic()
     self._last = -float("inf")
