@@ -35,7 +35,8 @@ def linear_gaussian_marginal(model):
   kernel, bias = [w.numpy().astype(np.float64)
                   for w in model.decoder_net.layers[-1].weights]
   raw_scale = model.likelihood_head.raw_scale.numpy().astype(np.float64)
-  sigma = np.log1p(np.exp(raw_scale)) + model.likelihood_scale_floor
+  sigma = np.log1p(np.exp(raw_scale)) + model.standardization.scale_floor(
+      model.likelihood_scale_floor, np.float64).numpy()
   loc = model.standardization.loc.numpy()
   scale = model.standardization.scale.numpy()
   mean = loc + scale * bias

@@ -36,7 +36,7 @@ def trained_model(likelihood="gaussian", seed=0, num_atoms=4):
   return _MODELS[key]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def exports(tmp_path_factory):
   """`exports(likelihood, num_atoms, num_samples)`: the paths of the shared
   model's export, written once per setting (tests only read them)."""

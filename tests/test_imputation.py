@@ -12,7 +12,7 @@ from tests.helpers import small_data
 pytestmark = pytest.mark.xdist_group("imputation")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def model():
   x = small_data(n=400)
   x[::5, 2] = np.nan

@@ -603,7 +603,7 @@ def hide(x, fraction, seed):
   return hidden, mask
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def ppca_model():
   return train_linear_on_ppca()
 
@@ -744,7 +744,7 @@ def zero_inflated(n, seed):
                    rng.normal(size=n)], axis=1)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def atom_models():
   x, x_test = zero_inflated(3000, 0), zero_inflated(1000, 1)
   return {atoms: fitted_model(x, epochs=15, num_atoms=atoms,
@@ -809,3 +809,41 @@ def test_an_untrained_model_warns_when_it_scores_imputes_or_samples():
     warnings.simplefilter("error", model_lib.UntrainedModelWarning)
     model.anomaly_score(x[:4], 5, seed=0)
     model.sample(3, seed=0)
+
+
+def _poisson_log_pmf(counts, rate):
+  return counts * math.log(rate) - rate - np.array(
+      [math.lgamma(k + 1) for k in counts.ravel()]).reshape(counts.shape)
+
+
+def test_recorded_values_get_at_most_their_probability_over_the_resolution():
+  # Counts: resolution 1. A density of a recorded value is at most one over
+  # the resolution, and the densities of a grid of recorded values sum to
+  # at most 1 + 2 exp(-pi) + ... = 1.0864 over it (a Normal at the floor
+  # sampled on its grid, by Poisson summation), so the held-out
+  # log-likelihood cannot beat the true log-probability of the same rows
+  # (in closed form) by more than log 1.0864 per column; with spikes 1e-3
+  # standard deviations wide it would by about 6 nats per column.
+  rng = np.random.default_rng(0)
+  rates = (3.0, 0.5)
+  x = np.stack([rng.poisson(rate, 3000) for rate in rates], 1).astype(float)
+  x_test = np.stack([rng.poisson(rate, 1000) for rate in rates], 1).astype(float)
+  model = fitted_model(x, epochs=10, hidden_units=(16,), latent_dim=1,
+                       likelihood="gaussian", batch_size=64)
+  np.testing.assert_array_equal(model.standardization.resolution.numpy(),
+                                [1.0, 1.0])
+  floor = model.standardization.scale_floor(model.likelihood_scale_floor,
+                                            tf.float64).numpy()
+  np.testing.assert_allclose(
+      floor * model.standardization.scale.numpy() * math.sqrt(2 * math.pi),
+      [1.0, 1.0])
+  log_px = model.marginal_log_likelihood(x_test, 100, seed=0)
+  truth = np.mean(sum(_poisson_log_pmf(x_test[:, j], rate)
+                      for j, rate in enumerate(rates)))
+  # The peak of a Normal at its floor is exactly 1 / resolution: no value
+  # scores above log(1) = 0 per column.
+  assert log_px.max() <= 2 * math.log(1.0 + 1e-6)
+  overshoot = math.log(1 + 2 * sum(math.exp(-math.pi * m * m)
+                                   for m in range(1, 5)))
+  assert np.mean(log_px) <= truth + 2 * overshoot + 0.02  # 0.02: chance
+  assert np.mean(log_px) >= truth - 0.6  # and the fit is a good one

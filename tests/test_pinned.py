@@ -19,7 +19,7 @@ pytestmark = pytest.mark.xdist_group("pinned")
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pinned():
   model = tfvae.load_checkpoint(os.path.join(FIXTURES, "pinned_checkpoint"))
   with open(os.path.join(FIXTURES, "pinned.json"), encoding="utf-8") as f:

@@ -16,7 +16,7 @@ from tests.helpers import train_linear_on_ppca
 pytestmark = pytest.mark.xdist_group("scoring")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def linear():
   return train_linear_on_ppca(num_rows=2000, epochs=40)
 

@@ -14,7 +14,7 @@ from tests.helpers import fitted_model
 pytestmark = pytest.mark.xdist_group("serving")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def exported(tmp_path_factory):
   """One trained and exported model shared by this module's tests (which
   read the export and never write into it)."""

@@ -110,3 +110,22 @@ def test_atom_logits_start_the_mixture_at_the_data_frequencies():
   np.testing.assert_allclose(np.exp(logits[1]), [1.0, 1e-6, 1e-6])
   # All rows at atoms: the continuous part keeps a floor of 1e-3.
   np.testing.assert_allclose(np.exp(logits[2]), [1e-3, 0.6, 0.4])
+
+
+def test_resolution_is_the_decimal_step_the_values_were_recorded_at():
+  rng = np.random.default_rng(0)
+  values = rng.normal(size=(500, 1)) * 3
+  x = np.concatenate([
+      np.round(values, 2),  # two decimals
+      np.round(values * 40),  # integers
+      np.round(values * 40, -1),  # tens
+      1.7e9 + np.round(values, 1),  # one decimal on a large offset
+      values,  # full-precision floats: none
+      np.full([500, 1], 4.2),  # one value: none
+  ], axis=1)
+  x[::7, 0] = np.nan  # missing values are ignored
+  np.testing.assert_array_equal(statistics.compute_resolution(x),
+                                [0.01, 1.0, 10.0, 0.1, 0.0, 0.0])
+  # Decimal text read back as float64 (0.3 / 0.1 is 2.9999999999999996).
+  assert statistics.compute_resolution(
+      np.array([[0.1], [0.3], [0.7], [1.1]]))[0] == pytest.approx(0.1)

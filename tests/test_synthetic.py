@@ -47,3 +47,12 @@ def test_nonlinear_data_follow_their_density():
   own = synthetic.nonlinear_log_density(x).mean()
   shifted = synthetic.nonlinear_log_density(x + 0.5).mean()
   assert np.isfinite(own) and own > shifted + 1.0
+
+
+def test_sensor_zeros_idle_at_most_one_sensor_in_normal_rows():
+  x, is_anomaly = synthetic.make_sensor_zeros(2000, 20, decimals=1, seed=0)
+  idle = x[:, 4:] == 0
+  assert idle[~is_anomaly].sum(axis=1).max() == 1
+  assert idle[is_anomaly].all()
+  np.testing.assert_allclose(idle[~is_anomaly].mean(axis=0), 0.1, atol=0.02)
+  np.testing.assert_array_equal(np.round(x, 1), x)

@@ -247,6 +247,10 @@ def _metadata(model, part, version):
       "adapted": bool(model.is_adapted),
       "atoms": [[None if np.isnan(a) else float(a) for a in row]
                 for row in model.standardization.atoms.numpy()],
+      # Each column's recording resolution (0: none); a density there is
+      # a probability per resolution (docs/likelihoods.md).
+      "resolution": [float(r) for r in
+                     model.standardization.resolution.numpy()],
       "units": "data units (standardisation is inside the graph)",
       "tfvae_version": tfvae.__version__,
       "tensorflow_version": tf.__version__,

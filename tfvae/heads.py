@@ -47,7 +47,8 @@ def floored_softplus(raw, floor):
 
   Args:
     raw: float Tensor of unconstrained values, any shape.
-    floor: Python float >= 0, the smallest value the result can take.
+    floor: float >= 0 (or a Tensor broadcasting against `raw`, e.g. one
+      floor per feature), the smallest value the result can take.
 
   Returns:
     Tensor shaped like `raw`, strictly greater than `floor`.
@@ -201,11 +202,14 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     bias[self.params_size(self.event_size):] = np.ravel(logits)
     output_layer.bias.assign(bias)
 
-  def family_parameters(self, params):
+  def family_parameters(self, params, scale_floor=None):
     """The family's parameters from its own outputs, standardised units.
 
     Args:
       params: float Tensor [..., params_size(event_size)].
+      scale_floor: optional float32 Tensor [event_size], each feature's
+        smallest scale (`Standardization.scale_floor`); default the head's
+        `scale_floor` for every feature.
 
     Returns:
       dict of Tensors [..., event_size]: `loc`, `scale` and any further
@@ -283,11 +287,12 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
                       top + tf.cast(log_atoms, dtype)) - tf.cast(
                           log_normalizer, dtype)
 
-  def distribution_parameters(self, params):
+  def distribution_parameters(self, params, scale_floor=None):
     """Maps decoder outputs to the distribution's parameters.
 
     Args:
       params: float Tensor [..., output_size].
+      scale_floor: optional per-feature floor (`family_parameters`).
 
     Returns:
       dict of Tensors [..., event_size]: the family's (`loc`, `scale`,
@@ -296,7 +301,7 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     """
     params = tf.convert_to_tensor(params)
     size = self.params_size(self.event_size)
-    parameters = self.family_parameters(params[..., :size])
+    parameters = self.family_parameters(params[..., :size], scale_floor)
     if self.num_atoms:
       logits = params[..., size:]
       parameters["atom_logits"] = tf.reshape(
@@ -454,9 +459,10 @@ class LocationScaleLikelihood(LikelihoodHead):
   def params_size(event_size):
     return 2 * int(event_size)
 
-  def family_parameters(self, params):
+  def family_parameters(self, params, scale_floor=None):
     loc, raw_scale = tf.split(params, 2, axis=-1)
-    return {"loc": loc, "scale": floored_softplus(raw_scale, self.scale_floor)}
+    floor = self.scale_floor if scale_floor is None else scale_floor
+    return {"loc": loc, "scale": floored_softplus(raw_scale, floor)}
 
   @classmethod
   def family(cls, parameters):
@@ -508,9 +514,10 @@ class SharedScaleGaussianLikelihood(GaussianLikelihood):
   def params_size(event_size):
     return int(event_size)
 
-  def family_parameters(self, params):
+  def family_parameters(self, params, scale_floor=None):
     params = tf.convert_to_tensor(params)
-    scale = floored_softplus(self.raw_scale, self.scale_floor)
+    scale = floored_softplus(self.raw_scale, self.scale_floor
+                             if scale_floor is None else scale_floor)
     return {"loc": params,
             "scale": tf.broadcast_to(tf.cast(scale, params.dtype),
                                      tf.shape(params))}
@@ -592,8 +599,8 @@ class StudentTLikelihood(LocationScaleLikelihood):
     return self.min_df + _DF_MARGIN + tf.exp(
         tf.clip_by_value(self.raw_df, -20.0, math.log(1e5)))
 
-  def family_parameters(self, params):
-    parameters = super().family_parameters(params)
+  def family_parameters(self, params, scale_floor=None):
+    parameters = super().family_parameters(params, scale_floor)
     loc = parameters["loc"]
     parameters["df"] = tf.broadcast_to(
         tf.cast(self.degrees_of_freedom(), loc.dtype), tf.shape(loc))
@@ -661,7 +668,8 @@ class FixedScaleGaussianLikelihood(GaussianLikelihood):
   def params_size(event_size):
     return int(event_size)
 
-  def family_parameters(self, params):
+  def family_parameters(self, params, scale_floor=None):
+    del scale_floor  # the scale is fixed
     params = tf.convert_to_tensor(params)
     return {"loc": params,
             "scale": tf.fill(tf.shape(params),

@@ -102,7 +102,8 @@ class VAE(tf_keras.Model):
       (`heads.StudentTLikelihood`). Default value: `"softplus"`.
     posterior_scale_floor: smallest posterior stddev. Default value: `1e-4`.
     likelihood_scale_floor: smallest decoder scale, in standardised units
-      (data units when not adapted). Default value: `1e-3`.
+      (data units when not adapted), raised per column to its resolution
+      over sqrt(2 pi) after `adapt`. Default value: `1e-3`.
     missing_indicator: whether the encoder sees which values are missing
       (missing values enter as 0). Default value: `True`.
     num_atoms: the most atoms per column (values held by at least 1% of the
@@ -266,7 +267,8 @@ class VAE(tf_keras.Model):
     # batch (latent_dim 1) to [K, B] when conforming it to the built shape.
     params = self.decoder_net(tf.reshape(z, [-1, self.latent_dim]))
     params = tf.reshape(params, tf.concat([batch_shape, tf.shape(params)[-1:]], 0))
-    parameters = self.likelihood_head.distribution_parameters(params)
+    parameters = self.likelihood_head.distribution_parameters(
+        params, self.standardization.scale_floor(self.likelihood_scale_floor))
     if self.num_atoms:
       parameters.update(self.standardization.atom_parameters(
           self.likelihood_scale_floor, standardized=True))
@@ -498,7 +500,9 @@ class VAE(tf_keras.Model):
 
     The encoder then sees `(x - loc) / scale` (in float64) and the decoder's
     distribution is mapped back, so every reported number stays in the
-    data's units, log-Jacobian included; atoms are found in x too.
+    data's units, log-Jacobian included. Each column's recording resolution
+    (which floors its scales: `statistics.compute_resolution`) and atoms
+    are found in x too.
 
     Args:
       x: an array [num_examples, input_dim], a batched `tf.data.Dataset`,
@@ -510,21 +514,34 @@ class VAE(tf_keras.Model):
     """
     loc, scale, sample = statistics.compute_statistics_of(
         x, self.input_dim, self.seed, self.feature_names, batch_size)
-    self.set_statistics(loc, scale, *self.find_atoms(sample, scale))
+    return self.adapt_to_sample(loc, scale, sample)
+
+  def adapt_to_sample(self, loc, scale, sample):
+    """`adapt` with the statistics known: loc, scale [input_dim], and rows
+    [n, input_dim] (all, or a sample) for the resolution and the atoms."""
+    resolution = statistics.compute_resolution(sample)
+    self.set_statistics(loc, scale, *self.find_atoms(sample, scale, resolution),
+                        resolution=resolution)
     return self
 
-  def find_atoms(self, x, scale):
+  def find_atoms(self, x, scale, resolution=None):
     """(atoms, frequencies) of the rows x for this model: at most
-    `num_atoms` per column, spikes that would overlap merged."""
-    return statistics.compute_atoms(
-        x, self.num_atoms, min_separation=heads.ATOM_SEPARATION *
-        self.likelihood_scale_floor * np.asarray(scale))
+    `num_atoms` per column, spikes closer than 40 of the narrowest spike
+    widths (or the column's resolution, if more) merged."""
+    separation = heads.ATOM_SEPARATION * self.likelihood_scale_floor * (
+        np.asarray(scale, np.float64))
+    if resolution is not None:
+      separation = np.maximum(separation, resolution)
+    return statistics.compute_atoms(x, self.num_atoms,
+                                    min_separation=separation)
 
-  def set_statistics(self, loc, scale, atoms=None, atom_frequencies=None):
-    """Sets what `adapt` computes: loc, scale [input_dim] and the atoms
+  def set_statistics(self, loc, scale, atoms=None, atom_frequencies=None,
+                     resolution=None):
+    """Sets what `adapt` computes: loc, scale [input_dim], the atoms
     [input_dim, num_atoms] with their frequencies (which start the
-    decoder's mixture weights where the data have them)."""
-    self.standardization.set_statistics(loc, scale, atoms)
+    decoder's mixture weights where the data have them) and the
+    resolution [input_dim]."""
+    self.standardization.set_statistics(loc, scale, atoms, resolution)
     if self.num_atoms and atom_frequencies is not None:
       self.likelihood_head.set_atom_logits(
           self.decoder_net.layers[-1],

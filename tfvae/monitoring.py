@@ -191,7 +191,8 @@ class VAEMonitor(tf_keras.callbacks.Callback):
     model = self.model
     scale = likelihood["scale"].numpy()
     data_scale = model.standardization.scale.numpy()
-    floor = model.likelihood_scale_floor * data_scale
+    floor = model.standardization.scale_floor(
+        model.likelihood_scale_floor, tf.float64).numpy() * data_scale
     at_floor = scale <= floor * (1 + FLOOR_TOLERANCE)
     tf.summary.scalar("decoder/scale_at_floor", float(np.mean(at_floor)))
     for feature in range(min(model.input_dim, MAX_PLOTTED_FEATURES)):

@@ -7,6 +7,8 @@ variation; only the standardised values, of order one, are cast to float32
 for the networks. The statistics come from `tfvae.statistics`.
 """
 
+import math
+
 import tensorflow as tf
 import tf_keras
 
@@ -48,28 +50,54 @@ class Standardization(tf_keras.layers.Layer):
         name="atoms", shape=[self.input_dim, self.num_atoms], dtype=tf.float64,
         initializer=tf_keras.initializers.Constant(float("nan")),
         trainable=False)
+    # Each column's recording resolution in data units
+    # (`tfvae.statistics.compute_resolution`), 0 where it has none.
+    self.resolution = self.add_weight(
+        name="resolution", shape=[self.input_dim], dtype=tf.float64,
+        initializer="zeros", trainable=False)
 
-  def set_statistics(self, loc, scale, atoms=None):
-    """Sets the statistics: loc, scale [input_dim] (scale > 0) and the
-    atoms [input_dim, num_atoms] (NaN: none)."""
+  def set_statistics(self, loc, scale, atoms=None, resolution=None):
+    """Sets the statistics: loc, scale [input_dim] (scale > 0), the atoms
+    [input_dim, num_atoms] (NaN: none) and the resolution [input_dim]."""
     self.loc.assign(tf.cast(loc, tf.float64))
     self.scale.assign(tf.cast(scale, tf.float64))
     if atoms is not None:
       self.atoms.assign(tf.cast(atoms, tf.float64))
+    if resolution is not None:
+      self.resolution.assign(tf.cast(resolution, tf.float64))
     self.adapted.assign(True)
 
-  def atom_parameters(self, scale_floor, standardized):
+  def scale_floor(self, floor, dtype=tf.float32):
+    """The smallest scale per column in standardised units, [input_dim]:
+    `floor`, or the column's resolution over sqrt(2 pi) if more, so that no
+    density exceeds about one over the resolution (a Normal of that scale
+    peaks at exactly 1 / resolution)."""
+    resolution = self.resolution / (self.scale * math.sqrt(2.0 * math.pi))
+    return tf.cast(tf.maximum(resolution, floor), dtype)
+
+  def load_own_variables(self, store):
+    """Loads the variables; a model saved before the resolution existed
+    (four variables) gets resolution 0, and computes what it did."""
+    if len(store.keys()) == 4:
+      for index, variable in enumerate((self.loc, self.scale, self.adapted,
+                                        self.atoms)):
+        variable.assign(store[f"{index}"])
+      self.resolution.assign(tf.zeros_like(self.resolution))
+      return
+    super().load_own_variables(store)
+
+  def atom_parameters(self, floor, standardized):
     """The atoms' places and spike widths, [input_dim, num_atoms] each: in
-    standardised units (float32, width `scale_floor`) or in data units
-    (float64, width `scale_floor * scale`). NaN places: no such atom."""
+    standardised units (float32) or in data units (float64). A spike is as
+    wide as its column's `scale_floor(floor)`. NaN places: no such atom."""
+    width = self.scale_floor(floor, tf.float64)[:, None] * tf.ones(
+        [1, self.num_atoms], tf.float64)
     if standardized:
       loc = (self.atoms - self.loc[:, None]) / self.scale[:, None]
       return {"atom_loc": tf.cast(loc, tf.float32),
-              "atom_scale": tf.fill([self.input_dim, self.num_atoms],
-                                    tf.constant(scale_floor, tf.float32))}
+              "atom_scale": tf.cast(width, tf.float32)}
     return {"atom_loc": tf.convert_to_tensor(self.atoms),
-            "atom_scale": scale_floor * self.scale[:, None] *
-                          tf.ones([1, self.num_atoms], tf.float64)}
+            "atom_scale": width * self.scale[:, None]}
 
   def call(self, x):
     """(x - loc) / scale in float64, x [..., input_dim] (NaN stays NaN)."""

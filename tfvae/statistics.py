@@ -181,6 +181,57 @@ def compute_statistics_of(x, width, seed=0, feature_names=None,
   return (*stats.result(), stats.sample)
 
 
+# Decimal steps tried as a column's resolution, 10**k for k in this range;
+# a column whose values are multiples of none of them (full-precision
+# floats) has resolution 0: no resolution.
+RESOLUTION_EXPONENTS = range(9, -13, -1)
+# A value is a multiple of a step when value / step is within this (plus the
+# float64 rounding of the division) of an integer: 0.3 / 0.1 is 2.9999...
+_MULTIPLE_TOLERANCE = 1e-7
+# Multiples beyond this count are not resolved by float64 any more.
+_MAX_MULTIPLE = 1e12
+
+
+def compute_resolution(x):
+  """Each column's recording resolution: the largest decimal step 10**k of
+  which every observed value is a multiple (1 for integers, 0.01 for
+  values written with two decimals, 0 when there is none).
+
+  A value recorded at resolution r stands for the interval of width r
+  around it: the model's density of such a value is at most about 1 / r
+  (`tfvae.model.VAE`'s per-column scale floor), so a repeated value gains
+  its probability over the resolution, not over an arbitrary spike width.
+
+  Args:
+    x: float array [num_examples, input_dim]; NaN marks a missing value.
+
+  Returns:
+    float64 array [input_dim], 0 where a column has fewer than two distinct
+    values or no decimal step.
+  """
+  x = np.asarray(x, dtype=np.float64)
+  resolution = np.zeros(x.shape[1])
+  for column in range(x.shape[1]):
+    values = np.unique(x[:, column][np.isfinite(x[:, column])])
+    if len(values) < 2:
+      continue
+    largest = np.abs(values).max()
+    # A step is at most the smallest gap and the smallest non-zero value.
+    bound = min(np.diff(values).min(), np.abs(values[values != 0]).min())
+    for exponent in RESOLUTION_EXPONENTS:
+      step = 10.0**exponent
+      if step - bound > 1e-6 * step + 1e-15 * largest:  # rounding aside
+        continue
+      if largest / step > _MAX_MULTIPLE:
+        break
+      ratio = values / step
+      error = np.abs(ratio - np.round(ratio))
+      if (error <= _MULTIPLE_TOLERANCE + 1e-15 * np.abs(ratio)).all():
+        resolution[column] = step
+        break
+  return resolution
+
+
 def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
                   min_count=ATOM_MIN_COUNT, min_separation=None):
   """The values each column holds many times, most frequent first.
@@ -191,8 +242,8 @@ def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
     min_fraction: the least share of a column's observed values.
     min_count: the least number of repeats.
     min_separation: optional per-column array [input_dim]: atoms closer than
-      this are merged into the commoner one (the model passes 40 spike
-      widths, `heads.ATOM_SEPARATION` times its scale floor in data units).
+      this are merged into the commoner one (`VAE.find_atoms`: 40 of the
+      narrowest spike widths, or the column's resolution if more).
 
   Returns:
     (atoms, frequencies): float64 arrays [input_dim, A], NaN (atoms) and 0

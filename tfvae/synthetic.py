@@ -228,3 +228,30 @@ def surface_log_density(x, half_width=1.6, step=0.0125):
     peak = terms.max()
     out[i] = peak + math.log(np.exp(terms - peak).sum())
   return out
+
+
+def make_sensor_zeros(num_examples, num_anomalies=0, decimals=2, seed=0):
+  """Readings of 7 sensors (two hidden factors) where an idle sensor reads
+  exactly 0: each normal row has at most one of sensors 4 to 6 idle (each
+  10% of the rows); an anomaly has all three idle at once.
+
+  Args:
+    num_examples: normal rows.
+    num_anomalies: anomalous rows, appended after the normal ones.
+    decimals: the readings' recording resolution, 10**-decimals.
+    seed: int.
+
+  Returns:
+    (x [num_examples + num_anomalies, 7], is_anomaly bool [same rows]).
+  """
+  rng = np.random.default_rng(seed)
+  weights = np.random.default_rng(1234).normal(size=(2, 7))
+  total = num_examples + num_anomalies
+  x = 5.0 + rng.normal(size=(total, 2)) @ weights + 0.5 * rng.normal(
+      size=(total, 7))
+  idle = rng.choice(4, size=num_examples, p=[0.7, 0.1, 0.1, 0.1])
+  for sensor in (1, 2, 3):
+    x[:num_examples][idle == sensor, 3 + sensor] = 0.0
+  x[num_examples:, 4:] = 0.0
+  return (np.round(x, decimals),
+          np.arange(total) >= num_examples)

@@ -176,8 +176,7 @@ def _build_model(job, adapt_rows):
                           **{**config.model_options(), **job.model_options})
     if config.adapt:
       if adapt_rows is None:  # streamed: the scan's statistics
-        model.set_statistics(data.loc, data.scale, *model.find_atoms(
-            data.train_sample, data.scale))
+        model.adapt_to_sample(data.loc, data.scale, data.train_sample)
       else:
         model.adapt(adapt_rows)
     model.compile(networks.make_optimizer(config.learning_rate))
