@@ -247,7 +247,7 @@ def make_sensor_zeros(num_examples, num_anomalies=0, decimals=2, seed=0):
   rng = np.random.default_rng(seed)
   weights = np.random.default_rng(1234).normal(size=(2, 7))
   total = num_examples + num_anomalies
-  x = 5.0 + rng.normal(size=(total, 2)) @ weights + 0.5 * rng.normal(
+  x = 10.0 + rng.normal(size=(total, 2)) @ weights + 0.5 * rng.normal(
       size=(total, 7))
   idle = rng.choice(4, size=num_examples, p=[0.7, 0.1, 0.1, 0.1])
   for sensor in (1, 2, 3):
