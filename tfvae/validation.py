@@ -314,6 +314,14 @@ def check_fraction(value, name="validation_split"):
   return value
 
 
+def check_contamination(value, name="contamination"):
+  """Returns an expected share of anomalies in (0, 0.5] as a float."""
+  value = check_finite(value, name)
+  if not 0 < value <= 0.5:
+    raise ValueError(f"{name} must be a share in (0, 0.5], got {value!r}")
+  return value
+
+
 # `fit` refuses values this many robust standard deviations (or raw units,
 # without `adapt`) from the column's centre: float32 training overflows.
 TRAINABLE_LIMIT = 1e8
@@ -387,12 +395,14 @@ def refuse_infinity(*element):
   where values are not known until they run."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   x = element[0]
-  check = tf.debugging.assert_equal(
-      tf.reduce_any(tf.math.is_inf(x)), False,
-      message="x contains infinite values; tfvae needs finite values (NaN "
-      "marks a missing value)")
-  with tf.control_dependencies([check]):
-    x = tf.identity(x)
+  # The values flow through the check (a control dependency alone can be
+  # pruned from a graph): NaN set aside, then put back.
+  gaps = tf.math.is_nan(x)
+  checked = tf.debugging.check_numerics(
+      tf.where(gaps, tf.zeros_like(x), x),
+      "x contains infinite values; tfvae needs finite values (NaN marks a "
+      "missing value)")
+  x = tf.where(gaps, x, checked)
   return (x,) + element[1:] if len(element) > 1 else x
 
 
@@ -400,10 +410,8 @@ def refuse_non_finite(value, name):
   """A tensor checked in the graph: NaN or infinity stops the computation
   with an error naming `name` (for z, which has no missing values)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  check = tf.debugging.assert_all_finite(
+  return tf.debugging.check_numerics(  # the values flow through the check
       value, f"{name} holds a NaN or infinite value")
-  with tf.control_dependencies([check]):
-    return tf.identity(value)
 
 
 def check_model_settings(input_dim, latent_dim, hidden_units, likelihood, beta,
