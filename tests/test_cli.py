@@ -278,6 +278,43 @@ def test_score_with_a_checkpoint_flags_the_outlier(tmp_path, capsys):
   assert cli.score_main(["--data", str(tmp_path / "test.npy"), "--checkpoint",
                          str(tmp_path / "ckpt"), "--output", str(tmp_path / "s.csv")]) == 2
   assert "already exists" in capsys.readouterr().err
+  # Not calibrated: no percentile column, and no contamination to flag by.
+  assert cli.score_main(["--data", str(tmp_path / "test.npy"), "--checkpoint",
+                         str(tmp_path / "ckpt"), "--output",
+                         str(tmp_path / "f.csv"), "--contamination", "0.1"]) == 2
+  assert "call model.calibrate" in capsys.readouterr().err
+  # Calibrated on held-out rows: each score's percentile among theirs, and
+  # rows above a contamination's threshold (or a given one) flagged.
+  held_out = rng.normal(size=(300, 3)) * [1, 10, 100] + [0, 5, 50]
+  model.calibrate(held_out, num_samples=100, seed=0)
+  checkpoint.save_checkpoint(model, tmp_path / "ckpt", overwrite=True)
+  for flag, value in (("--contamination", "0.1"), ("--threshold", "6.5")):
+    output = tmp_path / f"flagged{flag}.csv"
+    assert cli.score_main(["--data", str(tmp_path / "test.npy"),
+                           "--checkpoint", str(tmp_path / "ckpt"), "--output",
+                           str(output), "--num-samples", "100", flag,
+                           value]) == 0
+    cut = (model.anomaly_threshold(0.1) if flag == "--contamination"
+           else 6.5)
+    flagged = int(np.sum(table[:, 1] > cut))
+    assert (f"{flagged} rows flagged as anomalies (score above {cut:.4f})"
+            in capsys.readouterr().out)
+    with open(output) as f:
+      assert f.readline().strip() == "row,score,percentile,anomaly"
+    written = np.loadtxt(output, delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(written[:, 1], table[:, 1])
+    np.testing.assert_allclose(written[:, 2],
+                               model.score_percentile(table[:, 1]))
+    np.testing.assert_array_equal(written[:, 3], table[:, 1] > cut)
+  assert written[17, 2] == 100.0  # stranger than every held-out row
+  assert_one_line_before_tensorflow(
+      "score_main", ["--data", "x.npy", "--output", "o.csv",
+                     "--contamination", "0.1", "--threshold", "3"],
+      "not allowed with argument")
+  assert_one_line_before_tensorflow(
+      "score_main", ["--data", "x.npy", "--output", "o.csv",
+                     "--contamination", "0.7"],
+      "--contamination: expected a share in (0, 0.5]")
 
 
 @pytest.mark.slow

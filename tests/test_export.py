@@ -439,6 +439,23 @@ def test_scorer_equals_the_model_and_ignores_the_other_rows(exports):
   np.testing.assert_allclose(imputed["x_imputed"], mean, rtol=1e-7)
   np.testing.assert_allclose(imputed["x_stddev"], std, rtol=1e-6)
   assert not np.isnan(imputed["x_imputed"].numpy()).any()
+  assert np.isnan(served["percentile"].numpy()).all()  # not calibrated
+
+
+def test_the_scorer_gives_each_scores_percentile(monkeypatch):
+  model, x = trained_model("student_t")
+  reference = np.sort(model.anomaly_score(x[100:], 64, seed=1))
+  # Calibrated for this test only: the shared model stays as it was.
+  monkeypatch.setattr(model, "score_reference", reference)
+  scorer = export.ScorerModule(model, num_samples=64)
+  rows = np.concatenate([x[:40], x[:2] * 100])  # two far outliers
+  rows[::5, 0] = np.nan
+  served = scorer.score(x=tf.constant(rows), seed=tf.constant([3, 0], tf.int64))
+  scores = -served["log_likelihood"].numpy()
+  np.testing.assert_allclose(served["percentile"],
+                             model.score_percentile(scores), rtol=1e-12)
+  np.testing.assert_array_equal(served["percentile"][-2:], [100.0, 100.0])
+  assert 0 < np.median(served["percentile"][:40]) < 100
 
 
 def test_the_scorer_answers_large_requests_in_chunks(monkeypatch):

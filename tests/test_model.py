@@ -847,3 +847,30 @@ def test_recorded_values_get_at_most_their_probability_over_the_resolution():
                                    for m in range(1, 5)))
   assert np.mean(log_px) <= truth + 2 * overshoot + 0.02  # 0.02: chance
   assert np.mean(log_px) >= truth - 0.6  # and the fit is a good one
+
+
+def test_calibration_gives_percentiles_and_thresholds_and_is_saved(tmp_path):
+  x = small_data(n=600, seed=5)
+  model = fitted_model(x[:400], epochs=3, hidden_units=(8,), latent_dim=2)
+  with pytest.raises(ValueError, match="call model.calibrate"):
+    model.score_percentile([1.0])
+  held_out = x[400:]
+  scores = model.calibrate(held_out, num_samples=50, seed=0)
+  np.testing.assert_array_equal(scores,
+                                model.anomaly_score(held_out, 50, seed=0))
+  # The reference rows' own percentiles are even steps from 0 to 100.
+  np.testing.assert_allclose(np.sort(model.score_percentile(scores)),
+                             np.linspace(0, 100, 200), atol=1e-9)
+  cut = model.anomaly_threshold(0.1)
+  assert np.mean(scores > cut) == pytest.approx(0.1, abs=0.006)
+  far = model.anomaly_score(held_out[:1] + 50, 50, seed=0)
+  assert model.score_percentile(far)[0] == 100.0
+  # Saved with the model: its config, so model.keras and checkpoints too.
+  clone = model_lib.VAE.from_config(model.get_config())
+  np.testing.assert_array_equal(clone.score_reference, model.score_reference)
+  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
+  checkpoint.save_checkpoint(model, tmp_path / "ck")
+  restored = checkpoint.load_checkpoint(tmp_path / "ck")
+  np.testing.assert_array_equal(restored.score_reference,
+                                model.score_reference)
+  assert model_lib.VAE(input_dim=4).get_config().get("score_reference") is None

@@ -37,17 +37,27 @@ def test_train_on_the_default_data(tmp_path):
     assert metrics["loss"] < metrics["reconstruction_nll"] + metrics["kl"]
   assert "loss = -importance-weighted bound, K = 10" in summary.format()
   assert summary.train["loss"] < summary.first_loss
-  # The summary's log-likelihood is the model's, on the validation rows.
+  # The summary's log-likelihood is the model's, on the validation rows,
+  # and their scores are the reference of percentiles.
+  log_likelihoods = summary.model.marginal_log_likelihood(validation_rows, 50,
+                                                          seed=0)
   assert summary.validation_log_likelihood == pytest.approx(
-      np.mean(summary.model.marginal_log_likelihood(validation_rows, 50,
-                                                    seed=0)), rel=1e-9)
+      np.mean(log_likelihoods), rel=1e-9)
+  np.testing.assert_allclose(summary.model.score_reference,
+                             np.sort(-log_likelihoods), rtol=1e-9)
+  assert summary.score_threshold == summary.model.anomaly_threshold(0.01)
+  assert (f"1% score above {summary.score_threshold:.4f} (tfvae-score "
+          "--contamination 0.01)") in summary.format()
   text = summary.format()
   assert "nats per example" in text and str(tmp_path / "runs") in text
   restored = checkpoint.load_checkpoint(summary.checkpoint_dir)
   np.testing.assert_array_equal(
       restored.posterior_parameters(x[:2])["loc"],
       summary.model.posterior_parameters(x[:2])["loc"])
+  np.testing.assert_array_equal(restored.score_reference,
+                                summary.model.score_reference)
   marker = checkpoint.read_metadata(summary.checkpoint_dir)
+  assert "score_reference" not in marker["model"]  # in model.keras only
   assert marker["training"]["epochs"] == 15
   assert marker["results"]["validation_log_likelihood"] == pytest.approx(
       summary.validation_log_likelihood)

@@ -103,6 +103,8 @@ _version = _checked(int, validation.check_version,
 _num_samples = _checked(int, validation.check_num_samples, "a positive integer")
 _seed = _checked(int, validation.check_seed, "an integer in [0, 2**63)")
 _fraction = _checked(float, validation.check_fraction, "a fraction in [0, 1)")
+_contamination = _checked(float, validation.check_contamination,
+                          "a share in (0, 0.5]")
 
 
 def _finite(minimum=None, exclusive=False):
@@ -434,11 +436,21 @@ def build_score_parser():
       description="Anomaly scores: -log p(x_obs) per row in nats (higher is "
       "stranger), by importance sampling; missing values are allowed. With "
       "--checkpoint-dir a trained model scores the data; without, a model is "
-      "first trained on the data itself with tfvae-train's defaults.")
+      "first trained on the data itself with tfvae-train's defaults. Each "
+      "score's percentile among held-out rows' (tfvae-train's validation "
+      "rows) is written next to it.")
   _add_model_file_arguments(parser, "a .csv, .npy or .parquet file")
   parser.add_argument("--per-feature", action="store_true",
                       help="also write each score divided by the row's number "
                       "of observed values")
+  flags = parser.add_mutually_exclusive_group()
+  flags.add_argument("--contamination", type=_contamination,
+                     help="the expected share of anomalies, e.g. 0.01: add an "
+                     "'anomaly' column, 1 for rows scoring above that share "
+                     "of the held-out rows the model was calibrated on")
+  flags.add_argument("--threshold", type=_finite(),
+                     help="add an 'anomaly' column, 1 for rows scoring above "
+                     "this many nats")
   return parser
 
 
@@ -457,7 +469,9 @@ def score_main(argv=None):
   """`tfvae-score`: rows -> -log p(x_obs)."""
   args = build_score_parser().parse_args(argv)
   return _run_with_model(args, "scoring", "score_file",
-                         per_feature=args.per_feature)
+                         per_feature=args.per_feature,
+                         contamination=args.contamination,
+                         threshold=args.threshold)
 
 
 def _run_with_model(args, module_name, function_name, **options):

@@ -26,7 +26,9 @@ and from z to x as training and scoring.
   (listed in the metadata).
 - scorer `score`: x float64 (NaN: missing), seed int64 [2] ->
   log_likelihood (log p(x_obs), nats), log_likelihood_per_feature,
-  num_observed; `serving_default` is `score` with seed [0, 0]; `impute`:
+  num_observed, and percentile: -log p(x_obs)'s percentile among the
+  held-out rows the model was calibrated on (`VAE.calibrate`; NaN for a
+  model that was not); `serving_default` is `score` with seed [0, 0]; `impute`:
   x, seed -> x_imputed, x_stddev (0 where observed). A fixed number of
   importance samples (`num_samples`, default 100) per row.
   The scorer needs both networks, so it is its own servable rather than
@@ -51,6 +53,7 @@ from tfvae import atomic
 from tfvae import families
 from tfvae import validation
 from tfvae import versions
+from tfvae.inference import calibration
 from tfvae.inference import importance
 from tfvae.inference import imputation
 from tfvae.inference.importance import MAX_DECODED_ROWS
@@ -165,7 +168,8 @@ class ScorerModule(tf.Module):
     score_specs = {"log_likelihood": tf.TensorSpec([None], tf.float64),
                    "log_likelihood_per_feature": tf.TensorSpec([None],
                                                                tf.float64),
-                   "num_observed": tf.TensorSpec([None], tf.int32)}
+                   "num_observed": tf.TensorSpec([None], tf.int32),
+                   "percentile": tf.TensorSpec([None], tf.float64)}
     impute_specs = {"x_imputed": tf.TensorSpec([None, width], tf.float64),
                     "x_stddev": tf.TensorSpec([None, width], tf.float64)}
     self.score = tf.function(
@@ -215,10 +219,16 @@ class ScorerModule(tf.Module):
         tf.cast(tf.logical_not(tf.math.is_nan(x)), tf.int32), -1)
     log_likelihood = importance.log_likelihood_estimate(out["log_weights"],
                                                         observed)
+    reference = self._model.score_reference
+    if reference is None:  # not calibrated: no percentile to give
+      percentile = tf.fill(tf.shape(log_likelihood),
+                           tf.constant(math.nan, tf.float64))
+    else:
+      percentile = calibration.tf_percentile(reference, -log_likelihood)
     return {"log_likelihood": log_likelihood,
             "log_likelihood_per_feature": importance.per_feature(
                 log_likelihood, observed),
-            "num_observed": observed}
+            "num_observed": observed, "percentile": percentile}
 
   def _impute(self, x, seed):
     out = self._sample(x, seed, with_moments=True)
@@ -247,6 +257,10 @@ def _metadata(model, part, version):
       "adapted": bool(model.is_adapted),
       "atoms": [[None if np.isnan(a) else float(a) for a in row]
                 for row in model.standardization.atoms.numpy()],
+      # Quantiles of held-out rows' anomaly scores (`VAE.calibrate`), or
+      # None: the served percentiles' reference.
+      "score_reference": (None if model.score_reference is None else
+                          [float(v) for v in model.score_reference]),
       # Each column's recording resolution (0: none); a density there is
       # a probability per resolution (docs/likelihoods.md).
       "resolution": [float(r) for r in

@@ -31,6 +31,7 @@ from tfvae import networks
 from tfvae import objectives
 from tfvae import preprocessing
 from tfvae import statistics
+from tfvae.inference import calibration
 from tfvae.inference import importance
 from tfvae.inference import imputation
 from tfvae.inference import sampling
@@ -153,6 +154,8 @@ class VAE(tf_keras.Model):
     self.activation = activation
     tf_keras.activations.get(activation)  # fail early on an unknown name
     self._data_has_gaps = None  # unknown until `fit` sees the data
+    # Quantiles of held-out rows' anomaly scores (`calibrate`), or None.
+    self.score_reference = None
     seed = validation.check_seed(seed)
     if seed is None:  # follow TensorFlow's global seed
       seed = int(tf.random.uniform([], 0, 2**62, dtype=tf.int64))
@@ -652,6 +655,27 @@ class VAE(tf_keras.Model):
     return importance.anomaly_score(self, x, num_samples, seed, per_feature,
                                     verbose)
 
+  def calibrate(self, x, num_samples=1000, seed=None, verbose=0):
+    """Keeps the anomaly scores of held-out normal rows x as the reference
+    of `score_percentile` and `anomaly_threshold` (saved with the model;
+    `tfvae-train` calibrates on its validation rows). Returns the scores,
+    float64 [N] (`tfvae.inference.calibration`)."""
+    scores = self.anomaly_score(x, num_samples, seed, verbose=verbose)
+    self.score_reference = calibration.reference_quantiles(scores)
+    return scores
+
+  def score_percentile(self, scores):
+    """Each anomaly score's percentile among the reference rows', float64
+    in [0, 100] (100: stranger than every one of them)."""
+    return calibration.percentile(
+        calibration.required(self.score_reference), scores)
+
+  def anomaly_threshold(self, contamination):
+    """The score above which a share `contamination` (in (0, 0.5]) of the
+    reference rows lies: flag rows that score above it."""
+    return calibration.threshold(
+        calibration.required(self.score_reference), contamination)
+
   def score(self, x, num_samples=1000, seed=None):
     """Deprecated: use `anomaly_score` (higher is stranger) or
     `marginal_log_likelihood` (higher is more likely)."""
@@ -669,12 +693,19 @@ class VAE(tf_keras.Model):
     if self.feature_names is not None:
       config["feature_names"] = list(self.feature_names)
     config["name"] = self.name
+    if self.score_reference is not None:
+      config["score_reference"] = [float(v) for v in self.score_reference]
     return config
 
   @classmethod
   def from_config(cls, config, custom_objects=None):
     del custom_objects
-    return cls(**config)
+    config = dict(config)
+    reference = config.pop("score_reference", None)
+    model = cls(**config)
+    if reference is not None:
+      model.score_reference = np.asarray(reference, np.float64)
+    return model
 
   # -- Input checks -------------------------------------------------------------
 

@@ -9,6 +9,8 @@ import numpy as np
 from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import runtime
+from tfvae import validation
+from tfvae.inference import calibration
 from tfvae.inference import importance
 
 # (row, sample) pairs scored between two progress updates.
@@ -24,15 +26,22 @@ class ScoreResult:
   max: float
   argmax: int
   skipped: int = 0
+  threshold: float = None  # rows scoring above it were flagged
+  flagged: int = 0
 
   def describe(self, output):
-    return (f"scored {self.rows} rows into {output}: -log p(x_obs) in nats, "
+    text = (f"scored {self.rows} rows into {output}: -log p(x_obs) in nats, "
             f"median {self.median:.3f}, max {self.max:.3f} (row {self.argmax})")
+    if self.threshold is not None:
+      text += (f"; {self.flagged} rows flagged as anomalies (score above "
+               f"{self.threshold:.4f})")
+    return text
 
 
 def score_file(model, data_path, output_path, num_samples=1000,
                batch_size=1024, seed=0, overwrite=False, options=None,
-               per_feature=False, verbose=0):
+               per_feature=False, contamination=None, threshold=None,
+               verbose=0):
   """Writes each row's anomaly score (`VAE.anomaly_score`) to a CSV.
 
   Streams the input in batches, so files larger than memory work; rows may
@@ -42,7 +51,11 @@ def score_file(model, data_path, output_path, num_samples=1000,
   Output columns: `row` (0-based data row), `score` (-log p(x_obs) in nats,
   data units; higher is more anomalous) and, with `per_feature`,
   `score_per_feature` (the score divided by the row's number of observed
-  values). Written atomically.
+  values). With the model's reference scores (`VAE.calibrate`; tfvae-train
+  keeps its validation rows'), `percentile`: the score's percentile among
+  them. With `contamination` or `threshold`, `anomaly`: 1 for a row scoring
+  above the threshold (the reference's (1 - contamination) quantile, or the
+  given score), else 0. Written atomically.
 
   Args:
     model: a trained `tfvae.VAE`.
@@ -54,6 +67,9 @@ def score_file(model, data_path, output_path, num_samples=1000,
     overwrite: replace an existing output file.
     options: `tfvae.data.ReadOptions` for CSV input.
     per_feature: add the per-observed-value column.
+    contamination: optional expected share of anomalies in (0, 0.5]: flag
+      rows above the reference's (1 - contamination) quantile.
+    threshold: optional score above which rows are flagged.
     verbose: 1 shows a progress line.
 
   Returns:
@@ -64,11 +80,18 @@ def score_file(model, data_path, output_path, num_samples=1000,
     FileExistsError: `output_path` exists and `overwrite` is False.
     FloatingPointError: a score is not finite (never written as a result).
   """
+  if contamination is not None and threshold is not None:
+    raise ValueError("pass contamination or threshold, not both")
+  if contamination is not None:
+    threshold = model.anomaly_threshold(contamination)
+  elif threshold is not None:
+    threshold = validation.check_finite(threshold, "threshold")
+  reference = model.score_reference
   reader = data_lib.open_table(data_path, options, model.input_dim,
                                model.feature_names)
   progress = runtime.Progress("scoring", reader.num_rows, "rows",
                               enabled=verbose >= 1)
-  total = 0
+  total = flagged = 0
   median_sample, best = [], (-math.inf, -1)
   # Scores do not depend on the batch: with many samples, smaller blocks
   # show progress more often and change no number.
@@ -76,8 +99,10 @@ def score_file(model, data_path, output_path, num_samples=1000,
   with atomic.atomic_file(output_path, overwrite=overwrite,
                           protect=[data_path]) as f:
     writer = csv.writer(f)
-    writer.writerow(["row", "score"] + (["score_per_feature"] if per_feature
-                                        else []))
+    writer.writerow(["row", "score"] +
+                    (["score_per_feature"] if per_feature else []) +
+                    (["percentile"] if reference is not None else []) +
+                    (["anomaly"] if threshold is not None else []))
     for batch, start in reader.iter_blocks(batch_size):
       scores = model.anomaly_score(batch, num_samples=num_samples, seed=seed)
       if not np.all(np.isfinite(scores)):
@@ -88,8 +113,14 @@ def score_file(model, data_path, output_path, num_samples=1000,
       if per_feature:
         columns.append(importance.per_feature(
             scores, (~np.isnan(batch)).sum(axis=1)))
-      for values in zip(*columns):
-        writer.writerow([int(values[0])] + [repr(float(v)) for v in values[1:]])
+      if reference is not None:
+        columns.append(calibration.percentile(reference, scores))
+      flags = [] if threshold is None else [(scores > threshold).astype(int)]
+      flagged += int(np.sum(flags)) if flags else 0
+      for values in zip(*columns, *flags):
+        writer.writerow([int(values[0])] +
+                        [repr(float(v)) for v in values[1:len(columns)]] +
+                        [int(v) for v in values[len(columns):]])
       if scores.max() > best[0]:
         best = (float(scores.max()), start + int(np.argmax(scores)))
       median_sample.append(scores[:: max(1, len(scores) // 1000)])
@@ -97,4 +128,5 @@ def score_file(model, data_path, output_path, num_samples=1000,
       progress.update(total)
   progress.close(total)
   median = float(np.median(np.concatenate(median_sample)))
-  return ScoreResult(rows=total, median=median, max=best[0], argmax=best[1])
+  return ScoreResult(rows=total, median=median, max=best[0], argmax=best[1],
+                     threshold=threshold, flagged=flagged)

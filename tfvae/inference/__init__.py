@@ -1,6 +1,7 @@
 """Inference with a trained VAE, written once: importance sampling and the
-marginal log-likelihood (`importance`), imputation (`imputation`) and
-generation (`sampling`).
+marginal log-likelihood (`importance`), imputation (`imputation`),
+generation (`sampling`), and what a score means next to held-out rows
+(`calibration`: percentiles, thresholds).
 
 Each function takes the model and uses only its public steps
 (`standardize`, `posterior_from_standard`, `standard_likelihood_parameters`,

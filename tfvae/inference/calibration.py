@@ -10,10 +10,10 @@ c becomes a threshold: the reference's (1 - c) quantile.
 
 The functions come in numpy (`percentile`, `threshold`) and in TensorFlow
 (`tf_percentile`, for the exported scorer), computing the same numbers.
+Importing this module does not import TensorFlow.
 """
 
 import numpy as np
-import tensorflow as tf
 
 from tfvae import validation
 
@@ -41,6 +41,16 @@ def reference_quantiles(scores, max_points=MAX_POINTS):
   if len(scores) <= max_points:
     return np.sort(scores)
   return np.quantile(scores, np.linspace(0.0, 1.0, max_points))
+
+
+def required(quantiles):
+  """The reference, or a `ValueError` saying how to get one."""
+  if quantiles is None:
+    raise ValueError(
+        "the model has no reference scores: call model.calibrate(x) on "
+        "held-out normal rows (tfvae-train keeps its validation rows' "
+        "scores; train with a validation split)")
+  return quantiles
 
 
 def percentile(quantiles, scores):
@@ -92,6 +102,7 @@ def threshold(quantiles, contamination):
 def tf_percentile(quantiles, scores):
   """`percentile` in TensorFlow: quantiles float64 [Q] (a constant of the
   graph), scores float64 [B] -> float64 [B]."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   unique, at = _steps(quantiles)
   if len(unique) == 1:  # every reference score equal: a step
     return tf.where(scores >= unique[0], tf.constant(100.0, tf.float64),

@@ -19,6 +19,7 @@ from tfvae import atomic
 from tfvae import checkpoint
 from tfvae import data as data_lib
 from tfvae import runtime
+from tfvae.inference import calibration
 from tfvae.training import inputs
 from tfvae.training import recipe as recipe_lib
 from tfvae.training import summary as summary_lib
@@ -335,9 +336,15 @@ def _closing_evaluation(job, model):
     scored = inputs.subset(data.validation_sample, MAX_LOG_LIKELIHOOD_ROWS,
                            config.seed)
     ll_rows = len(scored)
-    validation_ll = float(np.mean(model.marginal_log_likelihood(
+    log_likelihoods = model.marginal_log_likelihood(
         scored, num_samples=config.num_samples, seed=config.seed,
-        verbose=1 if config.verbose >= 1 and _is_slow(scored, config) else 0)))
+        verbose=1 if config.verbose >= 1 and _is_slow(scored, config) else 0)
+    validation_ll = float(np.mean(log_likelihoods))
+    if ll_rows >= 2 and np.isfinite(log_likelihoods).all():
+      # The held-out rows' anomaly scores: the reference of percentiles
+      # and contamination thresholds (`VAE.calibrate`).
+      model.score_reference = calibration.reference_quantiles(
+          -log_likelihoods)
   reported = dict(train_metrics)
   reported.update({f"val_{k}": v for k, v in validation_metrics.items()})
   if job.has_validation:
@@ -370,6 +377,8 @@ def _summarize(job, model, history, best_epoch, evaluation):
       validation_log_likelihood=evaluation["validation_log_likelihood"],
       num_samples=config.num_samples,
       log_likelihood_rows=evaluation["log_likelihood_rows"],
+      score_threshold=(model.anomaly_threshold(0.01)
+                       if model.score_reference is not None else None),
       summary_rows=evaluation["summary_rows"],
       recipe={name: getattr(config, name)
               for name in recipe_lib.RECIPE_FIELDS},
@@ -396,6 +405,7 @@ def _model_settings(model):
   """What a resumed run must share with the one that saved the backup."""
   config = _jsonable(model.get_config())
   config.pop("name", None)
+  config.pop("score_reference", None)  # a result, kept in model.keras
   return config
 
 

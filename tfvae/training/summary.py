@@ -21,6 +21,8 @@ class TrainSummary:
   validation_log_likelihood: float
   num_samples: int
   log_likelihood_rows: int = 0
+  # The anomaly score above which 1% of those rows lie (`VAE.calibrate`).
+  score_threshold: float = None
   summary_rows: dict = None
   recipe: dict = None
   search_table: list = None
@@ -90,6 +92,10 @@ class TrainSummary:
       lines.append(
           f"  validation marginal log-likelihood (IWAE, K={self.num_samples}"
           f"{subset}): {self.validation_log_likelihood:.4f} nats per example")
+    if self.score_threshold is not None:
+      lines.append(
+          "  their anomaly scores are kept for percentiles: 1% score above "
+          f"{self.score_threshold:.4f} (tfvae-score --contamination 0.01)")
     if self.logdir:
       lines.append(f"  TensorBoard logs: {self.logdir}  "
                    f"(tensorboard --logdir {self.logdir})")
