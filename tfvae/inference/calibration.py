@@ -105,8 +105,9 @@ def tf_percentile(quantiles, scores):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   unique, at = _steps(quantiles)
   if len(unique) == 1:  # every reference score equal: a step
-    return tf.where(scores >= unique[0], tf.constant(100.0, tf.float64),
+    step = tf.where(scores >= unique[0], tf.constant(100.0, tf.float64),
                     tf.constant(0.0, tf.float64))
+    return tf.where(tf.math.is_nan(scores), scores, step)
   points = tf.constant(unique)
   values = tf.constant(at)
   # The segment [points[i - 1], points[i]] holding each score.
