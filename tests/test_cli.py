@@ -328,12 +328,15 @@ def test_score_without_a_checkpoint_trains_first(tmp_path, few_epochs,
                          str(tmp_path / "s.csv"), "--num-samples", "20",
                          "--per-feature"]) == 0
   assert "scored 178 rows" in capsys.readouterr().out
+  with open(tmp_path / "s.csv") as f:
+    assert f.readline().strip() == "row,score,score_per_feature,percentile"
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
-  # row, score, per-feature score: the latter the score over the row's
-  # observed values.
-  assert scores.shape == (178, 3) and np.isfinite(scores).all()
+  # The per-feature score is the score over the row's observed values; the
+  # percentile places it among the run's validation rows.
+  assert scores.shape == (178, 4) and np.isfinite(scores).all()
   np.testing.assert_allclose(
       scores[:, 2], scores[:, 1] / (~np.isnan(x)).sum(axis=1), rtol=1e-6)
+  assert 0 <= scores[:, 3].min() and scores[:, 3].max() <= 100
   assert not (tmp_path / "runs").exists()  # the run inside writes no logs
 
 
