@@ -286,7 +286,7 @@ def test_search_keeps_the_best_candidate_and_stores_its_settings(
   monkeypatch.setattr(training.recipe, "search_candidates",
                       lambda n, d: candidates)
   summary = training.run(training.TrainConfig(
-      search=True, time_budget=5, epochs=4, hidden_units=(16,),
+      search=True, time_budget=5, epochs=2, hidden_units=(16,),
       num_samples=20, verbose=0, logdir=None,
       checkpoint_dir=str(tmp_path / "ckpt")))
   tried = summary.search_table
