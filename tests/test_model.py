@@ -520,8 +520,8 @@ def test_constructor_validation():
 
 def test_adapt_beats_raw_values_on_wide_range_data():
   scales = np.array([1e-3, 1.0, 100.0, 1e4])
-  x = synthetic.make_nonlinear(3000, seed=1) * scales
-  x_test = synthetic.make_nonlinear(1000, seed=2) * scales
+  x = synthetic.make_nonlinear(1500, seed=1) * scales
+  x_test = synthetic.make_nonlinear(500, seed=2) * scales
   results = {}
   for adapt in (True, False):
     tf_keras.utils.set_random_seed(0)
