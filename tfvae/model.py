@@ -17,7 +17,6 @@ There is one path from x to z (`posterior_parameters`) and one from z to x
 the SavedModel export and the TensorBoard monitor all go through them.
 """
 
-import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -31,10 +30,7 @@ from tfvae import networks
 from tfvae import objectives
 from tfvae import preprocessing
 from tfvae import statistics
-from tfvae.inference import calibration
-from tfvae.inference import importance
-from tfvae.inference import imputation
-from tfvae.inference import sampling
+from tfvae.inference import methods
 from tfvae import validation
 
 tfd = tfp.distributions
@@ -59,7 +55,7 @@ UntrainedModelWarning = validation.UntrainedModelWarning
 
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
-class VAE(tf_keras.Model):
+class VAE(methods.InferenceMethods, tf_keras.Model):
   """Variational autoencoder for unrestricted real-valued data.
 
   Encoder: Dense layers -> `heads.PosteriorNormal`, q(z|x) a diagonal
@@ -69,6 +65,8 @@ class VAE(tf_keras.Model):
 
   Calling the model (`model(x)`, `predict`) gives a deterministic
   reconstruction: the decoder's mean at the posterior mean, in data units.
+  What a trained model answers (`marginal_log_likelihood`, `anomaly_score`,
+  `calibrate`, `impute`, `sample`) is `tfvae.inference.methods`'.
 
   #### Example
 
@@ -550,140 +548,12 @@ class VAE(tf_keras.Model):
           self.decoder_net.layers[-1],
           statistics.compute_atom_logits(atom_frequencies))
 
-  # -- Inference ----------------------------------------------------------------
+  # -- Inference: `sample`, `marginal_log_likelihood`, `anomaly_score`,
+  # `calibrate`, `impute`, ... come from `tfvae.inference.methods`.
 
   def reconstruct(self, x):
     """The decoder mean at the posterior mean, numpy float64 [N, input_dim]."""
     return self(self.as_data_tensor(x)).numpy()
-
-  def sample(self, num_examples, seed=None):
-    """Draws new rows x ~ p(x|z), z ~ p(z), in data units.
-
-    Args:
-      num_examples: Python int.
-      seed: optional int in [0, 2**63); None follows the global seed.
-
-    Returns:
-      float64 numpy array [num_examples, input_dim].
-    """
-    return sampling.sample(self, num_examples, seed)
-
-  def importance_sample(self, x, noise, first_sample=0, with_moments=False,
-                        gaps=True):
-    """Importance samples z_k for estimating p(x_obs), with their log
-    weights: `tfvae.inference.importance.importance_sample`."""
-    return importance.importance_sample(
-        self, self.as_data_tensor(x), noise, first_sample, with_moments, gaps)
-
-  def keyed_noise(self, x, seed, first_sample, num_samples):
-    """The draws of `marginal_log_likelihood` for rows x, keyed by each
-    row: `tfvae.inference.importance.keyed_noise`."""
-    return importance.keyed_noise(self, self.as_data_tensor(x), seed,
-                                  first_sample, num_samples)
-
-  # Compiled once per model (a `tf.function` method keeps its graphs with
-  # the instance), called by `tfvae.inference` on chunks of rows.
-
-  @tf.function(reduce_retracing=True, autograph=False)
-  def iwae_logsumexp(self, x, seed, first_sample, num_samples, gaps):
-    """logsumexp_k log w_k per row over keyed draws, float64 [B]."""
-    return importance.iwae_logsumexp(self, x, seed, first_sample, num_samples,
-                                     gaps)
-
-  @tf.function(reduce_retracing=True, autograph=False)
-  def imputation_moments(self, x, noise, first_sample):
-    """(log sum w [B], weighted mean [B, D], second moment [B, D])."""
-    return imputation.moments(self, x, noise, first_sample)
-
-  @tf.function(reduce_retracing=True, autograph=False)
-  def imputation_draws(self, x, noise, uniforms):
-    """M draws of x from p(x_mis | x_obs), [M, B, D]."""
-    return imputation.draws(self, x, noise, uniforms)
-
-  def marginal_log_likelihood(self, x, num_samples=1000, seed=None, verbose=0):
-    """Importance-weighted estimates of log p(x_obs) per row, in nats.
-
-    Draws are keyed by the seed and each row's values, so a row's estimate
-    does not depend on the other rows; rows with gaps get the density of
-    their observed values (see `tfvae.inference.importance`).
-
-    Args:
-      x: float array [N, input_dim] in data units (NaN: missing).
-      num_samples: importance samples K per row (at most 10**6).
-      seed: optional int in [0, 2**63); None follows the global seed.
-      verbose: 1 shows a progress line.
-
-    Returns:
-      float64 numpy array [N].
-    """
-    return importance.marginal_log_likelihood(self, x, num_samples, seed,
-                                              verbose)
-
-  def impute(self, x, num_samples=1000, seed=None, num_imputations=None,
-             return_std=False, verbose=0):
-    """Fills missing values from p(x_mis | x_obs), by importance sampling.
-
-    Observed entries come back bit for bit (see
-    `tfvae.inference.imputation`).
-
-    Args:
-      x: float array [N, input_dim] in data units; NaN marks what to fill.
-      num_samples: importance samples K per row.
-      seed: optional int in [0, 2**63); None follows the global seed.
-      num_imputations: optional int M: return M draws instead of the mean.
-      return_std: with the mean, also return the predictive standard
-        deviation per entry (0 where observed).
-      verbose: 1 shows a progress line.
-
-    Returns:
-      float64 [N, input_dim] (and the std with `return_std`), or with
-      `num_imputations` float64 [M, N, input_dim].
-    """
-    return imputation.impute(self, x, num_samples, seed, num_imputations,
-                             return_std, verbose)
-
-  def anomaly_score(self, x, num_samples=1000, seed=None, per_feature=False,
-                    verbose=0):
-    """Anomaly scores: -log p(x_obs) per example in nats, higher is
-    stranger: `marginal_log_likelihood` negated, and with `per_feature`
-    divided by each row's number of observed values (so rows with different
-    gaps rank on one scale). A row with nothing observed scores 0.
-
-    Returns:
-      float64 numpy array [N].
-    """
-    return importance.anomaly_score(self, x, num_samples, seed, per_feature,
-                                    verbose)
-
-  def calibrate(self, x, num_samples=1000, seed=None, verbose=0):
-    """Keeps the anomaly scores of held-out normal rows x as the reference
-    of `score_percentile` and `anomaly_threshold` (saved with the model;
-    `tfvae-train` calibrates on its validation rows). Returns the scores,
-    float64 [N] (`tfvae.inference.calibration`)."""
-    scores = self.anomaly_score(x, num_samples, seed, verbose=verbose)
-    self.score_reference = calibration.reference_quantiles(scores)
-    return scores
-
-  def score_percentile(self, scores):
-    """Each anomaly score's percentile among the reference rows', float64
-    in [0, 100] (100: stranger than every one of them)."""
-    return calibration.percentile(
-        calibration.required(self.score_reference), scores)
-
-  def anomaly_threshold(self, contamination):
-    """The score above which a share `contamination` (in (0, 0.5]) of the
-    reference rows lies: flag rows that score above it."""
-    return calibration.threshold(
-        calibration.required(self.score_reference), contamination)
-
-  def score(self, x, num_samples=1000, seed=None):
-    """Deprecated: use `anomaly_score` (higher is stranger) or
-    `marginal_log_likelihood` (higher is more likely)."""
-    warnings.warn(
-        "VAE.score is deprecated: it returns -log p(x) (higher is stranger), "
-        "unlike scikit-learn's score; call anomaly_score instead",
-        DeprecationWarning, stacklevel=2)
-    return self.anomaly_score(x, num_samples=num_samples, seed=seed)
 
   # -- Config -------------------------------------------------------------------
 

@@ -8,5 +8,6 @@ Each function takes the model and uses only its public steps
 `data_likelihood_parameters`, `log_likelihood`); the model's own methods
 (`marginal_log_likelihood`, `anomaly_score`, `impute`, `sample`), the
 exported scorer and the file commands all call these functions, so they
-agree by construction.
+agree by construction. `methods.InferenceMethods` holds the model's own
+methods, a mixin of `tfvae.VAE`.
 """
