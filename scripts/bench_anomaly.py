@@ -145,7 +145,7 @@ def main():
   parser.add_argument("--methods", default=",".join(METHODS))
   parser.add_argument("--jobs", type=int, default=2)
   parser.add_argument("--results", default=os.path.join(
-      ROOT, "scripts", "results", "anomaly.jsonl"))
+      ROOT, "bench_results", "anomaly.jsonl"))
   args = parser.parse_args()
   tables = args.tables.split(",")
   methods = args.methods.split(",")
