@@ -358,6 +358,13 @@ def _tiny_run(tmp_path, **options):
   return training.train(training.TrainConfig(**options))
 
 
+def test_a_refit_model_keeps_no_reference_of_rows_it_trained_on(tmp_path):
+  summary = _tiny_run(tmp_path, refit=True)
+  assert summary.model.score_reference is None
+  assert summary.score_threshold is None
+  assert "kept for percentiles" not in summary.format()
+
+
 def test_overwrite_replaces_only_what_tfvae_wrote(tmp_path):
   ck = tmp_path / "ck"
   rows = data_lib.load_default().values

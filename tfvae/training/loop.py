@@ -149,9 +149,12 @@ def train(config, data=None, model_options=None, on_resume=None,
   model = _build_model_with_room_for_its_atoms(job)
   history = _fit(job, model, on_resume)
   best_epoch = int(np.nanargmin(history[job.monitored])) + 1
-  if job.config.refit and job.has_validation and not data.streamed:
+  refit = job.config.refit and job.has_validation and not data.streamed
+  if refit:
     model = _refit(job, history, best_epoch)
-  evaluation = _closing_evaluation(job, model)
+  # A refit model trained on the validation rows too: their scores are no
+  # held-out reference for percentiles.
+  evaluation = _closing_evaluation(job, model, calibrate=not refit)
   summary = _summarize(job, model, history, best_epoch, evaluation)
   if job.monitor is not None and job.chief:
     job.monitor.set_model(model)  # the final one (best weights, or the refit)
@@ -309,9 +312,11 @@ def _logging_callbacks(job, logdir, stopper, past, initial_epoch):
   return [board, job.monitor]
 
 
-def _closing_evaluation(job, model):
+def _closing_evaluation(job, model, calibrate=True):
   """The trained model's losses on (bounded samples of) both splits and its
-  validation marginal log-likelihood.
+  validation marginal log-likelihood; with `calibrate`, the validation
+  rows' scores become the model's reference for percentiles
+  (`VAE.calibrate`).
 
   Returns:
     dict: `train`, `validation` (metric dicts), `validation_log_likelihood`,
@@ -340,7 +345,7 @@ def _closing_evaluation(job, model):
         scored, num_samples=config.num_samples, seed=config.seed,
         verbose=1 if config.verbose >= 1 and _is_slow(scored, config) else 0)
     validation_ll = float(np.mean(log_likelihoods))
-    if ll_rows >= 2 and np.isfinite(log_likelihoods).all():
+    if calibrate and ll_rows >= 2 and np.isfinite(log_likelihoods).all():
       # The held-out rows' anomaly scores: the reference of percentiles
       # and contamination thresholds (`VAE.calibrate`).
       model.score_reference = calibration.reference_quantiles(
