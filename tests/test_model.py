@@ -873,4 +873,6 @@ def test_calibration_gives_percentiles_and_thresholds_and_is_saved(tmp_path):
   restored = checkpoint.load_checkpoint(tmp_path / "ck")
   np.testing.assert_array_equal(restored.score_reference,
                                 model.score_reference)
+  assert "score_reference" not in checkpoint.read_metadata(tmp_path / "ck")[
+      "model"]  # the marker stays small: the reference is in model.keras
   assert model_lib.VAE(input_dim=4).get_config().get("score_reference") is None

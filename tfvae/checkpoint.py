@@ -155,8 +155,10 @@ def save_checkpoint(model, directory, overwrite=False, metadata=None):
     check_replaceable(directory)
   fields = {"complete": True,
             # What commands check their input against before TensorFlow.
+            # (The score reference, a result of up to 1,001 numbers, is
+            # in model.keras only.)
             "model": {name: value for name, value in model.get_config().items()
-                      if name != "name"},
+                      if name not in ("name", "score_reference")},
             **(metadata or {})}
   write_marker(directory, **{**fields, "complete": False})
   with atomic.atomic_path(os.path.join(directory, MODEL_FILE),
