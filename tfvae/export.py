@@ -175,9 +175,9 @@ class ScorerModule(tf.Module):
     self.score = tf.function(
         lambda x, seed: self._in_chunks(self._score, x, seed, score_specs),
         autograph=False, input_signature=[x_spec, seed_spec])
+    # `score` with seed [0, 0]: a call of score's graph, traced once.
     self.serving_default = tf.function(
-        lambda x: self._in_chunks(self._score, x, tf.constant([0, 0], tf.int64),
-                                  score_specs),
+        lambda x: self.score(x, tf.constant([0, 0], tf.int64)),
         autograph=False, input_signature=[x_spec])
     self.impute = tf.function(
         lambda x, seed: self._in_chunks(self._impute, x, seed, impute_specs),
