@@ -199,7 +199,7 @@ def compute_resolution(x):
 
   A value recorded at resolution r stands for the interval of width r
   around it: the model's density of such a value is at most about 1 / r
-  (`tfvae.model.VAE`'s per-column scale floor), so a repeated value gains
+  (`preprocessing.Standardization.scale_floor`), so a repeated value gains
   its probability over the resolution, not over an arbitrary spike width.
 
   Args:
