@@ -6,11 +6,11 @@ has all three idle at once. `tfvae-train`'s defaults are trained on 3,000
 normal rows recorded at a given resolution, then 1,000 normal and 30
 anomalous held-out rows are scored (`anomaly_score`, K = 200). Prints the
 AUROC (the chance that an anomaly scores above a normal row) for each
-resolution; `--old-atoms` gives every column resolution 0 (tfvae 0.2's
-narrow spikes) for comparison.
+resolution. `--no-resolution` gives every column resolution 0 (atoms then
+match values to float rounding rather than within half a resolution).
 
     .venv/bin/python scripts/bench_sensor_zeros.py [--decimals 2,1,0]
-        [--old-atoms]
+        [--no-resolution]
 """
 
 import argparse
@@ -37,9 +37,9 @@ def auroc(is_anomaly, scores):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--decimals", default="2,1,0")
-  parser.add_argument("--old-atoms", action="store_true")
+  parser.add_argument("--no-resolution", action="store_true")
   args = parser.parse_args()
-  if args.old_atoms:
+  if args.no_resolution:
     statistics.compute_resolution = lambda x: np.zeros(np.shape(x)[1])
   for decimals in map(int, args.decimals.split(",")):
     x, _ = synthetic.make_sensor_zeros(3000, 0, decimals=decimals, seed=0)

@@ -260,7 +260,7 @@ def test_each_head_consumes_exactly_its_params_size():
 
 
 @pytest.mark.parametrize("family", [families.GAUSSIAN, families.STUDENT_T])
-def test_atoms_mix_narrow_spikes_with_the_family(family, rng):
+def test_atoms_are_point_masses_scored_by_their_probability(family, rng):
   d, atoms = 3, 2
   head = heads.make_likelihood(family, d, scale_floor=1e-3, num_atoms=atoms)
   assert head.output_size == head.params_size(d) + d * (atoms + 1)
@@ -269,27 +269,64 @@ def test_atoms_mix_narrow_spikes_with_the_family(family, rng):
                 for k, v in head.distribution_parameters(params).items()}
   atom_loc = np.array([[0.0, 1.0], [-2.0, np.nan], [np.nan, np.nan]])
   parameters["atom_loc"] = tf.constant(atom_loc)
-  parameters["atom_scale"] = tf.fill([d, atoms], tf.constant(1e-3, tf.float64))
+  parameters["atom_tolerance"] = tf.fill([d, atoms], tf.constant(0.05, tf.float64))
   distribution = head.make_distribution(parameters)
-  u = rng.normal(size=(5, d))
+  u = rng.uniform(2.0, 4.0, size=(5, d))  # away from every atom
   u[0, 0], u[1, 1], u[2, 0] = 0.0, -2.0, 1.0  # values at atoms
-  # Independent numpy: log(w_0 f(u) + sum_j w_j N(u; a_j, 1e-3)), where the
+  u[3, 0] = 1.0 + 0.04  # within the tolerance: the atom
+  u[4, 0] = 0.0 + 0.06  # beyond it: the family
+  u[4, 2] = 0.0  # a column without atoms: the family
+  # Independent numpy: log w_j at atom j, else log w_0 + log f(u), where the
   # weights are a softmax over the logits of the atoms that exist.
   logits = params[:, head.params_size(d):].reshape(5, d, atoms + 1)
   logits = np.where(np.concatenate([np.zeros((d, 1), bool), np.isnan(atom_loc)],
                                    axis=1), -np.inf, logits)
-  weights = np.exp(logits - logits.max(-1, keepdims=True))
-  weights /= weights.sum(-1, keepdims=True)
+  log_weights = logits - logits.max(-1, keepdims=True)
+  log_weights -= np.log(np.exp(log_weights).sum(-1, keepdims=True))
   base = expected_parameters(family, params[:, :head.params_size(d)], head)
-  density = weights[..., 0] * np.exp(numpy_log_prob(family, u, base))
-  for j in range(atoms):
-    spike = np.exp(numpy_normal_log_prob(u, np.nan_to_num(atom_loc[:, j]), 1e-3))
-    density += weights[..., j + 1] * spike
-  np.testing.assert_allclose(distribution.log_prob(u), np.log(density),
-                             rtol=1e-7)
-  np.testing.assert_allclose(head.component_probabilities(parameters), weights,
-                             rtol=1e-12)
-  assert np.log(density[0, 0]) > 3.0  # the spike dominates at the atom
+  expected = log_weights[..., 0] + numpy_log_prob(family, u, base)
+  for (row, column), atom in {(0, 0): 1, (1, 1): 1, (2, 0): 2,
+                              (3, 0): 2}.items():
+    expected[row, column] = log_weights[row, column, atom]
+  # (The mixture weights are worked out in float32, as the network's.)
+  np.testing.assert_allclose(distribution.log_prob(u), expected, rtol=1e-6)
+  np.testing.assert_allclose(head.log_prob(parameters, tf.constant(u)),
+                             expected, rtol=1e-6)
+  np.testing.assert_allclose(head.component_probabilities(parameters),
+                             np.exp(log_weights), rtol=1e-12)
+  # No width: the atom's term is a probability (< 0 nats), whatever the
+  # tolerance.
+  narrow = dict(parameters, atom_tolerance=tf.fill([d, atoms], tf.constant(
+      1e-9, tf.float64)))
+  np.testing.assert_allclose(head.log_prob(narrow, tf.constant(u))[:3],
+                             expected[:3], rtol=1e-6)
+  assert np.all(expected[[0, 1, 2], [0, 1, 0]] < 0.0)
+
+
+def test_a_hurdle_likelihood_is_maximised_by_the_atoms_frequencies(rng):
+  # Against counting measure at the atom, the likelihood of n values of
+  # which m sit at the atom is maximised at P(atom) = m / n (the mixture's
+  # closed-form maximum likelihood), with the family fitted to the rest.
+  head = heads.make_likelihood(families.GAUSSIAN, 1, num_atoms=1)
+  values = np.concatenate([np.zeros(300), rng.normal(2.0, 0.5, size=700)])
+  u = tf.constant(values[:, None])
+  raw = tf.Variable(tf.zeros([1, head.output_size], tf.float64))
+  optimizer = tf.optimizers.Adam(0.05)
+  for _ in range(600):
+    with tf.GradientTape() as tape:
+      parameters = head.distribution_parameters(
+          tf.broadcast_to(raw, [len(values), head.output_size]))
+      parameters["atom_loc"] = tf.constant([[0.0]], tf.float64)
+      parameters["atom_tolerance"] = tf.constant([[1e-9]], tf.float64)
+      loss = -tf.reduce_mean(head.log_prob(parameters, u))
+    optimizer.apply_gradients([(tape.gradient(loss, raw), raw)])
+  parameters = head.distribution_parameters(raw)
+  parameters["atom_loc"] = tf.constant([[0.0]], tf.float64)
+  rest = values[300:]
+  assert float(head.component_probabilities(parameters)[0, 0, 1]) == (
+      pytest.approx(0.3, abs=2e-3))
+  assert float(parameters["loc"][0, 0]) == pytest.approx(rest.mean(), abs=5e-3)
+  assert float(parameters["scale"][0, 0]) == pytest.approx(rest.std(), rel=1e-2)
 
 
 def test_draws_from_uniforms_hit_the_atoms_at_their_rates(rng):
@@ -299,10 +336,10 @@ def test_draws_from_uniforms_hit_the_atoms_at_their_rates(rng):
   parameters = {k: tf.cast(v, tf.float64)
                 for k, v in head.distribution_parameters(params).items()}
   parameters["atom_loc"] = tf.constant([[5.0]], tf.float64)
-  parameters["atom_scale"] = tf.constant([[1e-3]], tf.float64)
+  parameters["atom_tolerance"] = tf.constant([[1e-9]], tf.float64)
   n = 20000
   shape = [n, 1]
-  tiled = {k: (tf.broadcast_to(v, shape) if k not in ("atom_loc", "atom_scale")
+  tiled = {k: (tf.broadcast_to(v, shape) if k not in ("atom_loc", "atom_tolerance")
                else v) for k, v in parameters.items() if k != "atom_logits"}
   tiled["atom_logits"] = tf.broadcast_to(parameters["atom_logits"], [n, 1, 2])
   draws = head.draw(tiled, tf.constant(rng.uniform(size=shape)),
@@ -322,14 +359,14 @@ def test_mixture_moments_by_total_variance_even_with_infinite_tails():
   parameters = {k: tf.cast(v, tf.float64)
                 for k, v in head.distribution_parameters(params).items()}
   parameters["atom_loc"] = tf.constant([[3.0], [3.0]], tf.float64)
-  parameters["atom_scale"] = tf.constant([[1e-3], [1e-3]], tf.float64)
+  parameters["atom_tolerance"] = tf.constant([[1e-9], [1e-9]], tf.float64)
   mean, variance = head.mean_and_variance(parameters)
   np.testing.assert_allclose(mean, [[0.4 * 3.0, 0.4 * 3.0]], rtol=1e-9)
   assert np.isinf(variance[0, 0])
   df = 51.001
   scale = softplus(0.0) + 1e-3
   family_variance = scale**2 * df / (df - 2)
-  expected = (0.6 * family_variance + 0.4 * (9.0 + 1e-6)) - 1.2**2
+  expected = (0.6 * family_variance + 0.4 * 9.0) - 1.2**2
   assert float(variance[0, 1]) == pytest.approx(expected, rel=1e-6)
 
 
@@ -348,9 +385,11 @@ def test_closed_form_log_prob_equals_the_distributions(family, atoms, rng):
     atom_loc = np.array([[0.0, 1.0, 2.5], [-1.0, np.nan, np.nan],
                          [np.nan] * 3, [0.5, 0.7, np.nan]])
     parameters["atom_loc"] = tf.constant(atom_loc)
-    parameters["atom_scale"] = tf.fill([d, atoms], tf.constant(1e-3, tf.float64))
+    parameters["atom_tolerance"] = tf.fill([d, atoms],
+                                           tf.constant(1e-3, tf.float64))
     u[0, 0], u[1, 1], u[2, 3], u[3, 0] = 1.0, -1.0, 0.7, 2.5 + 4e-3
-    u[4, 3] = 0.5 + 1.5e-3  # between two atoms, close to both
+    u[4, 3] = 0.5 + 1.5e-3  # between two atoms, within neither's tolerance
+    u[5, 3] = 0.5 + 2.5e-3  # within the second's
     atom_loc[3, 1] = 0.5 + 3e-3
     parameters["atom_loc"] = tf.constant(atom_loc)
   np.testing.assert_allclose(head.log_prob(parameters, tf.constant(u)),
@@ -362,8 +401,8 @@ def test_closed_form_log_prob_equals_the_distributions(family, atoms, rng):
   stacked = {k: tf.cast(v, tf.float64)
              for k, v in head.distribution_parameters(params).items()}
   if atoms:
-    stacked["atom_loc"], stacked["atom_scale"] = (parameters["atom_loc"],
-                                                  parameters["atom_scale"])
+    stacked["atom_loc"], stacked["atom_tolerance"] = (
+        parameters["atom_loc"], parameters["atom_tolerance"])
   np.testing.assert_allclose(
       head.log_prob(stacked, tf.constant(u)),
       head.make_distribution(stacked).log_prob(np.broadcast_to(u, (3, 7, d))),

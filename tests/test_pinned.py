@@ -1,6 +1,12 @@
 """Same checkpoint, same numbers: a model saved by tfvae at commit cde1eee
 (before the redesign) loads, and today's code computes from it what that
-code computed (`fixtures/make_pinned.py` wrote both)."""
+code computed (`fixtures/make_pinned.py` wrote both).
+
+`pinned.json` was rewritten once since, when atoms became point masses
+(tfvae 0.3): only the likelihood's values at atoms changed (the
+log-likelihoods, scores and the loss; variances by the old spikes' 1e-6);
+posteriors, samples, imputations and likelihood means kept every digit.
+"""
 
 import json
 import os

@@ -30,11 +30,23 @@ def test_float32_input_is_accepted():
 def test_atom_parameters_in_either_unit():
   layer = preprocessing.Standardization(2, num_atoms=2)
   layer.set_statistics([10.0, -1.0], [2.0, 0.5],
-                       atoms=[[10.0, 14.0], [0.0, np.nan]])
-  data = layer.atom_parameters(1e-3, standardized=False)
-  standard = layer.atom_parameters(1e-3, standardized=True)
+                       atoms=[[10.0, 14.0], [0.0, np.nan]],
+                       resolution=[0.0, 0.1])
+  data = layer.atom_parameters(standardized=False)
+  standard = layer.atom_parameters(standardized=True)
   np.testing.assert_array_equal(data["atom_loc"], [[10.0, 14.0], [0.0, np.nan]])
-  np.testing.assert_allclose(data["atom_scale"], [[2e-3, 2e-3], [5e-4, 5e-4]])
+  # Half the resolution (the atom's bin), or float32 rounding where the
+  # column has none.
+  np.testing.assert_allclose(data["atom_tolerance"],
+                             [[1e-6, 1.4e-6], [0.05, 0.05]])
   np.testing.assert_allclose(standard["atom_loc"], [[0.0, 2.0], [2.0, np.nan]])
-  np.testing.assert_allclose(standard["atom_scale"], np.full([2, 2], 1e-3))
-  assert standard["atom_loc"].dtype == tf.float32
+  np.testing.assert_allclose(standard["atom_tolerance"],
+                             [[5e-7, 7e-7], [0.1, 0.1]])
+  u = layer(tf.constant([[10.0, 0.04], [np.float32(14.0 + 1e-6), 0.06],
+                         [14.0 + 1e-5, np.nan]], tf.float64))
+  np.testing.assert_array_equal(layer.atom_index(u), [[1, 1], [2, 0], [0, 0]])
+  # A float64 atom matches its float32 rounding.
+  layer.set_statistics([0.0, 0.0], [1.0, 1.0], atoms=[[0.1, np.nan]] * 2,
+                       resolution=[0.0, 0.0])
+  u = layer(tf.constant([[np.float32(0.1), 0.1 + 1e-6]], tf.float64))
+  np.testing.assert_array_equal(layer.atom_index(u), [[1, 0]])

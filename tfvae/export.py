@@ -25,10 +25,11 @@ and from z to x as training and scoring.
   x_atom_probability, the chance a value sits at one of its column's atoms
   (listed in the metadata).
 - scorer `score`: x float64 (NaN: missing), seed int64 [2] ->
-  log_likelihood (log p(x_obs), nats), log_likelihood_per_feature,
-  num_observed, and percentile: -log p(x_obs)'s percentile among the
-  held-out rows the model was calibrated on (`VAE.calibrate`; NaN for a
-  model that was not); `serving_default` is `score` with seed [0, 0]; `impute`:
+  log_likelihood (log p(x_obs), nats, data units), log_likelihood_per_feature,
+  num_observed, anomaly_score (`VAE.anomaly_score`: -log p(x_obs) with
+  densities per standard deviation), and percentile: the anomaly score's
+  percentile among the held-out rows the model was calibrated on
+  (`VAE.calibrate`; NaN for a model that was not); `serving_default` is `score` with seed [0, 0]; `impute`:
   x, seed -> x_imputed, x_stddev (0 where observed). A fixed number of
   importance samples (`num_samples`, default 100) per row.
   The scorer needs both networks, so it is its own servable rather than
@@ -169,6 +170,7 @@ class ScorerModule(tf.Module):
                    "log_likelihood_per_feature": tf.TensorSpec([None],
                                                                tf.float64),
                    "num_observed": tf.TensorSpec([None], tf.int32),
+                   "anomaly_score": tf.TensorSpec([None], tf.float64),
                    "percentile": tf.TensorSpec([None], tf.float64)}
     impute_specs = {"x_imputed": tf.TensorSpec([None, width], tf.float64),
                     "x_stddev": tf.TensorSpec([None, width], tf.float64)}
@@ -219,16 +221,20 @@ class ScorerModule(tf.Module):
         tf.cast(tf.logical_not(tf.math.is_nan(x)), tf.int32), -1)
     log_likelihood = importance.log_likelihood_estimate(out["log_weights"],
                                                         observed)
+    score = -(log_likelihood + tf.where(
+        observed > 0, importance.basis_offset(self._model, x, "standardized"),
+        0.0))
     reference = self._model.score_reference
     if reference is None:  # not calibrated: no percentile to give
       percentile = tf.fill(tf.shape(log_likelihood),
                            tf.constant(math.nan, tf.float64))
     else:
-      percentile = calibration.tf_percentile(reference, -log_likelihood)
+      percentile = calibration.tf_percentile(reference, score)
     return {"log_likelihood": log_likelihood,
             "log_likelihood_per_feature": importance.per_feature(
                 log_likelihood, observed),
-            "num_observed": observed, "percentile": percentile}
+            "num_observed": observed, "anomaly_score": score,
+            "percentile": percentile}
 
   def _impute(self, x, seed):
     out = self._sample(x, seed, with_moments=True)

@@ -34,7 +34,7 @@ tfd = tfp.distributions
 
 # softplus(_SOFTPLUS_ONE) == 1: start learned scales at one standard deviation.
 _SOFTPLUS_ONE = math.log(math.e - 1.0)
-# Atoms closer than this many spike widths are one atom (the commoner).
+# Atoms closer than this many scale floors are one atom (the commoner).
 ATOM_SEPARATION = 40.0
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 # Student's t degrees of freedom stay this far above their floor, so that
@@ -146,14 +146,15 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
   **Atoms.** Real columns often hold a few values many times: zeros in a
   zero-inflated column, a cap (visibility 10 miles), the codes of a count.
   With `num_atoms=A > 0` each feature's distribution is a mixture of the
-  family and A narrow Normal spikes at that column's atoms (the model
-  supplies their places as `atom_loc`, NaN where a column has fewer), with
-  mixture weights from A + 1 more decoder outputs per feature. A spike is
-  as narrow as the family's narrowest (`scale_floor`): atoms add no density
-  that the family could not reach at its floor; they make the point masses
-  learnable, as the probability of each atom given z, instead of asking
-  the decoder to pin a continuous location to an exact value. The result is
-  still a density, comparable with any other.
+  family and A point masses at that column's atoms (the model supplies
+  their places as `atom_loc`, NaN where a column has fewer, and how close
+  a value must be to count as one, `atom_tolerance`), with mixture weights
+  from A + 1 more decoder outputs per feature. Its log-density is taken
+  against counting measure at the atoms and length elsewhere
+  (`hurdle_log_prob`): a value at an atom scores the atom's probability
+  given z, any other value the family's probability times its density.
+  No spike width enters, so an exact repeat gains nothing from an
+  arbitrary constant.
 
   Args:
     event_size: Python int, number of features D.
@@ -232,60 +233,30 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     del parameters, u
     raise NotImplementedError
 
-  def log_prob(self, parameters, u):
+  def log_prob(self, parameters, u, atom_index=None):
     """log p(u) per feature, [..., D]: `make_distribution(parameters)`'s.
 
-    With atoms, the log-sum-exp over the family and the spikes; the spikes'
-    densities depend only on the values (not on z), so they are worked out
-    once per value and broadcast against the mixture weights.
+    With atoms, the density against counting measure at the atoms and
+    Lebesgue measure elsewhere (`hurdle_log_prob`): a value at atom j
+    scores log P(atom j), any other value log P(family) plus the family's
+    log-density. The family never sees atom values, and no width enters.
 
     Args:
       parameters: dict from `distribution_parameters` (with `atom_loc` and
-        `atom_scale` when the head has atoms), tensors [..., D].
+        `atom_tolerance` when the head has atoms), tensors [..., D].
       u: values [..., D] broadcastable against the parameters.
+      atom_index: optional int32 [..., D] broadcastable against them: 0
+        where a value is at none of its column's atoms, j at atom j
+        (1-based); default `match_atoms` of u.
     """
     log_family = self.family_log_prob(parameters, u)
     if "atom_logits" not in parameters:
       return log_family
-    dtype = log_family.dtype
-    # The [..., D, A + 1] work, the costliest part, runs in float32 and in
-    # the log domain (the logits come from a float32 network), with the
-    # component axis first: reductions over a leading axis of A + 1 slabs
-    # are elementwise maxima and sums, several times faster than over a
-    # short trailing axis. Only per-feature results are combined in `dtype`.
-    logits = tf.cast(parameters["atom_logits"], tf.float32)
-    rank = logits.shape.rank
-    logits = tf.transpose(logits, [rank - 1] + list(range(rank - 1)))
-    atom_loc = tf.cast(parameters["atom_loc"], dtype)  # [D, A]
-    atom_scale = tf.cast(parameters["atom_scale"], dtype)
-    absent = tf.math.is_nan(atom_loc)
-    # Finite stand-ins for -inf (exp gives 0 all the same) keep the
-    # gradients of a column without atoms finite.
-    mask = tf.transpose(tf.where(
-        tf.concat([tf.zeros_like(absent[:, :1]), absent], -1),
-        objectives.NEGLIGIBLE_LOG_WEIGHT, 0.0))  # [A + 1, D]
-    logits = logits + objectives.broadcast_leading(mask, rank)  # [A + 1, ..., D]
-    # log N(u; atom, width) per value and atom, [..., D, A]: no z in it.
-    spikes = tf.where(
-        absent, tf.constant(-np.inf, dtype),
-        -0.5 * tf.square((tf.cast(u, dtype)[..., None] -
-                          tf.where(absent, tf.zeros([], dtype), atom_loc)) /
-                         atom_scale) - tf.math.log(atom_scale) - _HALF_LOG_2PI)
-    top = tf.reduce_max(spikes, -1)
-    top = tf.where(tf.math.is_finite(top), top, tf.zeros([], dtype))
-    relative = tf.maximum(tf.cast(spikes - top[..., None], tf.float32),
-                          objectives.NEGLIGIBLE_LOG_WEIGHT)
-    spike_rank = relative.shape.rank
-    relative = tf.transpose(relative,
-                            [spike_rank - 1] + list(range(spike_rank - 1)))
-    relative = tf.concat([tf.fill(tf.shape(relative[:1]), objectives.NEGLIGIBLE_LOG_WEIGHT),
-                          relative], 0)  # the family's slot: no spike
-    relative = objectives.broadcast_leading(relative, rank)
-    log_normalizer = objectives.logsumexp_first(logits)
-    log_atoms = objectives.logsumexp_first(logits + relative)
-    return objectives.logaddexp(tf.cast(logits[0], dtype) + log_family,
-                      top + tf.cast(log_atoms, dtype)) - tf.cast(
-                          log_normalizer, dtype)
+    if atom_index is None:
+      atom_index = match_atoms(u, parameters["atom_loc"],
+                               parameters["atom_tolerance"])
+    return hurdle_log_prob(parameters["atom_logits"], parameters["atom_loc"],
+                           log_family, atom_index)
 
   def distribution_parameters(self, params, scale_floor=None):
     """Maps decoder outputs to the distribution's parameters.
@@ -314,21 +285,28 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     """The distribution per feature from a parameter dict, batch [..., D].
 
     With `atom_logits`, `parameters` must also hold `atom_loc` and
-    `atom_scale` [event_size, A] (NaN `atom_loc`: no such atom), in the
-    units of `loc` (the model supplies them).
+    `atom_tolerance` [event_size, A] (NaN `atom_loc`: no such atom), in the
+    units of `loc` (the model supplies them): a mixture of the family and
+    point masses (`AtomMixture`, whose `log_prob` is `log_prob`'s).
     """
     base = cls.family(parameters)
     if "atom_logits" not in parameters:
       return base
     shape = tf.shape(parameters["loc"])
-    atom_loc = parameters["atom_loc"]
-    atom_loc = tf.where(tf.math.is_nan(atom_loc), tf.zeros([], atom_loc.dtype),
-                        atom_loc)
-    spikes = [tfd.Normal(tf.broadcast_to(atom_loc[:, j], shape),
-                         tf.broadcast_to(parameters["atom_scale"][:, j], shape))
+    atom_loc = tf.cast(parameters["atom_loc"], parameters["loc"].dtype)
+    places = tf.where(tf.math.is_nan(atom_loc), tf.zeros([], atom_loc.dtype),
+                      atom_loc)
+    tolerance = tf.cast(parameters["atom_tolerance"], atom_loc.dtype)
+    spikes = [tfd.Deterministic(tf.broadcast_to(places[:, j], shape),
+                                atol=tolerance[:, j])
               for j in range(atom_loc.shape[-1])]
-    return tfd.Mixture(cat=tfd.Categorical(logits=cls._masked_logits(parameters)),
-                       components=[base] + spikes)
+    mixture = AtomMixture(
+        cat=tfd.Categorical(logits=cls._masked_logits(parameters)),
+        components=[base] + spikes)
+    mixture.atom_loc = atom_loc
+    mixture.atom_tolerance = tolerance
+    mixture.atom_logits = parameters["atom_logits"]
+    return mixture
 
   @staticmethod
   def _masked_logits(parameters):
@@ -351,9 +329,10 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     if "atom_logits" not in parameters:
       return mean, variance
     weights = cls.component_probabilities(parameters)
-    atom_loc = tf.where(tf.math.is_nan(parameters["atom_loc"]),
-                        tf.zeros([], mean.dtype), parameters["atom_loc"])
-    atom_second = tf.square(atom_loc) + tf.square(parameters["atom_scale"])
+    atom_loc = tf.cast(parameters["atom_loc"], mean.dtype)
+    atom_loc = tf.where(tf.math.is_nan(atom_loc), tf.zeros([], mean.dtype),
+                        atom_loc)
+    atom_second = tf.square(atom_loc)
     family_weight = weights[..., 0]
     mixture_mean = family_weight * mean + tf.reduce_sum(
         weights[..., 1:] * atom_loc, -1)
@@ -398,8 +377,9 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     cumulative = tf.cumsum(cls.component_probabilities(parameters), axis=-1)
     component = tf.reduce_sum(tf.cast(
         cumulative[..., :-1] < component_uniforms[..., None], tf.int32), -1)
-    atom_loc = tf.where(tf.math.is_nan(parameters["atom_loc"]),
-                        tf.zeros([], values.dtype), parameters["atom_loc"])
+    atom_loc = tf.cast(parameters["atom_loc"], values.dtype)
+    atom_loc = tf.where(tf.math.is_nan(atom_loc), tf.zeros([], values.dtype),
+                        atom_loc)
     return tf.where(component == 0, values, _pick_atoms(atom_loc, component))
 
   @staticmethod
@@ -407,7 +387,7 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     """The parameters of x = data_loc + data_scale * u, for u ~ the family.
 
     Exact for every location-scale family: only `loc` and `scale` change
-    (the atoms' places and widths are the model's, in the units asked).
+    (the atoms' places and tolerances are the model's, in the units asked).
 
     Args:
       parameters: dict from `distribution_parameters`.
@@ -441,6 +421,81 @@ def _pick_atoms(atom_loc, component):
   flat = tf.reshape(component, [-1, tf.shape(table)[0]])  # [N, D]
   picked = tf.gather(table, tf.transpose(flat), batch_dims=1)  # [D, N]
   return tf.reshape(tf.transpose(picked), tf.shape(component))
+
+
+def match_atoms(u, atom_loc, atom_tolerance):
+  """Which atom each value sits at: int32 [..., D], 0 for none, j for atom j.
+
+  Args:
+    u: float [..., D].
+    atom_loc: [D, A] in u's units, NaN where a column has no such atom.
+    atom_tolerance: [D, A], how far from an atom a value still counts as
+      that atom (half the column's resolution, or float rounding).
+  """
+  u = tf.convert_to_tensor(u)
+  atom_loc = tf.cast(atom_loc, u.dtype)
+  hit = tf.abs(u[..., None] - atom_loc) <= tf.cast(atom_tolerance, u.dtype)
+  hit = tf.logical_and(hit, tf.logical_not(tf.math.is_nan(atom_loc)))
+  first = tf.argmax(tf.cast(hit, tf.int32), axis=-1, output_type=tf.int32)
+  return tf.where(tf.reduce_any(hit, -1), first + 1, 0)
+
+
+def hurdle_log_prob(atom_logits, atom_loc, log_family, atom_index):
+  """The log-density of a mixture of a family and point masses, per feature.
+
+  Against the base measure that counts each atom and measures the rest by
+  length (Lebesgue): a value at atom j has log-density log P(atom j), a
+  value at no atom log P(family) + the family's log-density there. It is a
+  proper likelihood (the base measure does not depend on the parameters),
+  its atom terms are probabilities (no width, no units), and the family is
+  fitted to the values that are not atoms only.
+
+  Args:
+    atom_logits: float [..., D, A + 1], the family's logit first.
+    atom_loc: [D, A], NaN where a column has no such atom (its logit is
+      left out of the normaliser).
+    log_family: float [..., D], the family's log-density at each value.
+    atom_index: int32 [..., D] broadcastable against log_family (see
+      `match_atoms`).
+
+  Returns:
+    Tensor [..., D] of log_family's dtype.
+  """
+  dtype = log_family.dtype
+  # The [..., D, A + 1] work runs in float32 (the logits come from a float32
+  # network), with the component axis first for the normaliser: reductions
+  # over a leading axis of A + 1 slabs are elementwise maxima and sums,
+  # several times faster than over a short trailing axis.
+  logits = tf.cast(atom_logits, tf.float32)
+  num_slots = logits.shape[-1]
+  absent = tf.math.is_nan(atom_loc)
+  # Finite stand-ins for -inf (exp gives 0 all the same) keep the gradients
+  # of a column without atoms finite.
+  mask = tf.where(tf.concat([tf.zeros_like(absent[:, :1]), absent], -1),
+                  objectives.NEGLIGIBLE_LOG_WEIGHT, 0.0)  # [D, A + 1]
+  logits = logits + mask
+  rank = logits.shape.rank
+  log_normalizer = objectives.logsumexp_first(
+      tf.transpose(logits, [rank - 1] + list(range(rank - 1))))  # [..., D]
+  picked = tf.reduce_sum(
+      logits * tf.one_hot(atom_index, num_slots, dtype=tf.float32), -1)
+  log_component = tf.cast(picked - log_normalizer, dtype)
+  return log_component + tf.where(atom_index == 0, log_family,
+                                  tf.zeros([], dtype))
+
+
+class AtomMixture(tfd.Mixture):
+  """TFP's `Mixture` of a family and `Deterministic` atoms whose `log_prob`
+  is the density against counting measure at the atoms
+  (`hurdle_log_prob`), the model's likelihood; sampling, mean and variance
+  are the mixture's. `make_distribution` sets `atom_loc`,
+  `atom_tolerance` and `atom_logits`."""
+
+  def _log_prob(self, x):
+    log_family = self.components[0].log_prob(x)
+    return hurdle_log_prob(
+        self.atom_logits, self.atom_loc, log_family,
+        match_atoms(x, self.atom_loc, self.atom_tolerance))
 
 
 class LocationScaleLikelihood(LikelihoodHead):

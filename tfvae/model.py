@@ -271,8 +271,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     parameters = self.likelihood_head.distribution_parameters(
         params, self.standardization.scale_floor(self.likelihood_scale_floor))
     if self.num_atoms:
-      parameters.update(self.standardization.atom_parameters(
-          self.likelihood_scale_floor, standardized=True))
+      parameters.update(self.standardization.atom_parameters(standardized=True))
     return parameters
 
   def data_likelihood_parameters(self, standard):
@@ -281,8 +280,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
         {name: tf.cast(value, tf.float64) for name, value in standard.items()},
         self.standardization.loc, self.standardization.scale)
     if self.num_atoms:
-      parameters.update(self.standardization.atom_parameters(
-          self.likelihood_scale_floor, standardized=False))
+      parameters.update(self.standardization.atom_parameters(standardized=False))
     return parameters
 
   def likelihood_parameters(self, z):
@@ -321,7 +319,9 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     """log p(x_obs|z) in data units, [..., batch_size].
 
     Computed in standardised units (where the values are of order one)
-    minus the log-Jacobian of the observed features.
+    minus the log-Jacobian of the observed values that are not at an atom
+    (`log_jacobian`): a value at an atom scores its probability, in no
+    units.
 
     Args:
       standard: the likelihood's parameters at z in standardised units,
@@ -337,11 +337,31 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     standard = {name: value if name == "atom_logits" else tf.cast(value, dtype)
                 for name, value in standard.items()}
     u_filled = tf.cast(tf.where(observed, u, 0.0), dtype)
-    log_prob = self.likelihood_head.log_prob(standard, u_filled)
+    atom_index = self.atom_index(u)
+    log_prob = self.likelihood_head.log_prob(standard, u_filled, atom_index)
     log_prob = tf.where(observed, log_prob, tf.zeros([], dtype))
-    log_jacobian = tf.reduce_sum(
-        tf.where(observed, self.standardization.log_scale(), 0.0), axis=-1)
-    return tf.reduce_sum(log_prob, axis=-1) - tf.cast(log_jacobian, dtype)
+    return tf.reduce_sum(log_prob, axis=-1) - tf.cast(
+        self.log_jacobian(observed, atom_index), dtype)
+
+  def atom_index(self, u):
+    """Which atom each standardised value u [..., input_dim] (float64) sits
+    at: int32, 0 for none (always, without atoms), j for the j-th."""
+    if not self.num_atoms:
+      return tf.zeros(tf.shape(u), tf.int32)
+    return self.standardization.atom_index(u)
+
+  def log_jacobian(self, observed, atom_index):
+    """sum of log(scale) over each row's observed values not at an atom,
+    float64 [batch_size]: what maps densities per standard deviation to
+    densities in data units.
+
+    Args:
+      observed: bool [batch_size, input_dim].
+      atom_index: int32 [batch_size, input_dim] (`atom_index`).
+    """
+    counted = tf.logical_and(observed, tf.equal(atom_index, 0))
+    return tf.reduce_sum(
+        tf.where(counted, self.standardization.log_scale(), 0.0), axis=-1)
 
   def call(self, x, training=None):
     """The deterministic reconstruction: decoder mean at the posterior mean.

@@ -12,10 +12,15 @@ import math
 import tensorflow as tf
 import tf_keras
 
+from tfvae import heads
+
 # Standardised values beyond this magnitude are clipped before the encoder
 # (they are a million robust standard deviations out: fill values, not
 # data); the likelihood always sees the exact value.
 ENCODER_INPUT_LIMIT = 1e6
+# A value within this fraction of an atom of a column without a resolution
+# is that atom: the float32 rounding of a float64 value (half an ulp, 6e-8).
+ATOM_RELATIVE_TOLERANCE = 1e-7
 
 
 @tf_keras.saving.register_keras_serializable(package="tfvae")
@@ -86,18 +91,33 @@ class Standardization(tf_keras.layers.Layer):
       return
     super().load_own_variables(store)
 
-  def atom_parameters(self, floor, standardized):
-    """The atoms' places and spike widths, [input_dim, num_atoms] each: in
-    standardised units (float32) or in data units (float64). A spike is as
-    wide as its column's `scale_floor(floor)`. NaN places: no such atom."""
-    width = self.scale_floor(floor, tf.float64)[:, None] * tf.ones(
-        [1, self.num_atoms], tf.float64)
+  def atom_tolerance(self):
+    """How far from an atom a value still counts as that atom, data units,
+    float64 [input_dim, num_atoms]: half the column's resolution (the
+    atom's bin), or else float32 rounding of the atom (a value parsed
+    as float32 still matches the float64 atom)."""
+    atoms = tf.where(tf.math.is_nan(self.atoms), tf.zeros([], tf.float64),
+                     self.atoms)
+    return tf.maximum(0.5 * self.resolution[:, None],
+                      ATOM_RELATIVE_TOLERANCE * tf.maximum(
+                          tf.abs(atoms), 1e-6 * self.scale[:, None]))
+
+  def atom_parameters(self, standardized):
+    """The atoms' places and tolerances, [input_dim, num_atoms] each: in
+    standardised units (float64) or in data units. NaN places: no such
+    atom."""
+    tolerance = self.atom_tolerance()
     if standardized:
-      loc = (self.atoms - self.loc[:, None]) / self.scale[:, None]
-      return {"atom_loc": tf.cast(loc, tf.float32),
-              "atom_scale": tf.cast(width, tf.float32)}
+      return {"atom_loc": (self.atoms - self.loc[:, None]) / self.scale[:, None],
+              "atom_tolerance": tolerance / self.scale[:, None]}
     return {"atom_loc": tf.convert_to_tensor(self.atoms),
-            "atom_scale": width * self.scale[:, None]}
+            "atom_tolerance": tolerance}
+
+  def atom_index(self, u):
+    """Which atom each standardised value u [..., input_dim] (float64)
+    sits at: int32, 0 for none, j for the j-th atom (1-based)."""
+    standard = self.atom_parameters(standardized=True)
+    return heads.match_atoms(u, standard["atom_loc"], standard["atom_tolerance"])
 
   def call(self, x):
     """(x - loc) / scale in float64, x [..., input_dim] (NaN stays NaN)."""

@@ -49,7 +49,8 @@ def score_file(model, data_path, output_path, num_samples=1000,
   its values, so its score does not depend on the batch it falls in: the
   file's scores equal `model.anomaly_score(x, seed=seed)`.
   Output columns: `row` (0-based data row), `score` (-log p(x_obs) in nats,
-  data units; higher is more anomalous) and, with `per_feature`,
+  densities per standard deviation of each column and atom values'
+  probabilities; higher is more anomalous) and, with `per_feature`,
   `score_per_feature` (the score divided by the row's number of observed
   values). With the model's reference scores (`VAE.calibrate`; tfvae-train
   keeps its validation rows'), `percentile`: the score's percentile among

@@ -168,6 +168,38 @@ def iwae_logsumexp(model, x, seed, first_sample, num_samples, gaps):
       model, x, noise, first_sample, gaps=gaps)["log_weights"], axis=0)
 
 
+# What the nats of `marginal_log_likelihood` are measured against
+# (docs/likelihoods.md): "data", densities per unit of each column and
+# the probabilities of atom values; "standardized", densities per standard
+# deviation of each column (the anomaly score's: it does not change with a
+# column's units); "dequantized", an atom's probability spread over its
+# column's resolution, a density per data unit like the rest (the basis of
+# density benchmarks on discrete data; atoms of a column without a
+# resolution stay probabilities).
+BASES = ("data", "standardized", "dequantized")
+
+
+def basis_offset(model, x, basis):
+  """What turns log p(x_obs) in the "data" basis into `basis`, float64 [B].
+
+  Args:
+    model: a `tfvae.VAE`.
+    x: float64 [batch_size, input_dim] in data units (NaN: missing).
+    basis: one of `BASES`.
+  """
+  u, observed = model.standardize(x)
+  atom_index = model.atom_index(u)
+  if basis == "standardized":
+    return model.log_jacobian(observed, atom_index)
+  if basis == "dequantized":
+    resolution = model.standardization.resolution
+    counted = tf.logical_and(
+        tf.logical_and(observed, atom_index > 0), resolution > 0)
+    log_resolution = tf.math.log(tf.where(resolution > 0, resolution, 1.0))
+    return -tf.reduce_sum(tf.where(counted, log_resolution, 0.0), -1)
+  return tf.zeros(tf.shape(x)[:1], tf.float64)
+
+
 def log_likelihood_estimate(log_weights, observed_count):
   """The importance-weighted estimate of log p(x_obs) from K log weights.
 
@@ -196,7 +228,8 @@ def per_feature(log_likelihood, observed_count):
                   log_likelihood / np.maximum(observed_count, 1), 0.0)
 
 
-def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
+def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0,
+                            basis="data"):
   """Importance-weighted estimates of log p(x_obs) (Burda et al. 2016), nats.
 
   Uses q(z|x) as the proposal with `num_samples` draws per example. The
@@ -214,6 +247,12 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
   have log-likelihoods of different dimension (see `anomaly_score(...,
   per_feature=True)`). A row with nothing observed gets 0 = log 1.
 
+  A value at one of its column's atoms contributes its probability, any
+  other value its density in data units (`basis="data"`); `basis` can
+  instead measure densities per standard deviation ("standardized") or
+  spread each atom's probability over its column's resolution
+  ("dequantized"): see `BASES`.
+
   Args:
     model: a `tfvae.VAE`.
     x: float array [N, input_dim], in data units (NaN: missing).
@@ -221,6 +260,7 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
     seed: optional int in [0, 2**63), for reproducible estimates; None
       follows TensorFlow's global seed.
     verbose: 1 shows a progress line (standard error).
+    basis: one of `BASES`, default "data".
 
   Returns:
     float64 numpy array [N], log p(x_obs) per example, in nats.
@@ -228,6 +268,8 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
   x = validation.validate_array(x, "x", model.input_dim,
                                    expected_names=model.feature_names)
   num_samples = validation.check_num_samples(num_samples)
+  if basis not in BASES:
+    raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
   validation.warn_if_untrained(model, "estimating log p(x)")
   seed_pair = keyed_random.seed_pair(seed)
   gaps = bool(np.isnan(x).any())
@@ -243,6 +285,8 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
       chunk, len(x), num_samples, MAX_DECODED_ROWS,
       on_rows_done=progress.update)
   progress.close()
+  if basis != "data":
+    estimates += basis_offset(model, tf.constant(x), basis).numpy()
   estimates[np.isnan(x).all(axis=1)] = 0.0
   return estimates
 
@@ -250,6 +294,12 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0):
 def anomaly_score(model, x, num_samples=1000, seed=None, per_feature_score=False,
                   verbose=0):
   """Anomaly scores: -log p(x_obs) per example in nats; higher is stranger.
+
+  Measured with densities per standard deviation of each column (basis
+  "standardized") and atom values by their probabilities, so that a
+  column's units do not change which rows rank above which: an exact
+  repeat of a common value scores its probability, never a density gain
+  from a width.
 
   Args:
     model: a `tfvae.VAE`.
@@ -265,7 +315,8 @@ def anomaly_score(model, x, num_samples=1000, seed=None, per_feature_score=False
   """
   x = validation.validate_array(x, "x", model.input_dim,
                                    expected_names=model.feature_names)
-  scores = -marginal_log_likelihood(model, x, num_samples, seed, verbose)
+  scores = -marginal_log_likelihood(model, x, num_samples, seed, verbose,
+                                    basis="standardized")
   if per_feature_score:
     scores = per_feature(scores, (~np.isnan(x)).sum(axis=1))
   return scores

@@ -67,7 +67,8 @@ class InferenceMethods:
     """M draws of x from p(x_mis | x_obs), [M, B, D]."""
     return imputation.draws(self, x, noise, uniforms)
 
-  def marginal_log_likelihood(self, x, num_samples=1000, seed=None, verbose=0):
+  def marginal_log_likelihood(self, x, num_samples=1000, seed=None, verbose=0,
+                              basis="data"):
     """Importance-weighted estimates of log p(x_obs) per row, in nats.
 
     Draws are keyed by the seed and each row's values, so a row's estimate
@@ -79,12 +80,16 @@ class InferenceMethods:
       num_samples: importance samples K per row (at most 10**6).
       seed: optional int in [0, 2**63); None follows the global seed.
       verbose: 1 shows a progress line.
+      basis: "data" (default): values at an atom score its probability,
+        the others their density in data units; "standardized": densities
+        per standard deviation; "dequantized": atoms' probabilities over
+        their column's resolution (`tfvae.inference.importance.BASES`).
 
     Returns:
       float64 numpy array [N].
     """
     return importance.marginal_log_likelihood(self, x, num_samples, seed,
-                                              verbose)
+                                              verbose, basis)
 
   def impute(self, x, num_samples=1000, seed=None, num_imputations=None,
              return_std=False, verbose=0):
@@ -112,7 +117,9 @@ class InferenceMethods:
   def anomaly_score(self, x, num_samples=1000, seed=None, per_feature=False,
                     verbose=0):
     """Anomaly scores: -log p(x_obs) per example in nats, higher is
-    stranger: `marginal_log_likelihood` negated, and with `per_feature`
+    stranger: `marginal_log_likelihood(..., basis="standardized")` negated
+    (densities per standard deviation, so a column's units do not change
+    the ranking; atom values score their probability), and with `per_feature`
     divided by each row's number of observed values (so rows with different
     gaps rank on one scale). A row with nothing observed scores 0.
 
