@@ -39,9 +39,10 @@ from tfvae import realdata  # noqa: E402
 BASELINES = ("iforest", "knn", "lof", "ecod", "copod", "gmm_bic")
 METHODS = ("tfvae",) + BASELINES
 # What tfvae's atoms are in the results written now: point masses scored by
-# their probability (tfvae 0.3). Earlier rows (spikes of a width) are read
-# back as the method "tfvae_spikes", for comparison.
-ATOMS = "point"
+# their probability, found as values that stand out of their column
+# (tfvae 0.3). Earlier rows (spikes of a width) are read back as the method
+# "tfvae_spikes", for comparison.
+ATOMS = "point masses that stand out"
 
 
 def split(is_anomaly, seed):

@@ -129,3 +129,34 @@ def test_resolution_is_the_decimal_step_the_values_were_recorded_at():
   # Decimal text read back as float64 (0.3 / 0.1 is 2.9999999999999996).
   assert statistics.compute_resolution(
       np.array([[0.1], [0.3], [0.7], [1.1]]))[0] == pytest.approx(0.1)
+
+
+def test_atoms_are_point_masses_not_the_steps_of_a_grid():
+  rng = np.random.default_rng(1)
+  ages = np.round(rng.normal(40, 12, size=2000))  # a continuum, rounded
+  amounts = np.where(rng.uniform(size=2000) < 0.2, 0.0,
+                     np.round(rng.gamma(2.0, 3.0, size=2000), 1))
+  months = rng.integers(1, 60, size=2000).astype(float)
+  months[:300] = 24.0  # heaped
+  atoms, _ = statistics.compute_atoms(np.stack([ages, amounts, months], 1), 8)
+  assert np.isnan(atoms[0]).all()  # 39, 40, 41 are as common as each other
+  assert atoms[1, 0] == 0.0 and np.isnan(atoms[1, 1:]).all()
+  assert atoms[2, 0] == 24.0 and np.isnan(atoms[2, 1:]).all()
+  # On a grid too coarse for a density (a step of at least a fifth of the
+  # scale) the commonest levels are atoms, as in a discrete column.
+  coarse = statistics.is_coarse_grid(np.array([1.0, 0.1, 1.0]),
+                                     np.array([4.0, 3.0, 17.0]))
+  np.testing.assert_array_equal(coarse, [True, False, False])
+  atoms, _ = statistics.compute_atoms(np.stack([ages, amounts, months], 1), 8,
+                                      coarse=coarse)
+  assert np.sum(~np.isnan(atoms[0])) == 8
+  # Independently: 24's neighbours 22, 23, 25, 26 are held about 34 times.
+  unique, counts = np.unique(months, return_counts=True)
+  index = int(np.flatnonzero(unique == 24.0)[0])
+  assert statistics.neighbour_counts(counts)[index] == pytest.approx(
+      np.mean(counts[[index - 2, index - 1, index + 1, index + 2]]))
+  # Chance repeats of a small table are no atoms: six among values seen
+  # once or twice (Poisson tail at mean 1.5: 0.004), but twelve are.
+  counts = np.array([1, 2, 1, 6, 2, 1, 1, 2, 12, 1, 2, 1])
+  np.testing.assert_array_equal(np.flatnonzero(statistics.stands_out(counts)),
+                                [8])

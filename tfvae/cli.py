@@ -434,7 +434,9 @@ def build_score_parser():
   parser = argparse.ArgumentParser(
       prog="tfvae-score",
       description="Anomaly scores: -log p(x_obs) per row in nats (higher is "
-      "stranger), by importance sampling; missing values are allowed. With "
+      "stranger; densities per standard deviation of each column, values at "
+      "an atom by their probability), by importance sampling; missing "
+      "values are allowed. With "
       "--checkpoint-dir a trained model scores the data; without, a model is "
       "first trained on the data itself with tfvae-train's defaults. Each "
       "score's percentile among held-out rows' (tfvae-train's validation "

@@ -546,15 +546,18 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     return self
 
   def find_atoms(self, x, scale, resolution=None):
-    """(atoms, frequencies) of the rows x for this model: at most
-    `num_atoms` per column, spikes closer than 40 of the narrowest spike
-    widths (or the column's resolution, if more) merged."""
+    """(atoms, frequencies) of the rows x for this model
+    (`statistics.compute_atoms`): at most `num_atoms` per column, atoms
+    closer than 40 scale floors (or the column's resolution, if more)
+    merged, columns on a coarse grid treated as discrete."""
     separation = heads.ATOM_SEPARATION * self.likelihood_scale_floor * (
         np.asarray(scale, np.float64))
+    coarse = None
     if resolution is not None:
       separation = np.maximum(separation, resolution)
+      coarse = statistics.is_coarse_grid(resolution, scale)
     return statistics.compute_atoms(x, self.num_atoms,
-                                    min_separation=separation)
+                                    min_separation=separation, coarse=coarse)
 
   def set_statistics(self, loc, scale, atoms=None, atom_frequencies=None,
                      resolution=None):

@@ -139,9 +139,26 @@ class StreamingStatistics:
 
 
 # A value is an atom of its column when it holds at least this share of the
-# observed values and at least ATOM_MIN_COUNT of them.
+# observed values and at least ATOM_MIN_COUNT of them, and either the
+# column is discrete (at most DISCRETE_LEVELS distinct values) or the value
+# is a point mass rather than a step of the column's grid: it is held at
+# least ATOM_MIN_EXCESS times as often as its neighbours (the two nearest
+# distinct values on each side, on average), and more often than chance
+# allows if it were one of them (Poisson counts: the Chernoff bound on the
+# upper tail below ATOM_MAX_TAIL; five repeats among values seen once or
+# twice in a small table are chance). Zeros of a zero-inflated column, a
+# cap, heaped values (months 12, 24, 36) are atoms; the rounded ages 21,
+# 22, 23 of a continuum are not (their probabilities are the family's over
+# the resolution). A column is discrete when it has at most DISCRETE_LEVELS
+# distinct values or sits on a grid too coarse for a density: a resolution
+# of at least COARSE_GRID of its standard deviation (optical pixel counts
+# 0..16, the codes of a questionnaire).
 ATOM_MIN_FRACTION = 0.01
 ATOM_MIN_COUNT = 5
+ATOM_MIN_EXCESS = 2.0
+ATOM_MAX_TAIL = 1e-3
+DISCRETE_LEVELS = 16
+COARSE_GRID = 0.2
 
 
 def compute_statistics_of(x, width, seed=0, feature_names=None,
@@ -233,7 +250,8 @@ def compute_resolution(x):
 
 
 def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
-                  min_count=ATOM_MIN_COUNT, min_separation=None):
+                  min_count=ATOM_MIN_COUNT, min_separation=None,
+                  min_excess=ATOM_MIN_EXCESS, coarse=None):
   """The values each column holds many times, most frequent first.
 
   Args:
@@ -241,6 +259,12 @@ def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
     num_atoms: the most atoms kept per column, A.
     min_fraction: the least share of a column's observed values.
     min_count: the least number of repeats.
+    min_excess: in a column that is not discrete (more than
+      `DISCRETE_LEVELS` distinct values, not `coarse`), the least ratio of
+      a value's count to its neighbours' mean count (`stands_out`).
+    coarse: optional bool array [input_dim]: columns on a grid too coarse
+      for a density (`is_coarse_grid`), discrete whatever their number of
+      distinct values.
     min_separation: optional per-column array [input_dim]: atoms closer than
       this are merged into the commoner one (`VAE.find_atoms`: 40 of the
       narrowest spike widths, or the column's resolution if more).
@@ -252,6 +276,8 @@ def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
   x = np.asarray(x, dtype=np.float64)
   separations = (np.zeros(x.shape[1]) if min_separation is None
                  else np.broadcast_to(min_separation, [x.shape[1]]))
+  coarse = (np.zeros(x.shape[1], bool) if coarse is None
+            else np.broadcast_to(coarse, [x.shape[1]]))
   atoms = np.full([x.shape[1], num_atoms], np.nan)
   frequencies = np.zeros([x.shape[1], num_atoms])
   if num_atoms == 0:
@@ -264,6 +290,8 @@ def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
       continue
     unique, counts = np.unique(values, return_counts=True)
     keep = (counts >= min_count) & (counts >= min_fraction * len(values))
+    if len(unique) > DISCRETE_LEVELS and not coarse[column]:
+      keep &= stands_out(counts, min_excess)
     chosen = []
     for index in np.flatnonzero(keep)[np.argsort(-counts[keep],
                                                  kind="stable")]:
@@ -276,6 +304,49 @@ def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
     atoms[column, :len(chosen)] = unique[chosen]
     frequencies[column, :len(chosen)] = counts[chosen] / len(values)
   return atoms, frequencies
+
+
+def is_coarse_grid(resolution, scale):
+  """Which columns sit on a grid too coarse for a density, bool [D]: a
+  resolution of at least `COARSE_GRID` of the column's scale (at most five
+  steps per standard deviation).
+
+  Args:
+    resolution: [D] (`compute_resolution`; 0: none).
+    scale: [D] > 0 (`compute_standardization`).
+  """
+  return np.asarray(resolution) >= COARSE_GRID * np.asarray(scale)
+
+
+def neighbour_counts(counts):
+  """The mean count of each distinct value's neighbours (the two nearest
+  distinct values on each side; at least 1), float64 [U].
+
+  Args:
+    counts: int array [U], the counts of a column's sorted distinct values.
+  """
+  counts = np.asarray(counts, np.float64)
+  padded = np.concatenate([[np.nan, np.nan], counts, [np.nan, np.nan]])
+  neighbours = np.stack([padded[offset:offset + len(counts)]
+                         for offset in (0, 1, 3, 4)])
+  return np.maximum(np.nan_to_num(np.nanmean(neighbours, axis=0), nan=1.0),
+                    1.0)
+
+
+def stands_out(counts, min_excess=ATOM_MIN_EXCESS, max_tail=ATOM_MAX_TAIL):
+  """Which distinct values are point masses, bool [U]: held at least
+  `min_excess` times as often as their neighbours (`neighbour_counts`),
+  with a Poisson upper tail below `max_tail` were their mean count the
+  neighbours' (the Chernoff bound exp(-m) (e m / c)**c for a count c above
+  the mean m).
+
+  Args:
+    counts: int array [U], the counts of a column's sorted distinct values.
+  """
+  counts = np.asarray(counts, np.float64)
+  expected = neighbour_counts(counts)
+  log_tail = -expected + counts * (1.0 + np.log(expected) - np.log(counts))
+  return (counts >= min_excess * expected) & (log_tail < np.log(max_tail))
 
 
 def compute_atom_logits(atom_frequencies):
