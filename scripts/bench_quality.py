@@ -41,6 +41,7 @@ stopped; `--fresh` ignores the cache.
 
 import argparse
 import concurrent.futures
+import gc
 import json
 import math
 import multiprocessing
@@ -169,6 +170,9 @@ def run_cell(cell):
     scores, chosen = run_baseline(model, train, test, seed)
   else:
     scores, chosen = run_tfvae(model, train, test, seed)
+  # Each flow traces its own graphs: collect them, or a worker grows by
+  # gigabytes over a table list.
+  gc.collect()
   return {"table": table, "seed": seed, "model": model, "basis": BASIS,
           "mean": float(np.mean(scores)), "rows": scores.tolist(),
           "chosen": chosen, "seconds": time.perf_counter() - start,

@@ -43,8 +43,10 @@ def test_train_on_the_default_data(tmp_path):
                                                           seed=0)
   assert summary.validation_log_likelihood == pytest.approx(
       np.mean(log_likelihoods), rel=1e-9)
-  np.testing.assert_allclose(summary.model.score_reference,
-                             np.sort(-log_likelihoods), rtol=1e-9)
+  np.testing.assert_allclose(
+      summary.model.score_reference,
+      np.sort(summary.model.anomaly_score(validation_rows, 50, seed=0)),
+      rtol=1e-9)
   assert summary.score_threshold == summary.model.anomaly_threshold(0.01)
   assert (f"1% score above {summary.score_threshold:.4f} (tfvae-score "
           "--contamination 0.01)") in summary.format()

@@ -20,6 +20,7 @@ from tfvae import data as data_lib
 from tfvae import families
 from tfvae import runtime
 from tfvae import validation
+from tfvae.inference import calibration
 
 
 def _fail_cleanly(main):
@@ -441,7 +442,9 @@ def build_score_parser():
       "first trained on the data itself with tfvae-train's defaults. Each "
       "score's percentile among held-out rows' (tfvae-train's validation "
       "rows) is written next to it.")
-  _add_model_file_arguments(parser, "a .csv, .npy or .parquet file")
+  # K = 100 ranks rows as K = 1000 does (scripts/bench_score_k.py).
+  _add_model_file_arguments(parser, "a .csv, .npy or .parquet file",
+                            calibration.SCORE_SAMPLES)
   parser.add_argument("--per-feature", action="store_true",
                       help="also write each score divided by the row's number "
                       "of observed values")
@@ -456,13 +459,13 @@ def build_score_parser():
   return parser
 
 
-def _add_model_file_arguments(parser, data_help):
+def _add_model_file_arguments(parser, data_help, num_samples):
   """The arguments `tfvae-score` and `tfvae-impute` share."""
   _add_file_arguments(parser, data_help, batch_size=1024)
   parser.add_argument("--checkpoint-dir", "--checkpoint",
                       help="a checkpoint written by tfvae-train --checkpoint-dir")
-  parser.add_argument("--num-samples", type=_num_samples, default=1000,
-                      help="importance samples per row (default 1000)")
+  parser.add_argument("--num-samples", type=_num_samples, default=num_samples,
+                      help=f"importance samples per row (default {num_samples})")
   parser.add_argument("--seed", type=_seed, default=0)
 
 
@@ -526,7 +529,8 @@ def build_impute_parser():
       "sampling. The output keeps the header, the row order and the text of "
       "every observed cell. Without --checkpoint-dir a model is first trained "
       "on the file itself with tfvae-train's defaults.")
-  _add_model_file_arguments(parser, "a .csv, .npy or .parquet file with gaps")
+  _add_model_file_arguments(parser, "a .csv, .npy or .parquet file with gaps",
+                            1000)
   parser.add_argument("--num-imputations", type=_positive_int,
                       help="write this many draws per row (multiple "
                       "imputation) instead of the conditional mean")

@@ -38,7 +38,7 @@ class ScoreResult:
     return text
 
 
-def score_file(model, data_path, output_path, num_samples=1000,
+def score_file(model, data_path, output_path, num_samples=100,
                batch_size=1024, seed=0, overwrite=False, options=None,
                per_feature=False, contamination=None, threshold=None,
                verbose=0):

@@ -215,9 +215,10 @@ def compute_resolution(x):
   values written with two decimals, 0 when there is none).
 
   A value recorded at resolution r stands for the interval of width r
-  around it: the model's density of such a value is at most about 1 / r
-  (`preprocessing.Standardization.scale_floor`), so a repeated value gains
-  its probability over the resolution, not over an arbitrary spike width.
+  around it: the family's density of such a value is at most about 1 / r
+  (`preprocessing.Standardization.scale_floor`), a value within r / 2 of
+  an atom is that atom, and the "dequantized" basis spreads an atom's
+  probability over r.
 
   Args:
     x: float array [num_examples, input_dim]; NaN marks a missing value.
@@ -266,8 +267,8 @@ def compute_atoms(x, num_atoms, min_fraction=ATOM_MIN_FRACTION,
       for a density (`is_coarse_grid`), discrete whatever their number of
       distinct values.
     min_separation: optional per-column array [input_dim]: atoms closer than
-      this are merged into the commoner one (`VAE.find_atoms`: 40 of the
-      narrowest spike widths, or the column's resolution if more).
+      this are merged into the commoner one (`VAE.find_atoms`: 40 scale
+      floors, or the column's resolution if more).
 
   Returns:
     (atoms, frequencies): float64 arrays [input_dim, A], NaN (atoms) and 0

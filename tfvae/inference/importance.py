@@ -200,6 +200,14 @@ def basis_offset(model, x, basis):
   return tf.zeros(tf.shape(x)[:1], tf.float64)
 
 
+def scores_from_log_likelihoods(model, x, log_likelihoods):
+  """Anomaly scores (`anomaly_score`) of rows x [N, D] from their
+  `marginal_log_likelihood` estimates [N] ("data" basis): numpy float64."""
+  offset = basis_offset(model, tf.constant(np.asarray(x, np.float64)),
+                        "standardized").numpy()
+  return -(np.asarray(log_likelihoods) + offset)
+
+
 def log_likelihood_estimate(log_weights, observed_count):
   """The importance-weighted estimate of log p(x_obs) from K log weights.
 
@@ -291,7 +299,7 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0,
   return estimates
 
 
-def anomaly_score(model, x, num_samples=1000, seed=None, per_feature_score=False,
+def anomaly_score(model, x, num_samples=100, seed=None, per_feature_score=False,
                   verbose=0):
   """Anomaly scores: -log p(x_obs) per example in nats; higher is stranger.
 
@@ -315,8 +323,8 @@ def anomaly_score(model, x, num_samples=1000, seed=None, per_feature_score=False
   """
   x = validation.validate_array(x, "x", model.input_dim,
                                    expected_names=model.feature_names)
-  scores = -marginal_log_likelihood(model, x, num_samples, seed, verbose,
-                                    basis="standardized")
+  scores = scores_from_log_likelihoods(
+      model, x, marginal_log_likelihood(model, x, num_samples, seed, verbose))
   if per_feature_score:
     scores = per_feature(scores, (~np.isnan(x)).sum(axis=1))
   return scores

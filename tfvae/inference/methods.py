@@ -114,7 +114,8 @@ class InferenceMethods:
     return imputation.impute(self, x, num_samples, seed, num_imputations,
                              return_std, verbose)
 
-  def anomaly_score(self, x, num_samples=1000, seed=None, per_feature=False,
+  def anomaly_score(self, x, num_samples=calibration.SCORE_SAMPLES, seed=None,
+                    per_feature=False,
                     verbose=0):
     """Anomaly scores: -log p(x_obs) per example in nats, higher is
     stranger: `marginal_log_likelihood(..., basis="standardized")` negated
@@ -129,7 +130,8 @@ class InferenceMethods:
     return importance.anomaly_score(self, x, num_samples, seed, per_feature,
                                     verbose)
 
-  def calibrate(self, x, num_samples=1000, seed=None, verbose=0):
+  def calibrate(self, x, num_samples=calibration.SCORE_SAMPLES, seed=None,
+                verbose=0):
     """Keeps the anomaly scores of held-out normal rows x as the reference
     of `score_percentile` and `anomaly_threshold` (saved with the model;
     `tfvae-train` calibrates on its validation rows). Returns the scores,

@@ -346,10 +346,13 @@ def _closing_evaluation(job, model, calibrate=True):
         verbose=1 if config.verbose >= 1 and _is_slow(scored, config) else 0)
     validation_ll = float(np.mean(log_likelihoods))
     if calibrate and ll_rows >= 2 and np.isfinite(log_likelihoods).all():
-      # The held-out rows' anomaly scores: the reference of percentiles
-      # and contamination thresholds (`VAE.calibrate`).
+      # The held-out rows' anomaly scores (`VAE.anomaly_score`'s basis,
+      # from the log-likelihoods just estimated): the reference of
+      # percentiles and contamination thresholds (`VAE.calibrate`).
+      from tfvae.inference import importance  # pylint: disable=g-import-not-at-top
       model.score_reference = calibration.reference_quantiles(
-          -log_likelihoods)
+          importance.scores_from_log_likelihoods(model, scored,
+                                                 log_likelihoods))
   reported = dict(train_metrics)
   reported.update({f"val_{k}": v for k, v in validation_metrics.items()})
   if job.has_validation:
