@@ -417,7 +417,8 @@ def test_scorer_equals_the_model_and_ignores_the_other_rows(exports):
   paths = exports("student_t", num_samples=64)
   assert set(paths) == {"encoder", "decoder", "scorer"}
   scorer = tf.saved_model.load(paths["scorer"])
-  assert set(scorer.signatures) == {"serving_default", "score", "impute"}
+  assert set(scorer.signatures) == {"serving_default", "score", "score_k",
+                                    "impute"}
   rows = x[:30].copy()
   rows[::4, 1] = np.nan
   rows[7] = np.nan
@@ -464,6 +465,29 @@ def test_the_scorer_gives_each_scores_percentile(monkeypatch):
                              model.score_percentile(scores), rtol=1e-9)
   np.testing.assert_array_equal(served["percentile"][-2:], [100.0, 100.0])
   assert 0 < np.median(served["percentile"][:40]) < 100
+
+
+def test_a_request_chooses_its_number_of_importance_samples(monkeypatch):
+  monkeypatch.setattr(export, "MAX_DECODED_ROWS", 8 * 100)  # chunks at K=100
+  model, x = trained_model("student_t")
+  scorer = export.ScorerModule(model, num_samples=64)
+  rows = x[:20].copy()
+  rows[::3, 2] = np.nan
+  seed = tf.constant([5, 0], tf.int64)
+  for k in (10, 100):
+    served = scorer.score_k(x=tf.constant(rows), seed=seed,
+                            num_samples=tf.constant(k, tf.int32))
+    # (Chunks of other sizes: equal to the networks' float32 rounding.)
+    np.testing.assert_allclose(served["log_likelihood"],
+                               model.marginal_log_likelihood(rows, k, seed=5),
+                               rtol=1e-6)
+    np.testing.assert_allclose(served["anomaly_score"],
+                               model.anomaly_score(rows, k, seed=5), rtol=1e-6)
+  for k in (0, export.MAX_REQUEST_SAMPLES + 1):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="num_samples must be between 1 and 10000"):
+      scorer.score_k(x=tf.constant(rows), seed=seed,
+                     num_samples=tf.constant(k, tf.int32))
 
 
 def test_the_scorer_answers_large_requests_in_chunks(monkeypatch):

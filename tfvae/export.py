@@ -31,7 +31,9 @@ and from z to x as training and scoring.
   percentile among the held-out rows the model was calibrated on
   (`VAE.calibrate`; NaN for a model that was not); `serving_default` is `score` with seed [0, 0]; `impute`:
   x, seed -> x_imputed, x_stddev (0 where observed). A fixed number of
-  importance samples (`num_samples`, default 100) per row.
+  importance samples (`num_samples`, default 100) per row; `score_k`:
+  `score` with the request's own K, x, seed, num_samples int32 (1 to
+  10,000; anything else is refused).
   The scorer needs both networks, so it is its own servable rather than
   part of the encoder or the decoder, which stay x -> z and z -> x.
 
@@ -59,6 +61,8 @@ from tfvae.inference import importance
 from tfvae.inference import imputation
 from tfvae.inference.importance import MAX_DECODED_ROWS
 
+# The most importance samples a `score_k` request may ask for per row.
+MAX_REQUEST_SAMPLES = 10000
 WARMUP_FILE = "tf_serving_warmup_requests"
 _GAUSSIAN_FAMILIES = (families.GAUSSIAN, families.GAUSSIAN_SHARED, families.MSE)
 
@@ -175,24 +179,45 @@ class ScorerModule(tf.Module):
     impute_specs = {"x_imputed": tf.TensorSpec([None, width], tf.float64),
                     "x_stddev": tf.TensorSpec([None, width], tf.float64)}
     self.score = tf.function(
-        lambda x, seed: self._in_chunks(self._score, x, seed, score_specs),
+        lambda x, seed: self._in_chunks(
+            lambda rows, s: self._score(rows, s, self.num_samples), x, seed,
+            score_specs, self.rows_per_chunk),
         autograph=False, input_signature=[x_spec, seed_spec])
+    # `score` with the request's K (1 to MAX_REQUEST_SAMPLES).
+    self.score_k = tf.function(
+        lambda x, seed, num_samples: self._in_chunks(
+            lambda rows, s: self._score(rows, s, num_samples), x, seed,
+            score_specs, self._rows_per_chunk_for(num_samples)),
+        autograph=False, input_signature=[
+            x_spec, seed_spec, tf.TensorSpec([], tf.int32, name="num_samples")])
     # `score` with seed [0, 0]: a call of score's graph, traced once.
     self.serving_default = tf.function(
         lambda x: self.score(x, tf.constant([0, 0], tf.int64)),
         autograph=False, input_signature=[x_spec])
     self.impute = tf.function(
-        lambda x, seed: self._in_chunks(self._impute, x, seed, impute_specs),
+        lambda x, seed: self._in_chunks(self._impute, x, seed, impute_specs,
+                                        self.rows_per_chunk),
         autograph=False, input_signature=[x_spec, seed_spec])
 
-  def _in_chunks(self, function, x, seed, specs):
+  def _rows_per_chunk_for(self, num_samples):
+    """Rows per chunk at a request's K, after checking 1 <= K <=
+    MAX_REQUEST_SAMPLES (an InvalidArgument error naming the limits)."""
+    checked = tf.debugging.assert_less_equal(
+        num_samples, MAX_REQUEST_SAMPLES,
+        message=f"num_samples must be between 1 and {MAX_REQUEST_SAMPLES}")
+    with tf.control_dependencies([checked, tf.debugging.assert_positive(
+        num_samples, message=f"num_samples must be between 1 and "
+        f"{MAX_REQUEST_SAMPLES}")]):
+      return tf.maximum(1, MAX_DECODED_ROWS // tf.identity(num_samples))
+
+  def _in_chunks(self, function, x, seed, specs, rows_per_chunk):
     """`function(rows, seed)` over a request, a chunk of at most
     `rows_per_chunk` rows at a time (one after the other): a row's answer
     does not depend on the others, so chunks change no number. `specs`:
     each output's spec for one chunk."""
     x = self._model.as_data_tensor(_check_width(x, self._model.input_dim, "x"))
     rows = tf.shape(x)[0]
-    num_chunks = tf.maximum(1, -(-rows // self.rows_per_chunk))
+    num_chunks = tf.maximum(1, -(-rows // rows_per_chunk))
     chunk_rows = -(-rows // num_chunks)  # as even as can be: little padding
     padding = num_chunks * chunk_rows - rows
     padded = tf.concat(
@@ -206,17 +231,17 @@ class ScorerModule(tf.Module):
     return {name: tf.reshape(value, tf.concat([[-1], tf.shape(value)[2:]], 0))[
         :rows] for name, value in out.items()}
 
-  def _sample(self, x, seed, with_moments):
+  def _sample(self, x, seed, with_moments, num_samples):
     if with_moments:  # `impute`: draws shared by every row, as in VAE.impute
       noise = tf.random.stateless_normal(
-          [self.num_samples, self._model.latent_dim], seed=seed)
+          [num_samples, self._model.latent_dim], seed=seed)
     else:  # `score`: draws keyed by each row, as in marginal_log_likelihood
-      noise = importance.keyed_noise(self._model, x, seed, 0, self.num_samples)
+      noise = importance.keyed_noise(self._model, x, seed, 0, num_samples)
     return importance.importance_sample(self._model, x, noise,
                                         with_moments=with_moments)
 
-  def _score(self, x, seed):
-    out = self._sample(x, seed, with_moments=False)
+  def _score(self, x, seed, num_samples):
+    out = self._sample(x, seed, with_moments=False, num_samples=num_samples)
     observed = tf.reduce_sum(
         tf.cast(tf.logical_not(tf.math.is_nan(x)), tf.int32), -1)
     log_likelihood = importance.log_likelihood_estimate(out["log_weights"],
@@ -237,7 +262,8 @@ class ScorerModule(tf.Module):
             "percentile": percentile}
 
   def _impute(self, x, seed):
-    out = self._sample(x, seed, with_moments=True)
+    out = self._sample(x, seed, with_moments=True,
+                       num_samples=self.num_samples)
     _, mean, second = imputation.weighted_moments(
         out["log_weights"], out["x_mean"], out["x_variance"])
     missing = tf.math.is_nan(x)
@@ -247,7 +273,7 @@ class ScorerModule(tf.Module):
   @property
   def signatures(self):
     return {"serving_default": self.serving_default, "score": self.score,
-            "impute": self.impute}
+            "score_k": self.score_k, "impute": self.impute}
 
 
 def _metadata(model, part, version):
