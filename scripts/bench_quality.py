@@ -83,6 +83,11 @@ VARIANTS = {
     "laplace": {"likelihood": "laplace"},
     "gaussian_shared": {"likelihood": "gaussian_shared"},
     "student_t_df2": {"model_options": {"min_df": 2.1}},
+    # The latent as wide as the data, and one narrower than the recipe's.
+    "latent_full": lambda rows, columns: {"latent_dim": columns},
+    "latent_2": {"latent_dim": 2},
+    "latent_full_no_atoms": lambda rows, columns: {"latent_dim": columns,
+                                                   "num_atoms": 0},
 }
 
 
