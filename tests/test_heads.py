@@ -294,6 +294,10 @@ def test_atoms_are_point_masses_scored_by_their_probability(family, rng):
                              expected, rtol=1e-6)
   np.testing.assert_allclose(head.component_probabilities(parameters),
                              np.exp(log_weights), rtol=1e-12)
+  # Values with more batch dimensions than the parameters broadcast, as in
+  # any TFP distribution.
+  np.testing.assert_allclose(distribution.log_prob(np.stack([u, u])),
+                             np.stack([expected, expected]), rtol=1e-6)
   # No width: the atom's term is a probability (< 0 nats), whatever the
   # tolerance.
   narrow = dict(parameters, atom_tolerance=tf.fill([d, atoms], tf.constant(

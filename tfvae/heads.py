@@ -477,6 +477,10 @@ def hurdle_log_prob(atom_logits, atom_loc, log_family, atom_index):
   peak = tf.reduce_max(logits, -1, keepdims=True)
   log_normalizer = peak[..., 0] + tf.math.log(
       tf.reduce_sum(tf.exp(logits - peak), -1))
+  if atom_index.shape.rank > logits.shape.rank - 1:  # values with more batch
+    logits = tf.broadcast_to(logits, tf.concat([tf.broadcast_dynamic_shape(
+        tf.shape(logits)[:-1], tf.shape(atom_index)), tf.shape(logits)[-1:]],
+                                               0))
   index = tf.broadcast_to(atom_index[..., None],
                           tf.concat([tf.shape(logits)[:-1], [1]], 0))
   picked = tf.gather(logits, index, batch_dims=logits.shape.rank - 1)[..., 0]
