@@ -246,9 +246,8 @@ class ScorerModule(tf.Module):
         tf.cast(tf.logical_not(tf.math.is_nan(x)), tf.int32), -1)
     log_likelihood = importance.log_likelihood_estimate(out["log_weights"],
                                                         observed)
-    score = -(log_likelihood + tf.where(
-        observed > 0, importance.basis_offset(self._model, x, "standardized"),
-        0.0))
+    # The anomaly score's basis: no second pass over the rows.
+    score = -(log_likelihood + out["log_jacobian"])
     reference = self._model.score_reference
     if reference is None:  # not calibrated: no percentile to give
       percentile = tf.fill(tf.shape(log_likelihood),

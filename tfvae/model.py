@@ -315,7 +315,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     return tfd.Independent(self.likelihood_head.make_distribution(parameters),
                            reinterpreted_batch_ndims=1)
 
-  def log_likelihood(self, standard, u, observed, dtype):
+  def log_likelihood(self, standard, u, observed, dtype, atom_index=None):
     """log p(x_obs|z) in data units, [..., batch_size].
 
     Computed in standardised units (where the values are of order one)
@@ -330,6 +330,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       observed: bool [batch_size, input_dim].
       dtype: the dtype of the log-density (float64 when scoring, so that
         extreme values give finite numbers).
+      atom_index: optional `atom_index(u)`, if the caller has it.
     """
     # The atoms' mixture logits stay float32 (`log_prob` works on them in
     # float32): casting [..., D, A + 1] to float64 and back costs more than
@@ -337,7 +338,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     standard = {name: value if name == "atom_logits" else tf.cast(value, dtype)
                 for name, value in standard.items()}
     u_filled = tf.cast(tf.where(observed, u, 0.0), dtype)
-    atom_index = self.atom_index(u)
+    if atom_index is None:
+      atom_index = self.atom_index(u)
     log_prob = self.likelihood_head.log_prob(standard, u_filled, atom_index)
     log_prob = tf.where(observed, log_prob, tf.zeros([], dtype))
     return tf.reduce_sum(log_prob, axis=-1) - tf.cast(

@@ -101,7 +101,8 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
 
   Returns:
     dict: `z` float32 [k, batch_size, latent_dim], `log_weights` float64
-    [k, batch_size] (log p(x_obs|z) + log p(z) - log q(z)); with
+    [k, batch_size] (log p(x_obs|z) + log p(z) - log q(z)), `log_jacobian`
+    float64 [batch_size] (`basis_offset`'s "standardized" offset); with
     `with_moments`, `x_mean` and `x_variance` float64 [k, batch_size, D].
   """
   u, observed = model.standardize(x)
@@ -113,7 +114,9 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
   z = (tf.gather(locs, component) +
        tf.gather(scales, component) * noise)  # [k, B, L]
   standard = model.standard_likelihood_parameters(z)
-  log_likelihood = model.log_likelihood(standard, u, observed, tf.float64)
+  atom_index = model.atom_index(u)
+  log_likelihood = model.log_likelihood(standard, u, observed, tf.float64,
+                                        atom_index)
   z64 = tf.cast(z, tf.float64)
   log_prior = -0.5 * tf.reduce_sum(tf.square(z64), -1)
   # log q(z) under the equal-weight mixture; the Gaussian constants cancel
@@ -125,7 +128,8 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
   log_proposal = (tf.reduce_logsumexp(per_component, axis=1) -
                   math.log(num_components))
   out = {"z": z, "log_weights": objectives.compute_log_importance_weights(
-      log_likelihood, log_prior, log_proposal)}
+      log_likelihood, log_prior, log_proposal),
+         "log_jacobian": model.log_jacobian(observed, atom_index)}
   if with_moments:
     out["x_mean"], out["x_variance"] = model.likelihood_head.mean_and_variance(
         model.data_likelihood_parameters(standard))
