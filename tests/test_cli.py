@@ -395,7 +395,8 @@ def test_demo_passes_its_arguments_to_tfvae_train_only(tmp_path):
                           text=True, timeout=60)
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip() == (
-      "args: --logdir runs/demo --export-dir saved_models/demo --epochs 50")
+      "args: --logdir runs/demo --export-dir saved_models/demo "
+      "--checkpoint-dir checkpoints/demo --overwrite --epochs 50")
   assert "pip ran" not in result.stderr
 
 

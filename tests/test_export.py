@@ -295,6 +295,13 @@ def test_warmup_records_are_valid_prediction_logs(exports):
     for log in logs:
       request = log.predict_log.request
       signature = loaded.signatures[request.model_spec.signature_name]
+      if request.model_spec.signature_name == "sample":
+        inputs = {key: tf.constant(tf.make_ndarray(value))
+                  for key, value in request.inputs.items()}
+        drawn = signature(**inputs)["x"].numpy()
+        assert drawn.shape == (inputs["num_rows"].numpy(), 3)
+        assert np.isfinite(drawn).all()
+        continue
       rows = tf.make_ndarray(request.inputs[name])
       assert rows.shape[1] == width
       assert all(np.isfinite(v.numpy()).all()
@@ -330,8 +337,16 @@ def test_plain_tensorflow_loads_both_parts(tmp_path, exports):
       dec = tf.saved_model.load({paths["decoder"]!r}).signatures["serving_default"]
       e = enc(x=tf.constant(np.load({str(tmp_path / "x.npy")!r})))
       d = dec(z=tf.constant(np.load({str(tmp_path / "z.npy")!r})))
+      sample = tf.saved_model.load({paths["decoder"]!r}).signatures["sample"]
+      drawn = sample(num_rows=tf.constant(6), seed=tf.constant([5, 0], tf.int64))
+      try:
+        sample(num_rows=tf.constant(0), seed=tf.constant([5, 0], tf.int64))
+        refused = False
+      except tf.errors.InvalidArgumentError as error:
+        refused = "num_rows must be 1 to" in error.message
       np.savez({str(tmp_path / "out.npz")!r}, z_mean=e["z_mean"].numpy(),
-               x_mean=d["x_mean"].numpy(), x_stddev=d["x_stddev"].numpy())
+               x_mean=d["x_mean"].numpy(), x_stddev=d["x_stddev"].numpy(),
+               drawn=drawn["x"].numpy(), refused=refused)
       assert not [m for m in sys.modules if m.startswith(("tfvae", "tensorflow_probability"))]
   """)
   result = subprocess.run([sys.executable, "-c", script], capture_output=True,
@@ -341,6 +356,9 @@ def test_plain_tensorflow_loads_both_parts(tmp_path, exports):
   np.testing.assert_array_equal(out["z_mean"], model.posterior_parameters(x[:4])["loc"])
   np.testing.assert_allclose(out["x_mean"], model.decode(z).mean(), rtol=1e-9)
   np.testing.assert_allclose(out["x_stddev"], model.decode(z).stddev(), rtol=1e-9)
+  # The served `sample` draws `VAE.sample`'s rows: seed [s, 0] is seed s.
+  np.testing.assert_allclose(out["drawn"], model.sample(6, seed=5), rtol=1e-9)
+  assert out["refused"]
 
 
 @pytest.mark.slow

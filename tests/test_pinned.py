@@ -6,6 +6,12 @@ code computed (`fixtures/make_pinned.py` wrote both).
 (tfvae 0.3): only the likelihood's values at atoms changed (the
 log-likelihoods, scores and the loss; variances by the old spikes' 1e-6);
 posteriors, samples, imputations and likelihood means kept every digit.
+And for tfvae 0.4, for two changes, each checked to change nothing else:
+`sample` lays its uniforms out row by row (so that row i is the same
+whatever the number of rows): only "sample" changed; the importance
+proposal of rows with gaps gained the prior as a defensive component
+(`tfvae.inference.importance.proposal`): only the three test rows with
+gaps changed (their log-likelihoods, scores and imputations).
 """
 
 import json

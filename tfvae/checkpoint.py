@@ -153,7 +153,8 @@ def save_checkpoint(model, directory, overwrite=False, metadata=None):
           f"{directory} already exists; refusing to overwrite it (pass "
           "overwrite=True to replace a tfvae checkpoint)")
     check_replaceable(directory)
-  fields = {"complete": True,
+  from tfvae import __version__  # pylint: disable=g-import-not-at-top
+  fields = {"complete": True, "tfvae_version": __version__,
             # What commands check their input against before TensorFlow.
             # (The score reference, a result of up to 1,001 numbers, is
             # in model.keras only.)
@@ -178,6 +179,27 @@ def read_metadata(directory):
     return json.load(f)
 
 
+def _version_tuple(text):
+  parts = []
+  for part in str(text).split(".")[:3]:
+    digits = "".join(c for c in part if c.isdigit())
+    parts.append(int(digits) if digits else 0)
+  return tuple(parts)
+
+
+def check_version(directory):
+  """Refuses a checkpoint written by a newer tfvae than this one (its
+  model may hold what this code cannot read); older ones load, each
+  computing what it did (checkpoints before 0.4 name no version)."""
+  from tfvae import __version__  # pylint: disable=g-import-not-at-top
+  written = read_metadata(directory).get("tfvae_version")
+  if written is not None and (
+      _version_tuple(written)[:2] > _version_tuple(__version__)[:2]):
+    raise ValueError(
+        f"{os.fspath(directory)} was written by tfvae {written}, newer than "
+        f"this tfvae {__version__}; upgrade tfvae to read it")
+
+
 def load_checkpoint(directory):
   """Rebuilds the `tfvae.VAE` saved by `save_checkpoint`, optimizer included.
 
@@ -199,6 +221,7 @@ def load_checkpoint(directory):
     raise ValueError(
         f"{directory} is not a tfvae checkpoint: {MODEL_FILE} is missing "
         "(write one with tfvae-train --checkpoint-dir)")
+  check_version(directory)
   try:
     model = tf_keras.models.load_model(model_path)
   except (ValueError, OSError, KeyError, TypeError) as error:

@@ -543,3 +543,181 @@ def impute_main(argv=None):
   args = build_impute_parser().parse_args(argv)
   return _run_with_model(args, "imputation", "impute_file",
                          num_imputations=args.num_imputations)
+
+
+# -- tfvae-sample ---------------------------------------------------------------
+
+
+def build_sample_parser():
+  parser = argparse.ArgumentParser(
+      prog="tfvae-sample",
+      description="Write synthetic rows drawn from a trained model, in the "
+      "training table's columns, header and formats (each column within its "
+      "training range and rounded to its recorded resolution), streamed to "
+      "a CSV file. With --given or --complete, rows are drawn from the "
+      "model's conditional given some values, by the importance resampling "
+      "of multiple imputation.")
+  parser.add_argument("--checkpoint-dir", "--checkpoint", required=True,
+                      help="a checkpoint written by tfvae-train --checkpoint-dir")
+  parser.add_argument("--output", required=True, help="the CSV to write")
+  parser.add_argument("--rows", type=_positive_int,
+                      help="how many rows to draw (required unless "
+                      "--complete)")
+  parser.add_argument("--seed", type=_seed, default=0,
+                      help="the same seed writes the same rows, and the first "
+                      "n rows of a longer file")
+  condition = parser.add_mutually_exclusive_group()
+  condition.add_argument(
+      "--given", type=_condition,
+      help="draw rows given these values, e.g. 'alcohol=13.5,ash=2.4' (a "
+      "column of a table without a header is '#3', its number)")
+  condition.add_argument(
+      "--complete", metavar="PARTIAL",
+      help="a data file of partial rows: write each with its empty cells "
+      "drawn given its filled ones")
+  add_read_options(parser)
+  parser.add_argument("--num-samples", type=_num_samples, default=1000,
+                      help="importance samples per condition (default 1000; "
+                      "raised up to 65,536 until a --given condition has "
+                      "1,000 effective samples)")
+  parser.add_argument("--raw", action="store_true",
+                      help="write the model's own draws: no range, no "
+                      "rounding to the columns' resolutions")
+  report = parser.add_argument_group("report")
+  report.add_argument(
+      "--report", metavar="REPORT.json",
+      help="also judge the rows against held-out real rows: fidelity "
+      "(SDMetrics' measures), detection, ML efficacy and privacy, as JSON "
+      "and a Markdown summary beside it (REPORT.md)")
+  report.add_argument(
+      "--data", help="for --report: the real data (default: the checkpoint's "
+      "training data), split into training and held-out rows as training "
+      "split it")
+  report.add_argument("--target",
+                      help="for --report: a column to predict (ML efficacy)")
+  report.add_argument("--report-rows", type=_positive_int, default=5000,
+                      help="synthetic rows judged (the first ones; default "
+                      "5000)")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace existing output files")
+  _add_verbose(parser)
+  return parser
+
+
+def _condition(text):
+  try:
+    return validation.parse_condition(text)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(
+        str(error).replace("--given: ", "")) from None
+
+
+@_fail_cleanly
+def sample_main(argv=None):
+  """`tfvae-sample`: a checkpoint -> synthetic rows (and a report)."""
+  parser = build_sample_parser()
+  args = parser.parse_args(argv)
+  if args.complete is None and args.rows is None:
+    parser.error("--rows is required (or --complete PARTIAL)")
+  if args.complete is not None and args.rows is not None:
+    parser.error("--rows does not go with --complete (one row per partial "
+                 "row)")
+  if args.report and (args.given or args.complete):
+    parser.error("--report judges rows drawn without a condition; drop "
+                 "--given / --complete")
+  if not args.report and (args.data or args.target):
+    parser.error("--data and --target go with --report")
+  from tfvae import atomic  # pylint: disable=g-import-not-at-top
+  from tfvae import checkpoint  # pylint: disable=g-import-not-at-top
+  from tfvae import synthesis  # pylint: disable=g-import-not-at-top
+  protect = [args.complete, args.data]
+  atomic.check_output_file(args.output, args.overwrite, protect=protect)
+  if args.report:
+    if os.path.abspath(args.report) == os.path.abspath(args.output):
+      raise ValueError(f"{args.report}: the report and the rows need "
+                       "different files")
+    for path in (args.report, os.path.splitext(args.report)[0] + ".md"):
+      atomic.check_output_file(path, args.overwrite, protect=protect)
+  if not checkpoint.is_checkpoint(args.checkpoint_dir):
+    raise ValueError(checkpoint.why_not_a_checkpoint(args.checkpoint_dir))
+  metadata = checkpoint.read_metadata(args.checkpoint_dir)
+  settings = metadata.get("model", {})
+  width = settings.get("input_dim")
+  names = settings.get("feature_names")
+  given = target = None
+  if args.given is not None:
+    given = _given_columns(args.given, names, width)
+  if args.target is not None:
+    target = _column_index(args.target, names, width, "--target")
+  if args.rows is not None and width:
+    # One character and a delimiter per cell at the very least.
+    synthesis.check_disk_space(args.output, 2.0 * args.rows * width)
+  if args.complete is not None:
+    check_data_file(args.complete, read_options(args), width, names)
+  runtime.import_tensorflow(verbose=args.verbose >= 3)
+  model = checkpoint.load_checkpoint(args.checkpoint_dir)
+  as_recorded = not args.raw
+  if args.complete is not None:
+    result = synthesis.complete_file(
+        model, args.complete, args.output, num_samples=args.num_samples,
+        seed=args.seed, as_recorded=as_recorded, overwrite=args.overwrite,
+        options=read_options(args), verbose=args.verbose)
+    print(result.describe(args.output))
+    return 0
+  result = synthesis.sample_file(
+      model, args.output, args.rows, seed=args.seed, given=given,
+      num_samples=args.num_samples, as_recorded=as_recorded,
+      overwrite=args.overwrite, verbose=args.verbose,
+      keep_rows=args.report_rows if args.report else 0)
+  print(result.describe(args.output))
+  if args.report:
+    from tfvae import fidelity  # pylint: disable=g-import-not-at-top
+    train, holdout = synthesis.real_rows(
+        metadata.get("training", {}), args.data,
+        read_options(args) if args.data else None)
+    report = fidelity.report(train, holdout, result.kept, model.feature_names,
+                             target, seed=args.seed)
+    summary = synthesis.write_report(report, args.report, args.overwrite)
+    privacy = report["privacy"]
+    print(f"report: quality {report['quality_score']:.3f} (training rows "
+          f"{report['ceiling']['quality_score']:.3f}), detection "
+          f"{report['detection']['score']:.3f}, distance ratio "
+          f"{privacy['dcr_ratio']:.2f}, {privacy['exact_copies']} copies; "
+          f"{args.report} and {summary}")
+  return 0
+
+
+def _column_index(column, names, width, flag):
+  """A column named by the user (its name, or '#n' / n its 1-based
+  number) -> its 0-based index."""
+  if isinstance(column, int):
+    index = column
+  elif names and column in names:
+    return names.index(column)
+  else:
+    text = column[1:] if column.startswith("#") else column
+    if not text.isdigit():
+      known = (f"one of {validation.shown_names(names)}" if names else
+               "a column number such as #3")
+      raise ValueError(f"{flag}: no column {column!r}; expected {known}")
+    index = int(text) - 1
+  if width and not 0 <= index < width:
+    raise ValueError(f"{flag}: no column number {index + 1}; the model has "
+                     f"{width} columns")
+  return index
+
+
+def _given_columns(given, names, width):
+  """--given's {column: text} -> {0-based index: text}, columns checked
+  against the checkpoint before TensorFlow starts (values are checked by
+  `validation.condition_row`)."""
+  result = {}
+  for column, value in given.items():
+    index = _column_index(column, names, width, "--given")
+    if index in result:
+      raise ValueError(f"--given: {validation.column_label(index, names)} "
+                       "is given twice")
+    result[index] = value
+  if width and len(result) >= width:
+    raise ValueError("--given gives every column: nothing is left to draw")
+  return result

@@ -23,7 +23,10 @@ and from z to x as training and scoring.
   own parameters when they differ from those (x_loc, x_scale, and x_df for
   Student's t, whose x_stddev is infinite where df <= 2), and with atoms
   x_atom_probability, the chance a value sits at one of its column's atoms
-  (listed in the metadata).
+  (listed in the metadata); `sample`: num_rows int32 (1 to 100,000), seed
+  int64 [2] -> x float64 [num_rows, input_dim], new rows as `VAE.sample`
+  draws them (within each column's training range, on its resolution;
+  seed [s, 0] gives `sample(num_rows, seed=s)`'s rows).
 - scorer `score`: x float64 (NaN: missing), seed int64 [2] ->
   log_likelihood (log p(x_obs), nats, data units), log_likelihood_per_feature,
   num_observed, anomaly_score (`VAE.anomaly_score`: -log p(x_obs) with
@@ -59,10 +62,13 @@ from tfvae import versions
 from tfvae.inference import calibration
 from tfvae.inference import importance
 from tfvae.inference import imputation
+from tfvae.inference import sampling
 from tfvae.inference.importance import MAX_DECODED_ROWS
 
 # The most importance samples a `score_k` request may ask for per row.
 MAX_REQUEST_SAMPLES = 10000
+# The most rows a decoder `sample` request may ask for.
+MAX_REQUEST_ROWS = 100000
 WARMUP_FILE = "tf_serving_warmup_requests"
 _GAUSSIAN_FAMILIES = (families.GAUSSIAN, families.GAUSSIAN_SHARED, families.MSE)
 
@@ -125,6 +131,23 @@ class DecoderModule(tf.Module):
         self._moments,
         autograph=False, input_signature=[
             tf.TensorSpec([None, model.latent_dim], tf.float32, name="z")])
+    self.sample = tf.function(
+        self._sample, autograph=False, input_signature=[
+            tf.TensorSpec([], tf.int32, name="num_rows"),
+            tf.TensorSpec([2], tf.int64, name="seed")])
+
+  def _sample(self, num_rows, seed):
+    """num_rows new rows as `VAE.sample` draws them (within each column's
+    training range, on its resolution): `sample(n, seed=s)` of the model
+    is this with seed [s, 0], for n up to `sampling.CHUNK_ROWS`."""
+    check = tf.debugging.assert_less_equal(
+        num_rows, MAX_REQUEST_ROWS,
+        message=f"num_rows must be 1 to {MAX_REQUEST_ROWS}")
+    check_positive = tf.debugging.assert_positive(
+        num_rows, message=f"num_rows must be 1 to {MAX_REQUEST_ROWS}")
+    with tf.control_dependencies([check, check_positive]):
+      num_rows = tf.identity(num_rows)
+    return {"x": sampling.draw_rows(self._model, num_rows, seed)}
 
   def _moments(self, z):
     p = self._model.likelihood_parameters(
@@ -139,7 +162,7 @@ class DecoderModule(tf.Module):
 
   @property
   def signatures(self):
-    return {"serving_default": self.serving_default}
+    return {"serving_default": self.serving_default, "sample": self.sample}
 
 
 class ScorerModule(tf.Module):
@@ -296,6 +319,11 @@ def _metadata(model, part, version):
       # a probability per resolution (docs/likelihoods.md).
       "resolution": [float(r) for r in
                      model.standardization.resolution.numpy()],
+      # Each column's training range, which `sample` keeps to (None:
+      # unknown, for a model saved before ranges were kept).
+      "range": [[float(lo), float(hi)] if np.isfinite(lo) else None
+                for lo, hi in zip(model.standardization.lower.numpy(),
+                                  model.standardization.upper.numpy())],
       "units": "data units (standardisation is inside the graph)",
       "tfvae_version": tfvae.__version__,
       "tensorflow_version": tf.__version__,
@@ -458,7 +486,8 @@ def export_model(model, export_dir, version=None, overwrite=False,
                    ("serving_float32", {"x": typical_x.astype(np.float32)})]),
       "decoder": (DecoderModule(model), _metadata(model, "decoder", version),
                   [("serving_default", {"z": zeros}),
-                   ("serving_default", {"z": np.repeat(zeros, 64, 0)})]),
+                   ("serving_default", {"z": np.repeat(zeros, 64, 0)}),
+                   ("sample", {"num_rows": np.int32(64), "seed": seed})]),
       "scorer": (ScorerModule(model, num_samples),
                  dict(_metadata(model, "scorer", version),
                       num_samples=int(num_samples)),

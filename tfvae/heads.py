@@ -364,14 +364,28 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     return tf.nn.softmax(cls._masked_logits(parameters), axis=-1)
 
   @classmethod
-  def draw(cls, parameters, component_uniforms, value_uniforms):
+  def draw(cls, parameters, component_uniforms, value_uniforms, lower=None,
+           upper=None):
     """Draws by inverse CDF from uniforms of the parameters' shape [..., D].
 
     `component_uniforms` picks the mixture component (with atoms), and
     `value_uniforms` the family's quantile; the same uniforms for every row
-    make the draws of a row independent of the other rows.
+    make the draws of a row independent of the other rows. With `lower`
+    and `upper` ([D], the parameters' units) the family is truncated to
+    [lower, upper]: the quantile of F(lower) + v (F(upper) - F(lower)), an
+    exact draw from the truncated family; where the interval holds almost
+    none of the family's mass (below TRUNCATION_MIN_MASS) the untruncated
+    draw is clipped instead.
     """
-    values = cls.family(parameters).quantile(value_uniforms)
+    family = cls.family(parameters)
+    if lower is None:
+      values = family.quantile(value_uniforms)
+    else:
+      low, high = family.cdf(lower), family.cdf(upper)
+      values = family.quantile(low + value_uniforms * (high - low))
+      values = tf.where(high - low > TRUNCATION_MIN_MASS, values,
+                        family.quantile(value_uniforms))
+      values = tf.clip_by_value(values, lower, upper)
     if "atom_logits" not in parameters:
       return values
     cumulative = tf.cumsum(cls.component_probabilities(parameters), axis=-1)
@@ -413,6 +427,12 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
   @classmethod
   def from_config(cls, config):
     return cls(**config)
+
+
+# Below this much of a family's mass inside a column's range, a truncated
+# draw is not computed (its quantiles lose their precision): the plain draw
+# is clipped to the range instead.
+TRUNCATION_MIN_MASS = 1e-9
 
 
 def _pick_atoms(atom_loc, component):

@@ -46,6 +46,7 @@ class Scan:
   scale: np.ndarray
   train_sample: np.ndarray
   validation_sample: np.ndarray
+  value_range: tuple = None
 
 
 def _split_block(block, rows, validation_fraction, seed):
@@ -100,7 +101,8 @@ def scan(path, validation_fraction=0.2, seed=0, options=None,
       num_validation=validation_sample.num_rows, dropped_rows=dropped,
       missing_fraction=missing / max(total, 1), loc=loc, scale=scale,
       train_sample=train_stats.sample[:SAMPLE_ROWS].copy(),
-      validation_sample=validation_sample.sample.copy())
+      validation_sample=validation_sample.sample.copy(),
+      value_range=train_stats.value_range)
 
 
 def dataset(path, batch_size, split="train", validation_fraction=0.2, seed=0,

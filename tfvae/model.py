@@ -535,16 +535,20 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     Returns:
       self, for chaining.
     """
-    loc, scale, sample = statistics.compute_statistics_of(
+    loc, scale, sample, value_range = statistics.compute_statistics_of(
         x, self.input_dim, self.seed, self.feature_names, batch_size)
-    return self.adapt_to_sample(loc, scale, sample)
+    return self.adapt_to_sample(loc, scale, sample, value_range)
 
-  def adapt_to_sample(self, loc, scale, sample):
-    """`adapt` with the statistics known: loc, scale [input_dim], and rows
-    [n, input_dim] (all, or a sample) for the resolution and the atoms."""
+  def adapt_to_sample(self, loc, scale, sample, value_range=None):
+    """`adapt` with the statistics known: loc, scale [input_dim], rows
+    [n, input_dim] (all, or a sample) for the resolution and the atoms,
+    and each column's range (lower, upper) [input_dim] (default: the
+    rows')."""
     resolution = statistics.compute_resolution(sample)
+    if value_range is None:
+      value_range = statistics.compute_range(sample)
     self.set_statistics(loc, scale, *self.find_atoms(sample, scale, resolution),
-                        resolution=resolution)
+                        resolution=resolution, value_range=value_range)
     return self
 
   def find_atoms(self, x, scale, resolution=None):
@@ -562,12 +566,14 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
                                     min_separation=separation, coarse=coarse)
 
   def set_statistics(self, loc, scale, atoms=None, atom_frequencies=None,
-                     resolution=None):
+                     resolution=None, value_range=None):
     """Sets what `adapt` computes: loc, scale [input_dim], the atoms
     [input_dim, num_atoms] with their frequencies (which start the
-    decoder's mixture weights where the data have them) and the
-    resolution [input_dim]."""
-    self.standardization.set_statistics(loc, scale, atoms, resolution)
+    decoder's mixture weights where the data have them), the resolution
+    [input_dim] and the range (lower, upper) [input_dim] that samples
+    keep to."""
+    self.standardization.set_statistics(loc, scale, atoms, resolution,
+                                        value_range)
     if self.num_atoms and atom_frequencies is not None:
       self.likelihood_head.set_atom_logits(
           self.decoder_net.layers[-1],

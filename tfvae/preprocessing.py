@@ -60,16 +60,31 @@ class Standardization(tf_keras.layers.Layer):
     self.resolution = self.add_weight(
         name="resolution", shape=[self.input_dim], dtype=tf.float64,
         initializer="zeros", trainable=False)
+    # Each column's smallest and largest training value in data units
+    # (-inf and inf: unknown, as in models saved before they were kept).
+    self.lower = self.add_weight(
+        name="lower", shape=[self.input_dim], dtype=tf.float64,
+        initializer=tf_keras.initializers.Constant(-float("inf")),
+        trainable=False)
+    self.upper = self.add_weight(
+        name="upper", shape=[self.input_dim], dtype=tf.float64,
+        initializer=tf_keras.initializers.Constant(float("inf")),
+        trainable=False)
 
-  def set_statistics(self, loc, scale, atoms=None, resolution=None):
+  def set_statistics(self, loc, scale, atoms=None, resolution=None,
+                     value_range=None):
     """Sets the statistics: loc, scale [input_dim] (scale > 0), the atoms
-    [input_dim, num_atoms] (NaN: none) and the resolution [input_dim]."""
+    [input_dim, num_atoms] (NaN: none), the resolution [input_dim] and the
+    range (lower [input_dim], upper [input_dim])."""
     self.loc.assign(tf.cast(loc, tf.float64))
     self.scale.assign(tf.cast(scale, tf.float64))
     if atoms is not None:
       self.atoms.assign(tf.cast(atoms, tf.float64))
     if resolution is not None:
       self.resolution.assign(tf.cast(resolution, tf.float64))
+    if value_range is not None:
+      self.lower.assign(tf.cast(value_range[0], tf.float64))
+      self.upper.assign(tf.cast(value_range[1], tf.float64))
     self.adapted.assign(True)
 
   def scale_floor(self, floor, dtype=tf.float32):
@@ -82,14 +97,21 @@ class Standardization(tf_keras.layers.Layer):
 
   def load_own_variables(self, store):
     """Loads the variables; a model saved before the resolution existed
-    (four variables) gets resolution 0, and computes what it did."""
-    if len(store.keys()) == 4:
-      for index, variable in enumerate((self.loc, self.scale, self.adapted,
-                                        self.atoms)):
-        variable.assign(store[f"{index}"])
+    (four variables) gets resolution 0, and one saved before the range
+    (five) an unknown range: each computes what it did."""
+    variables = (self.loc, self.scale, self.adapted, self.atoms,
+                 self.resolution, self.lower, self.upper)
+    count = len(store.keys())
+    if count not in (4, 5):
+      return super().load_own_variables(store)
+    for index, variable in enumerate(variables[:count]):
+      variable.assign(store[f"{index}"])
+    if count == 4:
       self.resolution.assign(tf.zeros_like(self.resolution))
-      return
-    super().load_own_variables(store)
+    self.lower.assign(tf.fill([self.input_dim],
+                              tf.constant(-float("inf"), tf.float64)))
+    self.upper.assign(tf.fill([self.input_dim],
+                              tf.constant(float("inf"), tf.float64)))
 
   def atom_tolerance(self):
     """How far from an atom a value still counts as that atom, data units,

@@ -251,11 +251,13 @@ def check_memory(num_bytes, what, advice):
   """
   available = available_memory()
   if available is not None and num_bytes > available:
-    raise ValueError(f"{what} needs about {_size(num_bytes)} of memory, more "
-                     f"than the {_size(available)} available; {advice}")
+    raise ValueError(f"{what} needs about {format_size(num_bytes)} of "
+                     f"memory, more than the {format_size(available)} "
+                     f"available; {advice}")
 
 
-def _size(num_bytes):
+def format_size(num_bytes):
+  """A byte count for people: '12.3 MB'."""
   for unit in ("bytes", "KB", "MB", "GB", "TB"):
     if num_bytes < 1000 or unit == "TB":
       return f"{num_bytes:.0f} {unit}" if unit == "bytes" else (

@@ -79,6 +79,8 @@ class StreamingStatistics:
     self.num_missing = np.zeros(self.width, np.int64)
     self._sum = np.zeros(self.width)
     self._sum_squares = np.zeros(self.width)
+    self._lower = np.full(self.width, np.inf)
+    self._upper = np.full(self.width, -np.inf)
 
   def update(self, block):
     """Adds a float array [rows, width] (NaN: missing) to the statistics."""
@@ -88,6 +90,12 @@ class StreamingStatistics:
     observed = np.where(missing, 0.0, block)
     self._sum += observed.sum(axis=0)
     self._sum_squares += np.square(observed).sum(axis=0)
+    if len(block):
+      with np.errstate(invalid="ignore"):
+        self._lower = np.fmin(self._lower, np.nanmin(
+            np.where(missing, np.inf, block), axis=0))
+        self._upper = np.fmax(self._upper, np.nanmax(
+            np.where(missing, -np.inf, block), axis=0))
     free = self.capacity - min(self.num_rows, self.capacity)
     take = min(free, len(block))
     if take:
@@ -109,6 +117,12 @@ class StreamingStatistics:
   def sample(self):
     """The reservoir: float64 [min(num_rows, capacity), width]."""
     return self._reservoir[:min(self.num_rows, self.capacity)]
+
+  @property
+  def value_range(self):
+    """Exact (smallest, largest) observed value per column, float64 [width]
+    each (inf and -inf for a column with none)."""
+    return self._lower.copy(), self._upper.copy()
 
   @property
   def missing_fraction(self):
@@ -176,8 +190,9 @@ def compute_statistics_of(x, width, seed=0, feature_names=None,
     batch_size: rows per block when reading a file.
 
   Returns:
-    (loc [width], scale [width], rows [n, width]): the statistics and the
-    rows (all of them, or the reservoir) that atoms are found in.
+    (loc [width], scale [width], rows [n, width], (lower [width],
+    upper [width])): the statistics, the rows (all of them, or the
+    reservoir) that atoms are found in, and each column's exact range.
   """
   from tfvae import data as data_lib  # pylint: disable=g-import-not-at-top
   if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
@@ -191,11 +206,20 @@ def compute_statistics_of(x, width, seed=0, feature_names=None,
   else:
     rows = validation.validate_array(x, "adapt data", width,
                                      expected_names=feature_names)
-    return (*compute_standardization(rows), rows)
+    return (*compute_standardization(rows), rows, compute_range(rows))
   stats = StreamingStatistics(width, seed=seed)
   for block in blocks:
     stats.update(block)
-  return (*stats.result(), stats.sample)
+  return (*stats.result(), stats.sample, stats.value_range)
+
+
+def compute_range(x):
+  """Each column's smallest and largest observed value (NaN: missing),
+  float64 [width] each; inf and -inf for a column with none."""
+  x = np.asarray(x, np.float64)
+  missing = np.isnan(x)
+  return (np.where(missing, np.inf, x).min(axis=0, initial=np.inf),
+          np.where(missing, -np.inf, x).max(axis=0, initial=-np.inf))
 
 
 # Decimal steps tried as a column's resolution, 10**k for k in this range;

@@ -167,6 +167,79 @@ def column_label(index, feature_names):
 
 
 
+def condition_row(given, width, feature_names=None, name="given"):
+  """A condition for conditional generation as a row [width] of float64:
+  the given values, NaN for those to draw.
+
+  Args:
+    given: a sequence of `width` numbers (NaN: draw it), or a dict
+      mapping columns to values: a column is its name (when the model has
+      names) or its 0-based index.
+    width: the model's number of columns.
+    feature_names: the model's column names, or None.
+    name: what the condition is called in messages.
+
+  Raises:
+    ValueError: an unknown column, a value that is not a finite number, a
+      column given twice, or a condition that gives every column (nothing
+      would be left to draw).
+  """
+  if isinstance(given, dict):
+    row = np.full(width, np.nan)
+    names = list(feature_names) if feature_names is not None else []
+    for key, value in given.items():
+      if isinstance(key, str) and key in names:
+        index = names.index(key)
+      elif isinstance(key, (int, np.integer)) and not isinstance(key, bool) \
+          and 0 <= key < width:
+        index = int(key)
+      else:
+        known = (f"one of {shown_names(names)}" if names else
+                 f"an index in 0..{width - 1}")
+        raise ValueError(f"{name}: no column {key!r}; expected {known}")
+      if not np.isnan(row[index]):
+        raise ValueError(f"{name}: {column_label(index, feature_names)} is "
+                         "given twice")
+      try:
+        number = float(value)
+      except (TypeError, ValueError):
+        raise ValueError(f"{name}: {column_label(index, feature_names)}: "
+                         f"{value!r} is not a number") from None
+      if not np.isfinite(number):
+        raise ValueError(f"{name}: {column_label(index, feature_names)}: "
+                         f"expected a finite number, got {value!r}")
+      row[index] = number
+  else:
+    row = validate_array(np.asarray(given, np.float64).reshape(1, -1), name,
+                         width)[0]
+  if not np.isnan(row).any():
+    raise ValueError(f"{name} gives every column: nothing is left to draw")
+  return row
+
+
+def parse_condition(text, name="--given"):
+  """'age=30,income=5000' -> {'age': 30.0, 'income': 5000.0}; a column
+  may be named by its 1-based number when the model has no names
+  ('#3=1.5' is column 3), giving a 0-based int key."""
+  given = {}
+  for part in text.split(","):
+    if not part.strip():
+      continue
+    column, sep, value = part.partition("=")
+    column = column.strip()
+    if not sep or not column:
+      raise ValueError(f"{name}: expected column=value pairs separated by "
+                       f"commas, got {part.strip()!r}")
+    if column.startswith("#") and column[1:].isdigit():
+      column = int(column[1:]) - 1
+    if column in given:
+      raise ValueError(f"{name}: column {column!r} is given twice")
+    given[column] = value.strip()
+  if not given:
+    raise ValueError(f"{name}: expected column=value pairs, got {text!r}")
+  return given
+
+
 def shown_names(names, limit=8):
   """Up to `limit` names, quoted, for a one-line message."""
   shown = ", ".join(repr(n) for n in names[:limit])

@@ -33,12 +33,18 @@ def proposal(model, u, observed, gaps=True):
   Rows without missing values use q(z|x) alone (all C components equal
   it). A row with gaps mixes, in equal parts, q(z|x_obs) as the encoder
   gives it, the encoder's posterior at the row completed by the model's
-  own predictions (`REFINE_STEPS` rounds of encode -> decode -> fill), and
-  that posterior widened by 1.5 sqrt(D / n_observed). Any proposal gives a
-  valid estimate; this mixture stays tight both for models trained on
-  complete data, whose encoder never saw a gap, and for models trained
-  with gaps (measured on probabilistic PCA: within 0.2% of the exact
-  marginal of the observed values, `tests/test_model.py`).
+  own predictions (`REFINE_STEPS` rounds of encode -> decode -> fill),
+  and that posterior widened by 1.5 sqrt(D / n_observed), two parts each,
+  and the prior, one part in seven (defensive importance sampling,
+  Hesterberg 1995: no weight exceeds 7 max_z p(x_obs|z), so the
+  estimates' variance is finite and falls as 1/K; without it, directions
+  the observed values leave free made the imputations of probabilistic
+  PCA no better at K = 10,000 than at 1,000: RMSE against the exact
+  conditional mean 0.19 and 0.06 sd for two seeds, now 0.020 and 0.023).
+  Any proposal gives a valid estimate; this mixture stays tight both for
+  models trained on complete data, whose encoder never saw a gap, and for
+  models trained with gaps (measured on probabilistic PCA: within 0.2% of
+  the exact marginal of the observed values, `tests/test_model.py`).
 
   Args:
     model: a `tfvae.VAE`.
@@ -48,7 +54,7 @@ def proposal(model, u, observed, gaps=True):
       spares tracing the refinement.
 
   Returns:
-    (locs, scales), float32 [C, B, latent_dim] with C = 3.
+    (locs, scales), float32 [C, B, latent_dim] with C = 7.
   """
   trained = model.posterior_from_standard(u, observed)
   has_gap = tf.reduce_any(tf.logical_not(observed), axis=-1, keepdims=True)
@@ -64,7 +70,7 @@ def proposal(model, u, observed, gaps=True):
     return posterior["loc"], posterior["scale"]
 
   if not gaps:  # known complete: no refinement to trace
-    return (tf.stack([trained["loc"]] * 3), tf.stack([trained["scale"]] * 3))
+    return (tf.stack([trained["loc"]] * 7), tf.stack([trained["scale"]] * 7))
   loc, scale = tf.cond(tf.reduce_any(has_gap), refine,
                        lambda: (trained["loc"], trained["scale"]))
   loc = tf.where(has_gap, loc, trained["loc"])
@@ -74,9 +80,15 @@ def proposal(model, u, observed, gaps=True):
   observed_count = tf.reduce_sum(tf.cast(observed, tf.float32), -1,
                                  keepdims=True)
   widening = 1.5 * tf.sqrt(model.input_dim / tf.maximum(observed_count, 1.0))
-  return (tf.stack([trained["loc"], loc, loc]),
-          tf.stack([trained["scale"], scale,
-                    tf.where(has_gap, widening * scale, scale)]))
+  # The prior, for rows with gaps: a defensive component (Hesterberg
+  # 1995) that bounds every weight by 4 max_z p(x_obs|z), where the
+  # encoder's components are too narrow in directions that the observed
+  # values leave free (their weights would have infinite variance).
+  prior_loc = tf.where(has_gap, tf.zeros_like(loc), trained["loc"])
+  prior_scale = tf.where(has_gap, tf.ones_like(scale), trained["scale"])
+  widened = tf.where(has_gap, widening * scale, scale)
+  return (tf.stack([trained["loc"], loc, loc] * 2 + [prior_loc]),
+          tf.stack([trained["scale"], scale, widened] * 2 + [prior_scale]))
 
 
 def importance_sample(model, x, noise, first_sample=0, with_moments=False,

@@ -12,8 +12,10 @@ only the model's public steps (`standardize`, `posterior_from_standard`,
 
 import warnings
 
+import numpy as np
 import tensorflow as tf
 
+from tfvae import validation
 from tfvae.inference import calibration
 from tfvae.inference import importance
 from tfvae.inference import imputation
@@ -23,17 +25,21 @@ from tfvae.inference import sampling
 class InferenceMethods:
   """Mixin of `tfvae.VAE`: what a trained model answers."""
 
-  def sample(self, num_examples, seed=None):
+  def sample(self, num_examples, seed=None, as_recorded=True):
     """Draws new rows x ~ p(x|z), z ~ p(z), in data units.
 
     Args:
       num_examples: Python int.
       seed: optional int in [0, 2**63); None follows the global seed.
+        Row i depends only on the seed and i.
+      as_recorded: True (default): each column kept within its training
+        range and rounded to its recording resolution, like the training
+        rows; False: the model's own draws (`tfvae.inference.sampling`).
 
     Returns:
       float64 numpy array [num_examples, input_dim].
     """
-    return sampling.sample(self, num_examples, seed)
+    return sampling.sample(self, num_examples, seed, as_recorded)
 
   def importance_sample(self, x, noise, first_sample=0, with_moments=False,
                         gaps=True):
@@ -58,14 +64,26 @@ class InferenceMethods:
                                      gaps)
 
   @tf.function(reduce_retracing=True, autograph=False)
+  def sample_chunk(self, num_examples, seed_pair, as_recorded=True):
+    """One chunk of `sample`: float64 [num_examples, D] from a key [2]."""
+    return sampling.draw_rows(self, num_examples, seed_pair, as_recorded)
+
+  @tf.function(reduce_retracing=True, autograph=False)
   def imputation_moments(self, x, noise, first_sample):
     """(log sum w [B], weighted mean [B, D], second moment [B, D])."""
     return imputation.moments(self, x, noise, first_sample)
 
   @tf.function(reduce_retracing=True, autograph=False)
-  def imputation_draws(self, x, noise, uniforms):
+  def imputation_draws(self, x, noise, uniforms, as_recorded=False):
     """M draws of x from p(x_mis | x_obs), [M, B, D]."""
-    return imputation.draws(self, x, noise, uniforms)
+    return imputation.draws(self, x, noise, uniforms, as_recorded)
+
+  @tf.function(reduce_retracing=True, autograph=False)
+  def effective_sample_size(self, x, noise):
+    """Kish's effective number of the importance samples `noise` [K, L]
+    for each row x [B, D], float64 [B]."""
+    return imputation.effective_sample_size(
+        importance.importance_sample(self, x, noise)["log_weights"])
 
   def marginal_log_likelihood(self, x, num_samples=1000, seed=None, verbose=0,
                               basis="data"):
@@ -92,7 +110,7 @@ class InferenceMethods:
                                               verbose, basis)
 
   def impute(self, x, num_samples=1000, seed=None, num_imputations=None,
-             return_std=False, verbose=0):
+             return_std=False, verbose=0, as_recorded=False):
     """Fills missing values from p(x_mis | x_obs), by importance sampling.
 
     Observed entries come back bit for bit (see
@@ -106,13 +124,43 @@ class InferenceMethods:
       return_std: with the mean, also return the predictive standard
         deviation per entry (0 where observed).
       verbose: 1 shows a progress line.
+      as_recorded: with `num_imputations`, draws within each column's
+        training range and on its resolution, as `sample` gives them.
 
     Returns:
       float64 [N, input_dim] (and the std with `return_std`), or with
       `num_imputations` float64 [M, N, input_dim].
     """
     return imputation.impute(self, x, num_samples, seed, num_imputations,
-                             return_std, verbose)
+                             return_std, verbose, as_recorded)
+
+  def sample_given(self, given, num_examples, num_samples=1000, seed=None,
+                   as_recorded=True):
+    """Draws rows from the model's conditional p(x_mis | x_obs) for one
+    condition: the sampling importance resampling of multiple imputation,
+    with K raised until the condition has enough effective samples
+    (`tfvae.inference.imputation.condition_samples`).
+
+    Args:
+      given: float [input_dim]: the given values, NaN for those to draw;
+        or a dict {column name or index: value}.
+      num_examples: rows to draw.
+      num_samples: the first K tried.
+      seed: optional int in [0, 2**63).
+      as_recorded: draws within each column's training range and on its
+        resolution.
+
+    Returns:
+      (rows float64 [num_examples, input_dim], effective sample size of
+      the condition, K used).
+    """
+    row = validation.condition_row(given, self.input_dim, self.feature_names)
+    num_examples = validation.check_positive_int(num_examples, "num_examples")
+    num_samples, ess = imputation.condition_samples(self, row, num_samples,
+                                                    seed)
+    rows = np.concatenate(list(imputation.iter_conditional_draws(
+        self, row, num_examples, num_samples, seed, as_recorded)), axis=0)
+    return rows, ess, num_samples
 
   def anomaly_score(self, x, num_samples=calibration.SCORE_SAMPLES, seed=None,
                     per_feature=False,

@@ -180,7 +180,8 @@ def _build_model(job, adapt_rows):
                           **{**config.model_options(), **job.model_options})
     if config.adapt:
       if adapt_rows is None:  # streamed: the scan's statistics
-        model.adapt_to_sample(data.loc, data.scale, data.train_sample)
+        model.adapt_to_sample(data.loc, data.scale, data.train_sample,
+                              data.value_range)
       else:
         model.adapt(adapt_rows)
     model.compile(networks.make_optimizer(config.learning_rate))
