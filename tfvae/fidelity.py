@@ -10,8 +10,8 @@ read as its reports do:
   Pearson's r (`CorrelationSimilarity`), averaged;
 - the quality score: the mean of the two (SDMetrics' single-table
   `QualityReport`);
-- detection: 1 - (2 max(AUC, 0.5) - 1), the AUC of a logistic regression
-  telling real rows from synthetic ones, 3-fold cross-validated
+- detection: 1 - mean(2 max(AUC, 0.5) - 1) over 3 cross-validation folds
+  of a logistic regression telling real rows from synthetic ones
   (`LogisticDetection`): 1 means indistinguishable;
 - machine-learning efficacy with a target column: a model trained on the
   synthetic rows and tested on held-out real rows (R^2 of a ridge
@@ -149,16 +149,18 @@ def predict_logistic(weights, x):
 
 
 def detection_score(real, synthetic, seed=0):
-  """SDMetrics' LogisticDetection: 1 - (2 max(AUC, 0.5) - 1) for a
-  logistic regression telling real from synthetic rows, the AUC averaged
-  over stratified 3-fold cross-validation, on as many rows of each (up to
-  MAX_ROWS); missing values filled with the column's mean.
-  Returns (score, AUC)."""
+  """SDMetrics' LogisticDetection: a logistic regression (L2, C = 1, on
+  columns centred by their median and scaled by their interquartile
+  range, gaps filled with the mean) learns to tell real rows from
+  synthetic ones; with the AUC of each of 3 stratified folds, the score is
+  1 - mean(2 max(AUC, 0.5) - 1): 1 when they cannot be told apart, 0 when
+  they always can. Up to MAX_ROWS rows of each.
+
+  Returns:
+    (score, mean AUC).
+  """
   rng = np.random.default_rng(seed)
-  # As many rows of each (a lopsided set has an AUC that says little).
-  count = min(len(real), len(synthetic), MAX_ROWS)
-  real, synthetic = (_subsample(real, rng, count),
-                     _subsample(synthetic, rng, count))
+  real, synthetic = _subsample(real, rng), _subsample(synthetic, rng)
   x = np.vstack([real, synthetic])
   labels = np.r_[np.zeros(len(real), int), np.ones(len(synthetic), int)]
   folds = np.empty(len(x), int)
@@ -168,13 +170,21 @@ def detection_score(real, synthetic, seed=0):
   aucs = []
   for fold in range(DETECTION_FOLDS):
     train, test = folds != fold, folds == fold
-    loc, scale = _standardization(x[train])
-    x = _filled(x, loc) if fold == 0 else x
-    weights = fit_logistic((x[train] - loc) / scale, labels[train], 2)
-    scores = predict_logistic(weights, (x[test] - loc) / scale)[:, 1]
+    mean = np.nanmean(x[train], axis=0)
+    filled = _filled(x, mean)
+    center = np.median(filled[train], axis=0)
+    spread = np.subtract(*np.percentile(filled[train], [75, 25], axis=0))
+    spread = np.where(spread > 0, spread, 1.0)
+    scaled = (filled - center) / spread
+    # scikit-learn's C = 1 on the summed log-loss is this on the mean for
+    # the symmetric two-class softmax (whose logit is w_1 - w_0).
+    weights = fit_logistic(scaled[train], labels[train], 2,
+                           l2=2.0 / train.sum())
+    scores = predict_logistic(weights, scaled[test])[:, 1]
     aucs.append(roc_auc(labels[test], scores))
-  auc = float(np.mean(aucs))
-  return 1.0 - (2.0 * max(auc, 0.5) - 1.0), auc
+  aucs = np.array(aucs)
+  return (float(1.0 - np.mean(2.0 * np.maximum(aucs, 0.5) - 1.0)),
+          float(np.mean(aucs)))
 
 
 def _subsample(x, rng, limit=MAX_ROWS):

@@ -381,10 +381,16 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     if lower is None:
       values = family.quantile(value_uniforms)
     else:
-      low, high = family.cdf(lower), family.cdf(upper)
-      values = family.quantile(low + value_uniforms * (high - low))
-      values = tf.where(high - low > TRUNCATION_MIN_MASS, values,
-                        family.quantile(value_uniforms))
+      # One cdf and one quantile call each (Student's t's are large graphs:
+      # every call adds about a second to an export).
+      shape = tf.shape(value_uniforms)
+      bounds = family.cdf(tf.stack([
+          tf.broadcast_to(tf.cast(lower, value_uniforms.dtype), shape),
+          tf.broadcast_to(tf.cast(upper, value_uniforms.dtype), shape)]))
+      low, high = bounds[0], bounds[1]
+      inside = high - low > TRUNCATION_MIN_MASS
+      values = family.quantile(tf.where(
+          inside, low + value_uniforms * (high - low), value_uniforms))
       values = tf.clip_by_value(values, lower, upper)
     if "atom_logits" not in parameters:
       return values
