@@ -79,6 +79,14 @@ def _check_width(tensor, width, name):
   return tf.ensure_shape(tensor, [None, width], name=f"check_{name}")
 
 
+def _keep_untracked(module, model):
+  """Gives `module` a `_model` that SavedModel does not track. Tracked, the
+  model would bring into every servable the graphs of all its traced
+  `tf.function` methods (the scorer's, sampling's: 3 s of saving each,
+  and unused); the servable needs only the layers it names."""
+  object.__setattr__(module, "_model", model)
+
+
 class EncoderModule(tf.Module):
   """x -> (z_mean, z_stddev); tracks only the encoder's variables."""
 
@@ -86,8 +94,7 @@ class EncoderModule(tf.Module):
     super().__init__(name="tfvae_encoder")
     self.standardization = model.standardization
     self.encoder_net = model.encoder_net
-    # Not tracked: a tf.Module tracks only its attributes' variables.
-    self._model = model
+    _keep_untracked(self, model)
     x64 = tf.TensorSpec([None, model.input_dim], tf.float64, name="x")
     x32 = tf.TensorSpec([None, model.input_dim], tf.float32, name="x")
     seed = tf.TensorSpec([2], tf.int64, name="seed")
@@ -125,7 +132,7 @@ class DecoderModule(tf.Module):
     self.standardization = model.standardization
     self.decoder_net = model.decoder_net
     self.likelihood_head = model.likelihood_head  # shared scale, df
-    self._model = model
+    _keep_untracked(self, model)
     self._gaussian = model.likelihood in _GAUSSIAN_FAMILIES
     self.serving_default = tf.function(
         self._moments,
@@ -184,7 +191,7 @@ class ScorerModule(tf.Module):
     self.encoder_net = model.encoder_net
     self.decoder_net = model.decoder_net
     self.likelihood_head = model.likelihood_head
-    self._model = model
+    _keep_untracked(self, model)
     self.num_samples = int(num_samples)
     # Rows per step of the loop over a request: at most MAX_DECODED_ROWS
     # (row, sample) pairs decoded at once, as in the model's own chunks, so

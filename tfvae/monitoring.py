@@ -318,7 +318,9 @@ class VAEMonitor(tf_keras.callbacks.Callback):
     """Histograms of the data vs of `model.sample` for up to 12 features."""
     del loc, scores
     model = self.model
-    samples = model.sample(max(len(self.x), 500), seed=self.seed)
+    # The model's own draws (no range, no rounding): its density as it is.
+    samples = model.sample(max(len(self.x), 500), seed=self.seed,
+                           as_recorded=False)
     features = range(min(model.input_dim, MAX_PLOTTED_FEATURES))
     columns = 4
     rows = math.ceil(len(features) / columns)
