@@ -39,7 +39,8 @@ def trained(tmp_path_factory):
   data = folder / "table.csv"
   data.write_text("\n".join(lines) + "\n")
   assert cli.train_main([
-      "--data", str(data), "--epochs", "80", "--hidden-units", "32",
+      "--data", str(data), "--epochs", "40", "--learning-rate", "0.003",
+      "--hidden-units", "32",
       "--latent-dim", "2", "--logdir", "", "--checkpoint-dir",
       str(folder / "ck"), "--verbose", "0", "--num-samples", "50"]) == 0
   return folder, x
