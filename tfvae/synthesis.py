@@ -124,7 +124,8 @@ def _write_chunks(model, chunks, num_rows, output_path, overwrite, protect,
       if written < keep_rows:
         kept.append(first[:keep_rows - written])
       written += len(first)
-      progress.update(written)
+      if num_rows is None or written < num_rows:  # `close` shows the end
+        progress.update(written)
       first = next(chunks, None)
       if first is None:
         break
@@ -292,7 +293,7 @@ def write_report(result, report_path, overwrite=False):
     json.dump(_without_nan(result), f, indent=1, default=_json_number)
     f.write("\n")
   with atomic.atomic_file(summary_path, overwrite=overwrite) as f:
-    f.write(fidelity.markdown(result))
+    f.write(fidelity.markdown(result) + "\n")
   return summary_path
 
 
