@@ -202,3 +202,14 @@ def test_column_formats_and_header_quoting():
   assert synthesis.header_line(["a", "b,c", 'say "hi"']) == (
       'a,"b,c","say ""hi"""\n')
   assert synthesis.header_line(None) == ""
+
+
+def test_columns_are_named_by_name_or_number():
+  names = ["visits", "price", "weight"]
+  assert cli._column_index("price", names, 3, "--given") == 1
+  assert cli._column_index("#3", names, 3, "--given") == 2
+  assert cli._column_index("1", None, 3, "--target") == 0
+  with pytest.raises(ValueError, match="no column number 4"):
+    cli._column_index("#4", names, 3, "--given")
+  with pytest.raises(ValueError, match="is given twice"):
+    cli._given_columns({"#1": "2", "visits": "3"}, names, 3)

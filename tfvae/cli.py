@@ -690,9 +690,7 @@ def sample_main(argv=None):
 def _column_index(column, names, width, flag):
   """A column named by the user (its name, or '#n' / n its 1-based
   number) -> its 0-based index."""
-  if isinstance(column, int):
-    index = column
-  elif names and column in names:
+  if names and column in names:
     return names.index(column)
   else:
     text = column[1:] if column.startswith("#") else column

@@ -218,9 +218,9 @@ def condition_row(given, width, feature_names=None, name="given"):
 
 
 def parse_condition(text, name="--given"):
-  """'age=30,income=5000' -> {'age': 30.0, 'income': 5000.0}; a column
-  may be named by its 1-based number when the model has no names
-  ('#3=1.5' is column 3), giving a 0-based int key."""
+  """'age=30,#3=1.5' -> {'age': '30', '#3': '1.5'}: the columns and values
+  as written (the command resolves the columns, `condition_row` checks
+  the values)."""
   given = {}
   for part in text.split(","):
     if not part.strip():
@@ -230,8 +230,6 @@ def parse_condition(text, name="--given"):
     if not sep or not column:
       raise ValueError(f"{name}: expected column=value pairs separated by "
                        f"commas, got {part.strip()!r}")
-    if column.startswith("#") and column[1:].isdigit():
-      column = int(column[1:]) - 1
     if column in given:
       raise ValueError(f"{name}: column {column!r} is given twice")
     given[column] = value.strip()
