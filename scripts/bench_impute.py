@@ -1,23 +1,30 @@
 """Imputation quality: tfvae next to the imputers people use, on hidden values.
 
-For each data set, missing rate (MCAR) and seed, a random set of cells is
+For each table, missingness pattern and seed, a random set of cells is
 hidden; every method sees the table with those gaps and fills them; the
 errors on the hidden cells are reported in units of each column's standard
-deviation (RMSE and MAE, lower is better). Methods: column means,
-scikit-learn's `KNNImputer` (5 neighbours, standardised columns),
-`IterativeImputer` with `BayesianRidge` and with `ExtraTreesRegressor` (the
-missForest stand-in), and tfvae (`tfvae-train`'s defaults on the table with
-gaps, then `VAE.impute`, the conditional mean by importance sampling).
-tfvae variants measure the design choices: the single-sample ELBO instead
-of the importance-weighted bound on batches with gaps (`k1`), and an
-encoder without the missing-value indicator (`no_indicator`).
+deviation (RMSE and MAE, lower is better), with the seconds each method
+took (training included). Patterns: `mcar20` and `mcar50` hide each cell
+with probability 0.2 / 0.5 (completely at random); `mar20` leaves the first
+column whole and hides the other cells of a row with probability
+0.4 * (the row's rank in the first column) / N, 20% on average: missing at
+random, the gaps depending on an observed value.
 
-A second part measures what gaps cost the density: the held-out
-log-likelihood of complete test rows for a model trained on the training
-rows with gaps against one trained on them complete.
+Methods: column means, scikit-learn's `KNNImputer` (5 neighbours,
+standardised columns), `IterativeImputer` with `BayesianRidge` (MICE) and
+with `ExtraTreesRegressor` (the missForest stand-in), and tfvae twice with
+its defaults: `tfvae` is what `tfvae-impute --data gappy.csv` runs
+(`tfvae.training.train` with `tfvae-train`'s defaults, then `VAE.impute`),
+`tfvae_api` the README's Python route (`VAE(input_dim=D)`, `adapt`,
+`compile`, `fit` with a validation split, `impute`). Variants measure
+design choices (`tfvae_k1`: the single-sample ELBO on batches with gaps).
+`likelihood_complete` / `likelihood_with_gaps` measure what gaps cost the
+density (held-out log-likelihood of complete rows).
 
-    .venv/bin/python scripts/bench_impute.py [--tables wine,surface]
-        [--rates 0.2,0.5] [--seeds 0,1,2] [--jobs 2]
+    .venv/bin/python scripts/bench_impute.py [--tables wine,usmacro]
+        [--patterns mcar20,mcar50,mar20] [--seeds 0,1,2] [--jobs 2]
+
+Results are cached in bench_results/impute.jsonl (delete it to rerun).
 """
 
 import argparse
@@ -36,24 +43,57 @@ sys.path.insert(0, ROOT)
 from tfvae import realdata  # noqa: E402
 from tfvae import synthetic  # noqa: E402
 
+TABLES = ("wine", "diabetes", "bdims", "concrete", "boston", "usmacro",
+          "commodities", "kershaw", "weather")
+PATTERNS = ("mcar20", "mcar50", "mar20")
 BASELINES = ("column_mean", "knn", "iterative_bayesian_ridge",
              "iterative_extra_trees")
 VARIANTS = {
     "tfvae": {},
     "tfvae_k1": {"model_options": {"missing_train_samples": 1}},
-    "tfvae_no_indicator": {"model_options": {"missing_indicator": False}},
+    "tfvae_gaussian": {"likelihood": "gaussian"},
+    "tfvae_latent_full": lambda columns: {"latent_dim": columns},
+    "tfvae_k50": {"num_train_samples": 50},
+    "tfvae_patience200": {"patience": 200},
+    "tfvae_no_atoms": {"num_atoms": 0},
+    "tfvae_snippet": {"hidden_units": "snippet"},
+    "tfvae_epochs300": {"patience": 0, "epochs": 300},
+    "tfvae_refit": {"refit": True},
+    "tfvae_atoms16": {"num_atoms": 16},
+    "tfvae_atoms32": {"num_atoms": 32},
+    "tfvae_refit_latent_full": lambda columns: {"refit": True,
+                                                "latent_dim": columns},
+    "tfvae_epochs1000": {"patience": 0, "epochs": 1000},
 }
+# Rows kept of a larger table (a fixed random subset): the tree imputer's
+# time grows with them, and the comparison does not need more.
+MAX_ROWS = 2000
 
 
 def load(name):
   if name == "surface":
     return synthetic.make_surface(2000, seed=0)
   values, _ = realdata.load(name)
+  if len(values) > MAX_ROWS:
+    keep = np.random.default_rng(0).choice(len(values), MAX_ROWS,
+                                           replace=False)
+    values = values[np.sort(keep)]
   return values
 
 
-def hide(x, rate, seed):
-  mask = np.random.default_rng(seed).uniform(size=x.shape) < rate
+def hide(x, pattern, seed):
+  """(x with NaN in the hidden cells, the mask of hidden cells)."""
+  rng = np.random.default_rng(seed)
+  uniforms = rng.uniform(size=x.shape)
+  if pattern.startswith("mcar"):
+    mask = uniforms < int(pattern[4:]) / 100
+  elif pattern.startswith("mar"):
+    rate = int(pattern[3:]) / 100
+    rank = np.argsort(np.argsort(x[:, 0], kind="stable")) / len(x)
+    mask = uniforms < 2 * rate * rank[:, None]
+    mask[:, 0] = False
+  else:
+    raise ValueError(f"unknown pattern {pattern!r}")
   mask[mask.all(axis=1), 0] = False  # every row keeps one value
   hidden = x.copy()
   hidden[mask] = np.nan
@@ -85,9 +125,12 @@ def impute_baseline(name, hidden, seed):
 
 
 def train(table_values, seed, variant):
+  """`tfvae-train`'s run on the table, as `tfvae-impute` starts one."""
   from tfvae import data as data_lib  # pylint: disable=g-import-not-at-top
   from tfvae import training  # pylint: disable=g-import-not-at-top
-  options = dict(VARIANTS[variant])
+  options = VARIANTS[variant]
+  options = dict(options(table_values.shape[1]) if callable(options)
+                 else options)
   config = training.TrainConfig(seed=seed, verbose=0, logdir=None,
                                 **{k: v for k, v in options.items()
                                    if k != "model_options"})
@@ -95,26 +138,44 @@ def train(table_values, seed, variant):
                         model_options=options.get("model_options")).model
 
 
+def train_api(table_values, seed):
+  """The README's Python route, with the constructor's and `fit`'s
+  defaults (held-out rows split as `tfvae.data.split` does)."""
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  import tfvae  # pylint: disable=g-import-not-at-top
+  from tfvae import data as data_lib  # pylint: disable=g-import-not-at-top
+  tf_keras.utils.set_random_seed(seed)
+  train_rows, held_out = data_lib.split(table_values, 0.2, seed=seed)
+  model = tfvae.VAE(input_dim=table_values.shape[1], seed=seed)
+  model.adapt(train_rows)
+  model.compile()
+  model.fit(train_rows, validation_data=held_out, verbose=0)
+  return model
+
+
 def run_cell(cell):
-  table, rate, seed, method = cell
+  table, pattern, seed, method = cell
   start = time.perf_counter()
   x = load(table)
-  result = {"table": table, "rate": rate, "seed": seed, "method": method}
+  result = {"table": table, "pattern": pattern, "seed": seed,
+            "method": method}
   if method.startswith("likelihood"):
     order = np.random.default_rng(seed).permutation(len(x))
     cut = int(0.8 * len(x))
     train_rows, test_rows = x[order[:cut]], x[order[cut:]]
     if method == "likelihood_with_gaps":
-      train_rows, _ = hide(train_rows, rate, seed)
+      train_rows, _ = hide(train_rows, pattern, seed)
     model = train(train_rows, seed, "tfvae")
     result["log_likelihood"] = float(np.mean(
         model.marginal_log_likelihood(test_rows, 1000, seed=seed)))
   else:
-    hidden, mask = hide(x, rate, seed)
+    hidden, mask = hide(x, pattern, seed)
     if method in BASELINES:
       filled = impute_baseline(method, hidden, seed)
+    elif method == "tfvae_api":
+      filled = train_api(hidden, seed).impute(hidden, seed=seed)
     else:
-      filled = train(hidden, seed, method).impute(hidden, 1000, seed=seed)
+      filled = train(hidden, seed, method).impute(hidden, seed=seed)
     std = x.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     error = ((filled - x) / std)[mask]
@@ -129,48 +190,75 @@ def _init_worker():
   os.environ["OMP_NUM_THREADS"] = "1"
 
 
-def summarise(results, tables, rates, methods):
+def _mean(results, table, pattern, method, field="rmse"):
+  values = [r[field] for r in results if r["table"] == table
+            and r["pattern"] == pattern and r["method"] == method
+            and field in r]
+  return (np.mean(values), np.std(values), len(values)) if values else None
+
+
+def summarise(results, tables, patterns, methods):
+  """A Markdown table of mean RMSE per (table, pattern), the seconds each
+  method took, and how often each tfvae route is at or below MICE and
+  the missForest stand-in."""
+  shown = [m for m in methods if not m.startswith("likelihood")]
+  print("\n| table, pattern | " + " | ".join(shown) + " |")
+  print("| --- " * (len(shown) + 1) + "|")
+  cells = []
   for table in tables:
-    for rate in rates:
-      cells = [r for r in results if r["table"] == table and r["rate"] == rate]
-      if not cells:
+    for pattern in patterns:
+      row = {m: _mean(results, table, pattern, m) for m in shown}
+      if not any(row.values()):
         continue
-      seeds = sorted({r["seed"] for r in cells})
-      print(f"\n## {table}, {rate:.0%} missing (MCAR), seeds {seeds}: error on "
-            "the hidden cells, in column standard deviations")
-      print(f"{'method':<26} {'RMSE':>14} {'MAE':>14}")
-      for method in methods:
-        mine = [r for r in cells if r["method"] == method and "rmse" in r]
-        if not mine:
-          continue
-        rmse = np.array([r["rmse"] for r in mine])
-        mae = np.array([r["mae"] for r in mine])
-        print(f"{method:<26} {rmse.mean():>7.4f} ± {rmse.std():.4f} "
-              f"{mae.mean():>7.4f} ± {mae.std():.4f}")
-      likelihood = {m: [r["log_likelihood"] for r in cells if r["method"] == m]
-                    for m in ("likelihood_complete", "likelihood_with_gaps")}
-      if all(likelihood.values()):
-        complete = np.array(likelihood["likelihood_complete"])
-        gaps = np.array(likelihood["likelihood_with_gaps"])
-        print(f"held-out log-likelihood of complete rows: trained complete "
-              f"{complete.mean():.4f} ± {complete.std():.4f}, trained with "
-              f"{rate:.0%} missing {gaps.mean():.4f} ± {gaps.std():.4f}")
+      cells.append((table, pattern, row))
+      best = min(v[0] for v in row.values() if v)
+      text = []
+      for m in shown:
+        if row[m] is None:
+          text.append("")
+        else:
+          figure = f"{row[m][0]:.3f}"
+          text.append(f"**{figure}**" if row[m][0] == best else figure)
+      print(f"| {table}, {pattern} | " + " | ".join(text) + " |")
+  print("\nseconds per run (training included), mean over cells:")
+  for m in shown:
+    seconds = [r["seconds"] for r in results if r["method"] == m
+               and r["table"] in tables and r["pattern"] in patterns]
+    if seconds:
+      print(f"  {m:<26} {np.mean(seconds):8.1f} s (max {np.max(seconds):.0f})")
+  for mine in ("tfvae", "tfvae_api"):
+    for anchor in ("iterative_bayesian_ridge", "iterative_extra_trees"):
+      pairs = [(row[mine][0], row[anchor][0]) for _, _, row in cells
+               if row.get(mine) and row.get(anchor)]
+      if pairs:
+        wins = sum(a <= b for a, b in pairs)
+        print(f"{mine} at or below {anchor}: {wins} of {len(pairs)} cells")
+  for table in tables:
+    for pattern in patterns:
+      complete = _mean(results, table, pattern, "likelihood_complete",
+                       "log_likelihood")
+      gaps = _mean(results, table, pattern, "likelihood_with_gaps",
+                   "log_likelihood")
+      if complete and gaps:
+        print(f"{table}, {pattern}: held-out log-likelihood of complete rows, "
+              f"trained complete {complete[0]:.3f}, with gaps {gaps[0]:.3f}")
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--tables", default="wine,surface")
-  parser.add_argument("--rates", default="0.2,0.5")
+  parser.add_argument("--tables", default=",".join(TABLES))
+  parser.add_argument("--patterns", default=",".join(PATTERNS))
   parser.add_argument("--seeds", default="0,1,2")
   parser.add_argument("--methods", default=",".join(
-      BASELINES + tuple(VARIANTS) + ("likelihood_complete",
-                                     "likelihood_with_gaps")))
+      BASELINES + ("tfvae", "tfvae_api")))
   parser.add_argument("--jobs", type=int, default=2)
+  parser.add_argument("--summary", action="store_true",
+                      help="summarise the cached results only")
   parser.add_argument("--results", default=os.path.join(
       ROOT, "bench_results", "impute.jsonl"))
   args = parser.parse_args()
   tables = args.tables.split(",")
-  rates = [float(r) for r in args.rates.split(",")]
+  patterns = args.patterns.split(",")
   seeds = [int(s) for s in args.seeds.split(",")]
   methods = args.methods.split(",")
   os.makedirs(os.path.dirname(args.results), exist_ok=True)
@@ -178,10 +266,15 @@ def main():
   if os.path.exists(args.results):
     with open(args.results) as f:
       cached = [json.loads(line) for line in f if line.strip()]
-  done = {(r["table"], r["rate"], r["seed"], r["method"]) for r in cached}
-  cells = [(t, r, s, m) for t in tables for r in rates for s in seeds
-           for m in methods if (t, r, s, m) not in done]
-  if cells:
+    unique = {}
+    for r in cached:
+      if "pattern" in r:
+        unique.setdefault((r["table"], r["pattern"], r["seed"], r["method"]), r)
+    cached = list(unique.values())
+  done = {(r["table"], r["pattern"], r["seed"], r["method"]) for r in cached}
+  cells = [(t, p, s, m) for t in tables for p in patterns for s in seeds
+           for m in methods if (t, p, s, m) not in done]
+  if cells and not args.summary:
     print(f"{len(cells)} cells to run ({len(done)} cached)", flush=True)
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(
@@ -200,7 +293,8 @@ def main():
         cached.append(result)
         print(f"  {cell}: {result.get('rmse', result.get('log_likelihood')):.4f}"
               f" ({result['seconds']:.0f} s)", flush=True)
-  summarise([r for r in cached if r["table"] in tables], tables, rates, methods)
+  summarise([r for r in cached if r["table"] in tables], tables, patterns,
+            methods)
 
 
 if __name__ == "__main__":

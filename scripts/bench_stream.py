@@ -120,8 +120,11 @@ def train_worker(path, mode):
   with PeakMemory() as memory:
     scan = input_pipeline.scan(path, validation_fraction=0.0)
     tf_keras.utils.set_random_seed(0)
+    # Set here rather than chosen by `adapt` (which this skips): the
+    # single-sample ELBO, and no atom slots (continuous data).
     model = tfvae.VAE(input_dim=scan.width, latent_dim=32, hidden_units=HIDDEN,
-                      seed=0)
+                      num_train_samples=1, num_atoms=0,
+                      df_transform="softplus", seed=0)
     model.set_statistics(scan.loc, scan.scale)
     model.compile()
     if mode == "stream":

@@ -17,13 +17,28 @@ def small_data(n=256, d=4, seed=0):
   return z @ w + 0.3 * rng.normal(size=(n, d)) + 5.0
 
 
+# The constructor's defaults before they followed the recipe (the original
+# snippet's architecture, the ELBO, 8 atom slots): small, and built at
+# once, for tests that need a model without data.
+PREVIOUS_DEFAULTS = {"latent_dim": 5, "hidden_units": "snippet",
+                     "num_train_samples": 1, "df_transform": "softplus",
+                     "num_atoms": 8}
+
+
+def vae(**kwargs):
+  """A `tfvae.VAE` with `PREVIOUS_DEFAULTS` under the given settings."""
+  return tfvae.VAE(**{**PREVIOUS_DEFAULTS, **kwargs})
+
+
 def fitted_model(x, epochs, seed=0, batch_size=32, **kwargs):
-  """A VAE adapted to and trained on x for a few epochs."""
+  """A VAE (`vae`) adapted to and trained on x for a few epochs, at a
+  constant learning rate."""
   tf_keras.utils.set_random_seed(seed)
-  model = tfvae.VAE(input_dim=x.shape[1], seed=seed, **kwargs)
+  model = vae(input_dim=x.shape[1], seed=seed, **kwargs)
   model.adapt(x)
   model.compile()
-  model.fit(x, epochs=epochs, batch_size=batch_size, verbose=0)
+  model.fit(x, epochs=epochs, batch_size=batch_size, lr_patience=0,
+            verbose=0)
   return model
 
 
@@ -56,8 +71,9 @@ def train_linear_on_ppca(seed=1, num_rows=3000, epochs=80):
   x_test, _ = synthetic.make_ppca(2000, seed=seed + 1, params=params)
   tf_keras.utils.set_random_seed(seed)
   model = tfvae.VAE(input_dim=6, latent_dim=2, hidden_units=(),
-                    likelihood="gaussian_shared", num_atoms=0, seed=seed)
+                    likelihood="gaussian_shared", num_atoms=0,
+                    num_train_samples=1, seed=seed)
   model.adapt(x)
   model.compile(tf_keras.optimizers.Adam(3e-3))
-  model.fit(x, epochs=epochs, batch_size=128, verbose=0)
+  model.fit(x, epochs=epochs, batch_size=128, lr_patience=0, verbose=0)
   return model, x.astype(np.float64), x_test.astype(np.float64)

@@ -8,6 +8,7 @@ import pytest
 
 import tfvae
 from tfvae import checkpoint
+from tests import helpers
 from tests.helpers import fitted_model
 from tests.helpers import small_data
 
@@ -31,7 +32,7 @@ def test_round_trip_keeps_weights_standardisation_and_optimizer(tmp_path):
 
 
 def test_overwrite_replaces_only_tfvae_checkpoints(tmp_path):
-  model = tfvae.VAE(input_dim=2)
+  model = helpers.vae(input_dim=2)
   checkpoint.save_checkpoint(model, tmp_path / "ckpt")
   with pytest.raises(FileExistsError, match="refusing to overwrite"):
     checkpoint.save_checkpoint(model, tmp_path / "ckpt")
@@ -74,7 +75,7 @@ def test_load_errors(tmp_path):
 
 
 def test_save_with_overwrite_keeps_everything_that_is_not_tfvaes(tmp_path):
-  model = tfvae.VAE(input_dim=2)
+  model = helpers.vae(input_dim=2)
   ck = tmp_path / "ck"
   checkpoint.save_checkpoint(model, ck)
   (ck / "notes.txt").write_text("keep")

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 import tfvae
 from tfvae import export
+from tfvae.inference import importance
 from tfvae import versions
 from tests.helpers import fitted_model
 
@@ -509,7 +510,9 @@ def test_a_request_chooses_its_number_of_importance_samples(monkeypatch):
 
 
 def test_the_scorer_answers_large_requests_in_chunks(monkeypatch):
-  monkeypatch.setattr(export, "MAX_DECODED_ROWS", 4 * 64)  # 4 rows a chunk
+  # 4 rows a chunk: 64 samples and the proposal's pilots per row.
+  monkeypatch.setattr(export, "MAX_DECODED_ROWS", 4 * (
+      64 + importance.PILOT_SAMPLES * importance.ADAPTATION_ROUNDS))
   model, x = trained_model("student_t")
   # The served graphs are these functions (saving only serialises them).
   scorer = export.ScorerModule(model, num_samples=64)

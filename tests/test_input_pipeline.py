@@ -62,7 +62,8 @@ def test_streamed_training_sees_each_training_row_once_per_epoch(tmp_path):
                                 verbose=0, validation_split=0.2, seed=5)
   data = training.prepare_data(config)
   assert data.streamed and data.num_train + data.num_validation == 3000
-  probe = Probe(input_dim=3, latent_dim=2, hidden_units=(8,), seed=0)
+  probe = Probe(input_dim=3, latent_dim=2, hidden_units=(8,), seed=0,
+                num_train_samples=1, num_atoms=0, df_transform="softplus")
   probe.set_statistics(data.loc, data.scale)
   probe.compile()
   probe.fit(data.stream("train", 64, config).repeat(), epochs=2,

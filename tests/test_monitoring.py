@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import tfvae
 from tfvae import checkpoint
 from tfvae import data as data_lib
 from tfvae import monitoring
 from tfvae import objectives
 from tests import tb_events
+from tests import helpers
 from tests.helpers import small_data
 
 
@@ -34,8 +34,8 @@ def test_active_units_counts_dimensions_whose_mean_varies():
 
 def fit_with_monitor(tmp_path, epochs=4, **monitor_options):
   x = small_data(n=96, d=3)
-  model = tfvae.VAE(input_dim=3, latent_dim=2, likelihood="student_t",
-                    hidden_units=(8,), seed=0)
+  model = helpers.vae(input_dim=3, latent_dim=2, likelihood="student_t",
+                      hidden_units=(8,), seed=0)
   model.adapt(x)
   model.compile()
   monitor = monitoring.VAEMonitor(str(tmp_path), x, **monitor_options)
@@ -120,7 +120,7 @@ def test_a_bound_skipped_for_the_budget_is_written_when_next_allowed(
   now = [0.0]
   monkeypatch.setattr(monitoring.time, "monotonic", lambda: now[0])
   x = small_data(n=96, d=3)
-  model = tfvae.VAE(input_dim=3, latent_dim=2, hidden_units=(8,), seed=0)
+  model = helpers.vae(input_dim=3, latent_dim=2, hidden_units=(8,), seed=0)
   model.adapt(x)
   model.compile()
   monitor = monitoring.VAEMonitor(str(tmp_path), x, iwae_every=4,

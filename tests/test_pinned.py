@@ -11,7 +11,9 @@ And for tfvae 0.4, for two changes, each checked to change nothing else:
 whatever the number of rows): only "sample" changed; the importance
 proposal of rows with gaps gained the prior as a defensive component
 (`tfvae.inference.importance.proposal`): only the three test rows with
-gaps changed (their log-likelihoods, scores and imputations).
+gaps changed (their log-likelihoods, scores and imputations). And for
+tfvae 0.5, when that proposal gained components adapted to each row
+(population Monte Carlo): again only the three rows with gaps changed.
 """
 
 import json

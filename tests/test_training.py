@@ -328,6 +328,43 @@ def test_the_model_has_room_for_the_atoms_the_data_hold_and_no_more(tmp_path):
   assert not np.isfinite(atoms[0]).any()
 
 
+def test_the_python_route_with_its_defaults_trains_what_tfvae_train_trains():
+  # One source of defaults: `VAE(input_dim=D)` adapted, compiled and fitted
+  # with nothing chosen by hand (the README's route) is `tfvae-train`'s
+  # model on the same rows and seed: same architecture, same atom slots,
+  # same batches, early stopping and learning-rate halving, so the same
+  # held-out log-likelihood.
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  import tfvae  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(240, 3)) @ rng.normal(size=(3, 5))
+  x[:, 4] = np.round(x[:, 4])  # a column with atoms
+  summary = training.train(
+      training.TrainConfig(seed=4, verbose=0, logdir=None, patience=8),
+      data_lib.Table(x, None, "table"))
+  tf_keras.utils.set_random_seed(4)
+  train_rows, held_out = data_lib.split(x, 0.2, seed=4)
+  model = tfvae.VAE(input_dim=5, seed=4)
+  assert model.latent_dim == 2 and "hidden_units" in model.unresolved_settings
+  model.adapt(train_rows)
+  model.compile()
+  history = model.fit(train_rows, validation_data=held_out, patience=8,
+                      verbose=0)
+  trained = summary.model
+  for name in ("hidden_units", "latent_dim", "num_train_samples",
+               "num_atoms", "df_transform", "missing_train_samples"):
+    assert getattr(model, name) == getattr(trained, name), name
+  assert model.num_atoms > 0 and model.hidden_units == (128, 128)
+  assert len(history.history["loss"]) == summary.epochs_run
+  assert summary.epochs_run < training.TrainConfig.epochs  # stopped early
+  log_px = model.marginal_log_likelihood(held_out, 1000, seed=4)
+  assert np.mean(log_px) == pytest.approx(summary.validation_log_likelihood,
+                                          rel=1e-6)
+  # Saved, its config holds the resolved settings and reloads unchanged.
+  clone = tfvae.VAE.from_config(model.get_config())
+  assert not clone.unresolved_settings and clone.num_atoms == model.num_atoms
+
+
 def test_the_recipe_follows_the_tables_shape():
   small, large = (training.default_recipe(500, 4),
                   training.default_recipe(training.LARGE_FROM_ROWS, 24))

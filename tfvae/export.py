@@ -196,7 +196,9 @@ class ScorerModule(tf.Module):
     # Rows per step of the loop over a request: at most MAX_DECODED_ROWS
     # (row, sample) pairs decoded at once, as in the model's own chunks, so
     # a request's memory is bounded whatever its size.
-    self.rows_per_chunk = max(1, MAX_DECODED_ROWS // self.num_samples)
+    self.rows_per_chunk = max(
+        1, importance.decoding_budget(self.num_samples, MAX_DECODED_ROWS)
+        // self.num_samples)
     width = model.input_dim
     x_spec = tf.TensorSpec([None, width], tf.float64, name="x")
     seed_spec = tf.TensorSpec([2], tf.int64, name="seed")
@@ -238,7 +240,12 @@ class ScorerModule(tf.Module):
     with tf.control_dependencies([checked, tf.debugging.assert_positive(
         num_samples, message=f"num_samples must be between 1 and "
         f"{MAX_REQUEST_SAMPLES}")]):
-      return tf.maximum(1, MAX_DECODED_ROWS // tf.identity(num_samples))
+      samples = tf.cast(tf.identity(num_samples), tf.int64)
+      pilots = importance.PILOT_SAMPLES * importance.ADAPTATION_ROUNDS
+      budget = tf.maximum(tf.constant(1, tf.int64), MAX_DECODED_ROWS * samples
+                          // (samples + pilots))  # `decoding_budget`
+      return tf.cast(tf.maximum(tf.constant(1, tf.int64), budget // samples),
+                     num_samples.dtype)
 
   def _in_chunks(self, function, x, seed, specs, rows_per_chunk):
     """`function(rows, seed)` over a request, a chunk of at most

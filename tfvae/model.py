@@ -32,6 +32,7 @@ from tfvae import preprocessing
 from tfvae import statistics
 from tfvae.inference import methods
 from tfvae import validation
+from tfvae.training import recipe
 
 tfd = tfp.distributions
 
@@ -49,6 +50,16 @@ _CONFIG_FIELDS = (
     "posterior_scale_floor", "likelihood_scale_floor", "missing_indicator",
     "num_atoms", "feature_names", "seed")
 
+
+# The settings that may wait for the data ("auto"): `VAE.resolve`.
+_RESOLVED_FROM_DATA = ("hidden_units", "num_train_samples", "df_transform",
+                       "num_atoms")
+
+# What a saved config without one of these settings was built with (the
+# constructor's defaults before they followed the recipe).
+_SAVED_CONFIG_DEFAULTS = {"latent_dim": 5, "hidden_units": recipe.SNIPPET,
+                          "num_train_samples": 1, "df_transform": "softplus",
+                          "num_atoms": 8}
 
 # Where it was first defined; raised by `validation.warn_if_untrained`.
 UntrainedModelWarning = validation.UntrainedModelWarning
@@ -68,22 +79,31 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
   What a trained model answers (`marginal_log_likelihood`, `anomaly_score`,
   `calibrate`, `impute`, `sample`) is `tfvae.inference.methods`'.
 
+  Settings left `"auto"` are chosen from the data exactly as `tfvae-train`
+  chooses them (`tfvae.training.recipe.resolve`): the latent width from D
+  at once; the hidden layers, K, Student's t's `df_transform` and the atom
+  slots by `adapt` (or the first `fit`) from the number of training rows
+  and the atoms found. Until then the model has no weights. `get_config`
+  holds the resolved values, so a saved model reloads unchanged.
+
   #### Example
 
   ```python
   model = tfvae.VAE(input_dim=13)
-  model.adapt(x_train)          # optional: networks see standardised values
+  model.adapt(x_train)          # chooses the architecture, standardises
   model.compile()
-  model.fit(x_train, epochs=50, validation_split=0.2)
+  model.fit(x_train, validation_data=x_val)  # the recipe's batches, early stopping
   log_px = model.marginal_log_likelihood(x_test)   # nats per example
   ```
 
   Args:
     input_dim: Python int, number of features D.
-    latent_dim: Python int, size of z. Default value: `5`.
+    latent_dim: Python int, size of z; `"auto"`: max(2, D // 2) (5 with
+      the snippet's architecture). Default value: `"auto"`.
     hidden_units: hidden-layer widths of the encoder and (reversed) the
-      decoder; `None`: one layer of width `input_dim` (the original
-      snippet); `()`: linear maps. Default value: `None`.
+      decoder; `()`: linear maps; `"snippet"`: one layer of width
+      `input_dim` (the original TF1 snippet); `"auto"`: two layers of 128
+      units, 256 from `LARGE_FROM_ROWS` training rows. Default: `"auto"`.
     activation: Keras activation of the hidden layers. Default: `"leaky_relu"`.
     likelihood: decoder family, one of `tfvae.families.NAMES`.
       Default value: `"student_t"` (see docs/benchmarks.md).
@@ -93,21 +113,25 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     free_bits: Python float >= 0, nats per latent dimension below which the
       batch-mean KL gets no gradient (K = 1 only). Default value: `0.0`.
     num_train_samples: Python int K >= 1; K > 1 trains on the
-      importance-weighted bound. Default value: `1`.
+      importance-weighted bound; `"auto"`: 10, 50 from `LARGE_FROM_ROWS`
+      training rows (1 with `free_bits`). Default value: `"auto"`.
     missing_train_samples: K for batches with missing values (MIWAE; see
       docs/missing-values.md). Default: `None`, `max(20, num_train_samples)`.
     min_df: Student's t degrees-of-freedom floor (>= 1). Default: `1.0`.
     df_transform: Student's t's raw_df -> df map, "softplus" or "exp"
-      (`heads.StudentTLikelihood`). Default value: `"softplus"`.
+      (`heads.StudentTLikelihood`); `"auto"`: "exp" from `LARGE_FROM_ROWS`
+      training rows. Default value: `"auto"`.
     posterior_scale_floor: smallest posterior stddev. Default value: `1e-4`.
     likelihood_scale_floor: smallest decoder scale, in standardised units
       (data units when not adapted), raised per column to its resolution
       over sqrt(2 pi) after `adapt`. Default value: `1e-3`.
     missing_indicator: whether the encoder sees which values are missing
       (missing values enter as 0). Default value: `True`.
-    num_atoms: the most atoms per column (values held by at least 1% of the
-      rows, found by `adapt`; `heads.LikelihoodHead`); 0 turns atoms off.
-      Ignored by the `mse` family. Default value: `8`.
+    num_atoms: atom slots per column (values held by at least 1% of the
+      rows, found by `adapt`; `heads.LikelihoodHead`); 0 turns atoms off;
+      `"auto"`: as many as `adapt` finds in the busiest column, at most 8
+      (0 without `adapt`): every slot costs time on each step. Ignored by
+      the `mse` family. Default value: `"auto"`.
     feature_names: optional sequence of D column names, kept for exports.
     seed: optional int in [0, 2**63) for the training noise; None draws one
       from TensorFlow's global seed (`tf_keras.utils.set_random_seed`).
@@ -116,21 +140,21 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
 
   def __init__(self,
                input_dim,
-               latent_dim=5,
-               hidden_units=None,
+               latent_dim=recipe.AUTO,
+               hidden_units=recipe.AUTO,
                activation="leaky_relu",
                likelihood=families.DEFAULT,
                beta=1.0,
                kl_warmup_steps=0,
                free_bits=0.0,
-               num_train_samples=1,
+               num_train_samples=recipe.AUTO,
                missing_train_samples=None,
                min_df=heads.StudentTLikelihood.DEFAULT_MIN_DF,
-               df_transform="softplus",
+               df_transform=recipe.AUTO,
                posterior_scale_floor=1e-4,
                likelihood_scale_floor=1e-3,
                missing_indicator=True,
-               num_atoms=8,
+               num_atoms=recipe.AUTO,
                feature_names=None,
                seed=None,
                **kwargs):
@@ -158,7 +182,65 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     if seed is None:  # follow TensorFlow's global seed
       seed = int(tf.random.uniform([], 0, 2**62, dtype=tf.int64))
     self.seed = seed
+    # The KL weight in force, a variable so the schedule works inside `fit`.
+    self.current_beta = tf.Variable(
+        self.beta if self.kl_warmup_steps == 0 else 0.0,
+        trainable=False, dtype=tf.float32, name="current_beta")
 
+    self.loss_tracker = tf_keras.metrics.Mean(name="loss")
+    self.distortion_tracker = tf_keras.metrics.Mean(name="reconstruction_nll")
+    self.rate_tracker = tf_keras.metrics.Mean(name="kl")
+    self.objective_tracker = tf_keras.metrics.Mean(name="objective")
+    # The global norm of each step's gradient (this worker's, under
+    # tf.distribute), averaged over the epoch: training logs only.
+    self.gradient_norm_tracker = tf_keras.metrics.Mean(name="gradient_norm")
+    self.standardization = None  # built with the networks (`_build`)
+    if not self.unresolved_settings:
+      self._build()
+
+  @property
+  def unresolved_settings(self):
+    """The settings still "auto", which `adapt` or `fit` choose (`resolve`)."""
+    return tuple(name for name in _RESOLVED_FROM_DATA
+                 if recipe.is_unset(getattr(self, name)))
+
+  def resolve(self, num_rows, atoms_found=0):
+    """Chooses the settings left "auto" for `num_rows` training rows, as
+    `tfvae-train` does (`tfvae.training.recipe.resolve`), and creates the
+    weights. A model already resolved is left alone.
+
+    Args:
+      num_rows: Python int, training rows.
+      atoms_found: the most atoms any column holds (`find_atoms`): the
+        slots of `num_atoms="auto"`, at most the recipe's.
+
+    Returns:
+      self, for chaining.
+    """
+    if not self.unresolved_settings:
+      return self
+    settings = recipe.resolve(
+        {name: getattr(self, name) for name in _RESOLVED_FROM_DATA},
+        num_rows, self.input_dim)
+    if self.num_atoms == recipe.AUTO:
+      settings["num_atoms"] = min(int(atoms_found), settings["num_atoms"])
+    if self.missing_train_samples is None:
+      settings["missing_train_samples"] = max(20,
+                                              settings["num_train_samples"])
+    for name, value in settings.items():
+      setattr(self, name, value)
+    self._build()
+    return self
+
+  def _check_resolved(self):
+    if self.unresolved_settings:
+      raise ValueError(
+          "this VAE's architecture is chosen from the data and has no "
+          f"weights yet ({', '.join(self.unresolved_settings)} are 'auto'): "
+          "call adapt(x) or fit(x) first, or pass them")
+
+  def _build(self):
+    """Creates the layers and every weight, so `load_weights` works."""
     self.standardization = preprocessing.Standardization(
         self.input_dim, num_atoms=self.num_atoms, name="standardization")
     self.posterior_head = heads.PosteriorNormal(
@@ -178,19 +260,6 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
         self.hidden_units[::-1], self.activation,
         self.likelihood_head.output_size,
         "decoder")
-    # The KL weight in force, a variable so the schedule works inside `fit`.
-    self.current_beta = tf.Variable(
-        self.beta if self.kl_warmup_steps == 0 else 0.0,
-        trainable=False, dtype=tf.float32, name="current_beta")
-
-    self.loss_tracker = tf_keras.metrics.Mean(name="loss")
-    self.distortion_tracker = tf_keras.metrics.Mean(name="reconstruction_nll")
-    self.rate_tracker = tf_keras.metrics.Mean(name="kl")
-    self.objective_tracker = tf_keras.metrics.Mean(name="objective")
-    # The global norm of each step's gradient (this worker's, under
-    # tf.distribute), averaged over the epoch: training logs only.
-    self.gradient_norm_tracker = tf_keras.metrics.Mean(name="gradient_norm")
-    # Create every weight now, so `load_weights` works on a fresh model.
     self(tf.zeros([1, self.input_dim], tf.float64))
 
   @property
@@ -215,7 +284,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
   @property
   def is_adapted(self):
     """Whether `adapt` has set the standardisation statistics."""
-    return bool(self.standardization.adapted.numpy())
+    return (self.standardization is not None and
+            bool(self.standardization.adapted.numpy()))
 
   # -- x -> z and z -> x: the one path each way ---------------------------------
 
@@ -262,6 +332,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
   def standard_likelihood_parameters(self, z):
     """The likelihood's parameters in standardised units, float32 [..., D]
     (with the atoms' places and widths when the model has atoms)."""
+    self._check_resolved()
     z = tf.convert_to_tensor(z, tf.float32)
     batch_shape = tf.shape(z)[:-1]
     # The network sees 2-D input: Keras would squeeze a [K, B, 1] sample
@@ -463,10 +534,12 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     x, _, _ = tf_keras.utils.unpack_x_y_sample_weight(data)
     return self(x, training=False)
 
-  def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+  def fit(self, x=None, y=None, batch_size=None, epochs=None, verbose="auto",
           callbacks=None, validation_split=0.0, validation_data=None,
-          shuffle=True, class_weight=None, sample_weight=None, **kwargs):
-    """`tf_keras.Model.fit` on x alone.
+          shuffle=True, class_weight=None, sample_weight=None, patience=None,
+          lr_patience=None, **kwargs):
+    """`tf_keras.Model.fit` on x alone, with `tfvae-train`'s recipe for
+    what is left unset.
 
     Accepts a numpy array [N, input_dim] (float64 keeps large offsets
     exact; NaN marks a missing value) with `validation_split` (the last
@@ -475,9 +548,43 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     x (or of `(x, None, sample_weight)`). `sample_weight` [N] weights each
     row's contribution to the ELBO (a weight of 2 counts a row twice).
     `y` and `class_weight` must be None: a VAE has no targets.
+
+    Unset settings follow the recipe (`tfvae.training.recipe`), so this
+    trains the model `tfvae-train` trains: settings of the constructor
+    left "auto" are chosen now if `adapt` has not chosen them; `batch_size`
+    grows with the training rows; `epochs` is at most `MAX_EPOCHS`; with
+    validation rows, training stops after `patience` epochs without a
+    better validation loss and keeps the best weights; the learning rate
+    halves after `lr_patience` epochs without progress (down to 1/64 of
+    where it started). A callback of the same kind in `callbacks`
+    (`EarlyStopping`, `ReduceLROnPlateau`) replaces the recipe's, and
+    `patience=0` / `lr_patience=0` turn them off.
     """
     validation.check_no_targets(y, class_weight)
     validation_split = validation.check_fraction(validation_split)
+    num_rows = validation.fit_num_rows(x, validation_split, validation_data)
+    if self.unresolved_settings:
+      if num_rows is None:
+        raise ValueError(
+            "fit cannot count the rows of this dataset to choose the "
+            f"settings left 'auto' ({', '.join(self.unresolved_settings)}): "
+            "call adapt(dataset) first, or pass them")
+      self.resolve(num_rows)
+    settings = recipe.default_recipe(num_rows or 1, self.input_dim)
+    if batch_size is None and num_rows is not None and not hasattr(
+        x, "element_spec"):
+      batch_size = settings["batch_size"]
+    if epochs is None:
+      epochs = recipe.MAX_EPOCHS
+    has_validation = bool(validation_split) or validation_data is not None
+    from tfvae.training import callbacks as callbacks_lib  # pylint: disable=g-import-not-at-top
+    callbacks = list(callbacks or []) + callbacks_lib.recipe_callbacks(
+        callbacks, has_validation, validation.check_non_negative_int(
+            settings["patience"] if patience is None else patience,
+            "patience"),
+        validation.check_non_negative_int(
+            settings["lr_patience"] if lr_patience is None else lr_patience,
+            "lr_patience"), self._starting_learning_rate())
     x = self._fit_input(x, "x", for_training=True)
     sample_weight = validation.fit_sample_weight(sample_weight, x)
     validation_data = validation.fit_validation_data(
@@ -489,6 +596,15 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
         callbacks=callbacks, validation_split=validation_split,
         validation_data=validation_data,
         shuffle=shuffle, sample_weight=sample_weight, **kwargs)
+
+  def _starting_learning_rate(self):
+    """The optimizer's learning rate as a float (None: a schedule, or not
+    compiled yet)."""
+    rate = getattr(getattr(self, "optimizer", None), "learning_rate", None)
+    try:
+      return float(tf_keras.backend.get_value(rate))
+    except (TypeError, ValueError):
+      return None
 
   def _note_gaps(self, x, validation_data=None, test_only=False):
     """Notes whether the data have gaps (None: unknown, a dataset); without
@@ -535,35 +651,48 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     Returns:
       self, for chaining.
     """
-    loc, scale, sample, value_range = statistics.compute_statistics_of(
-        x, self.input_dim, self.seed, self.feature_names, batch_size)
-    return self.adapt_to_sample(loc, scale, sample, value_range)
+    loc, scale, sample, value_range, num_rows = (
+        statistics.compute_statistics_of(x, self.input_dim, self.seed,
+                                         self.feature_names, batch_size,
+                                         return_num_rows=True))
+    return self.adapt_to_sample(loc, scale, sample, value_range, num_rows)
 
-  def adapt_to_sample(self, loc, scale, sample, value_range=None):
+  def adapt_to_sample(self, loc, scale, sample, value_range=None,
+                      num_rows=None):
     """`adapt` with the statistics known: loc, scale [input_dim], rows
     [n, input_dim] (all, or a sample) for the resolution and the atoms,
-    and each column's range (lower, upper) [input_dim] (default: the
-    rows')."""
+    each column's range (lower, upper) [input_dim] (default: the rows')
+    and the number of training rows (default n), which settings left
+    "auto" are chosen for (`resolve`)."""
     resolution = statistics.compute_resolution(sample)
     if value_range is None:
       value_range = statistics.compute_range(sample)
-    self.set_statistics(loc, scale, *self.find_atoms(sample, scale, resolution),
+    atoms, frequencies = self.find_atoms(sample, scale, resolution)
+    if self.unresolved_settings:
+      found = int(np.max(np.sum(np.isfinite(atoms), axis=1), initial=0))
+      self.resolve(len(sample) if num_rows is None else num_rows, found)
+      atoms = atoms[:, :self.num_atoms]
+      frequencies = frequencies[:, :self.num_atoms]
+    self.set_statistics(loc, scale, atoms, frequencies,
                         resolution=resolution, value_range=value_range)
     return self
 
   def find_atoms(self, x, scale, resolution=None):
     """(atoms, frequencies) of the rows x for this model
-    (`statistics.compute_atoms`): at most `num_atoms` per column, atoms
-    closer than 40 scale floors (or the column's resolution, if more)
-    merged, columns on a coarse grid treated as discrete."""
+    (`statistics.compute_atoms`): at most `num_atoms` per column (the
+    recipe's most while it is "auto"), atoms closer than 40 scale floors
+    (or the column's resolution, if more) merged, columns on a coarse grid
+    treated as discrete."""
     separation = heads.ATOM_SEPARATION * self.likelihood_scale_floor * (
         np.asarray(scale, np.float64))
     coarse = None
     if resolution is not None:
       separation = np.maximum(separation, resolution)
       coarse = statistics.is_coarse_grid(resolution, scale)
-    return statistics.compute_atoms(x, self.num_atoms,
-                                    min_separation=separation, coarse=coarse)
+    most = (recipe.default_recipe(1, self.input_dim)["num_atoms"]
+            if self.num_atoms == recipe.AUTO else self.num_atoms)
+    return statistics.compute_atoms(x, most, min_separation=separation,
+                                    coarse=coarse)
 
   def set_statistics(self, loc, scale, atoms=None, atom_frequencies=None,
                      resolution=None, value_range=None):
@@ -590,7 +719,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
 
   def get_config(self):
     config = {name: getattr(self, name) for name in _CONFIG_FIELDS}
-    config["hidden_units"] = list(self.hidden_units)
+    if not isinstance(self.hidden_units, str):  # "auto" until resolved
+      config["hidden_units"] = list(self.hidden_units)
     if self.feature_names is not None:
       config["feature_names"] = list(self.feature_names)
     config["name"] = self.name
@@ -602,6 +732,9 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
   def from_config(cls, config, custom_objects=None):
     del custom_objects
     config = dict(config)
+    for name, value in _SAVED_CONFIG_DEFAULTS.items():
+      if config.get(name) is None:  # saved before the setting existed
+        config[name] = value
     reference = config.pop("score_reference", None)
     model = cls(**config)
     if reference is not None:
@@ -613,6 +746,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
   def as_data_tensor(self, x):
     """x as a checked float Tensor [batch_size, input_dim]
     (`validation.data_tensor`): the entry of every path from x."""
+    self._check_resolved()
     return validation.data_tensor(x, self.input_dim, self.feature_names)
 
   def _fit_input(self, value, name, for_training=False):

@@ -176,7 +176,7 @@ COARSE_GRID = 0.2
 
 
 def compute_statistics_of(x, width, seed=0, feature_names=None,
-                          batch_size=65536):
+                          batch_size=65536, return_num_rows=False):
   """The standardisation statistics of the training data, however it comes.
 
   Args:
@@ -188,11 +188,13 @@ def compute_statistics_of(x, width, seed=0, feature_names=None,
     seed: int, for the reservoir.
     feature_names: the model's column names, matched against a table's.
     batch_size: rows per block when reading a file.
+    return_num_rows: also return the number of rows read.
 
   Returns:
     (loc [width], scale [width], rows [n, width], (lower [width],
     upper [width])): the statistics, the rows (all of them, or the
-    reservoir) that atoms are found in, and each column's exact range.
+    reservoir) that atoms are found in, and each column's exact range;
+    with `return_num_rows`, the number of rows read comes fifth.
   """
   from tfvae import data as data_lib  # pylint: disable=g-import-not-at-top
   if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
@@ -206,11 +208,13 @@ def compute_statistics_of(x, width, seed=0, feature_names=None,
   else:
     rows = validation.validate_array(x, "adapt data", width,
                                      expected_names=feature_names)
-    return (*compute_standardization(rows), rows, compute_range(rows))
+    result = (*compute_standardization(rows), rows, compute_range(rows))
+    return (*result, len(rows)) if return_num_rows else result
   stats = StreamingStatistics(width, seed=seed)
   for block in blocks:
     stats.update(block)
-  return (*stats.result(), stats.sample, stats.value_range)
+  result = (*stats.result(), stats.sample, stats.value_range)
+  return (*result, stats.num_rows) if return_num_rows else result
 
 
 def compute_range(x):

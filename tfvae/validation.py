@@ -492,9 +492,13 @@ def check_model_settings(input_dim, latent_dim, hidden_units, likelihood, beta,
                          missing_indicator, num_atoms, feature_names):
   """The `tfvae.VAE` constructor's settings, checked and completed.
 
-  `hidden_units=None` becomes one layer as wide as the data (the original
-  snippet's), `missing_train_samples=None` becomes `max(20,
-  num_train_samples)`, and the `mse` family has no atoms.
+  Settings left to the recipe (None or "auto": `latent_dim`,
+  `hidden_units`, `num_train_samples`, `df_transform`, `num_atoms`) come
+  back as "auto", except what the width alone decides: `latent_dim`
+  (`tfvae.training.recipe.resolve`) and the snippet's architecture
+  (`hidden_units="snippet"`: one layer as wide as the data, 5 latents).
+  `missing_train_samples=None` becomes `max(20, num_train_samples)` once
+  K is known, and the `mse` family has no atoms.
 
   Returns:
     dict of the settings, by name.
@@ -503,12 +507,27 @@ def check_model_settings(input_dim, latent_dim, hidden_units, likelihood, beta,
     ValueError: a setting is out of its range, named with its value.
   """
   from tfvae import families  # pylint: disable=g-import-not-at-top
+  from tfvae.training import recipe  # pylint: disable=g-import-not-at-top
   input_dim = check_positive_int(input_dim, "input_dim")
   likelihood = families.check_family(likelihood)
-  num_train_samples = check_positive_int(num_train_samples,
-                                         "num_train_samples")
+  if isinstance(hidden_units, str) and hidden_units not in (recipe.AUTO,
+                                                           recipe.SNIPPET):
+    raise ValueError(f"hidden_units must be a sequence of positive integers, "
+                     f"'{recipe.AUTO}' or '{recipe.SNIPPET}', got "
+                     f"{hidden_units!r}")
+  widths = recipe.resolve({"latent_dim": latent_dim,
+                           "hidden_units": hidden_units}, 1, input_dim)
+  latent_dim = widths["latent_dim"]
+  if hidden_units == recipe.SNIPPET:
+    hidden_units = widths["hidden_units"]
   free_bits = check_finite(free_bits, "free_bits", minimum=0)
-  if free_bits and num_train_samples > 1:
+  if recipe.is_unset(num_train_samples):
+    # The recipe's bound is importance-weighted; free bits need the ELBO.
+    num_train_samples = 1 if free_bits else recipe.AUTO
+  else:
+    num_train_samples = check_positive_int(num_train_samples,
+                                           "num_train_samples")
+  if free_bits and num_train_samples != 1:
     raise ValueError("free_bits applies to single-sample training; use "
                      "num_train_samples=1 with free_bits")
   if feature_names is not None:
@@ -516,30 +535,39 @@ def check_model_settings(input_dim, latent_dim, hidden_units, likelihood, beta,
     if len(feature_names) != input_dim:
       raise ValueError(f"feature_names has {len(feature_names)} names, "
                        f"expected input_dim={input_dim}")
+  if missing_train_samples is None and num_train_samples != recipe.AUTO:
+    missing_train_samples = max(20, num_train_samples)
+  if missing_train_samples is not None:
+    missing_train_samples = check_positive_int(missing_train_samples,
+                                               "missing_train_samples")
+  if likelihood == families.MSE:
+    num_atoms = 0
+  elif recipe.is_unset(num_atoms):
+    num_atoms = recipe.AUTO
+  else:
+    num_atoms = check_non_negative_int(num_atoms, "num_atoms")
   return {
       "input_dim": input_dim,
       "latent_dim": check_positive_int(latent_dim, "latent_dim"),
-      "hidden_units": check_widths(
-          (input_dim,) if hidden_units is None else hidden_units),
+      "hidden_units": (recipe.AUTO if recipe.is_unset(hidden_units)
+                       else check_widths(hidden_units)),
       "likelihood": likelihood,
       "beta": check_finite(beta, "beta", minimum=0),
       "kl_warmup_steps": check_non_negative_int(kl_warmup_steps,
                                                 "kl_warmup_steps"),
       "free_bits": free_bits,
       "num_train_samples": num_train_samples,
-      "missing_train_samples": check_positive_int(
-          max(20, num_train_samples) if missing_train_samples is None
-          else missing_train_samples, "missing_train_samples"),
+      "missing_train_samples": missing_train_samples,
       "min_df": check_finite(min_df, "min_df", minimum=1),
-      "df_transform": families.check_df_transform(df_transform),
+      "df_transform": (recipe.AUTO if recipe.is_unset(df_transform)
+                       else families.check_df_transform(df_transform)),
       "posterior_scale_floor": check_finite(
           posterior_scale_floor, "posterior_scale_floor", minimum=0),
       "likelihood_scale_floor": check_finite(
           likelihood_scale_floor, "likelihood_scale_floor", minimum=0,
           exclusive=True),
       "missing_indicator": bool(missing_indicator),
-      "num_atoms": (0 if likelihood == families.MSE else
-                    check_non_negative_int(num_atoms, "num_atoms")),
+      "num_atoms": num_atoms,
       "feature_names": feature_names,
   }
 
@@ -635,6 +663,17 @@ def fit_sample_weight(sample_weight, x):
     raise ValueError("with a dataset, put the weights in the dataset: "
                      "(x, None, sample_weight) elements")
   return check_sample_weight(sample_weight, x.shape[0])
+
+
+def fit_num_rows(x, validation_split=0.0, validation_data=None):
+  """The rows `fit` trains on, or None when it cannot tell (a dataset):
+  all of x, or the part `validation_split` leaves (as Keras splits)."""
+  if hasattr(x, "element_spec") or not hasattr(x, "__len__"):
+    return None
+  num_rows = len(x)
+  if validation_split and validation_data is None:
+    num_rows = int(math.floor(num_rows * (1.0 - validation_split)))
+  return num_rows
 
 
 def fit_validation_data(validation_data, width, feature_names=None):

@@ -25,26 +25,54 @@ REFINE_STEPS = 10
 # standard deviations) crosses a cell boundary with a chance of about 1e-6
 # per value, so it keeps its draws.
 NOISE_KEY_RESOLUTION = 4.0
+# Rows with gaps: draws of a pilot from the first proposal, whose weighted
+# moments place the adapted components (`proposal`), and the fixed seed of
+# their noise (the same for every row and call, so a row's proposal
+# depends on the row alone).
+PILOT_SAMPLES = 63
+_PILOT_SEED = (20261130, 7)
+# An adapted component is never narrower than this share of the refined
+# posterior's scale (a pilot dominated by one draw has no spread).
+ADAPTED_MIN_SCALE = 0.5
+ADAPTATION_ROUNDS = 2
+
+
+def decoding_budget(num_samples, max_decoded_rows=None):
+  """The (row, sample) pairs a chunk of rows with gaps may decode with K =
+  `num_samples`, so that with each row's pilots (`PILOT_SAMPLES` per
+  adaptation round) a chunk still decodes at most `max_decoded_rows`
+  (default `MAX_DECODED_ROWS`)."""
+  if max_decoded_rows is None:
+    max_decoded_rows = MAX_DECODED_ROWS
+  pilots = PILOT_SAMPLES * ADAPTATION_ROUNDS
+  return max(1, max_decoded_rows * num_samples // (num_samples + pilots))
 
 
 def proposal(model, u, observed, gaps=True):
   """The importance-sampling proposal's components, [C, B, latent_dim] each.
 
   Rows without missing values use q(z|x) alone (all C components equal
-  it). A row with gaps mixes, in equal parts, q(z|x_obs) as the encoder
-  gives it, the encoder's posterior at the row completed by the model's
-  own predictions (`REFINE_STEPS` rounds of encode -> decode -> fill),
-  and that posterior widened by 1.5 sqrt(D / n_observed), two parts each,
-  and the prior, one part in seven (defensive importance sampling,
-  Hesterberg 1995: no weight exceeds 7 max_z p(x_obs|z), so the
-  estimates' variance is finite and falls as 1/K; without it, directions
-  the observed values leave free made the imputations of probabilistic
-  PCA no better at K = 10,000 than at 1,000: RMSE against the exact
-  conditional mean 0.19 and 0.06 sd for two seeds, now 0.020 and 0.023).
-  Any proposal gives a valid estimate; this mixture stays tight both for
-  models trained on complete data, whose encoder never saw a gap, and for
-  models trained with gaps (measured on probabilistic PCA: within 0.2% of
-  the exact marginal of the observed values, `tests/test_model.py`).
+  it). A row with gaps mixes, in equal parts (one in seven each):
+  q(z|x_obs) as the encoder gives it; the encoder's posterior at the row
+  completed by the model's own predictions (`REFINE_STEPS` rounds of
+  encode -> decode -> fill), and that posterior widened by
+  1.5 sqrt(D / n_observed); a Gaussian adapted to the row, twice, and the
+  same twice as wide (population Monte Carlo, Cappe et al. 2004: the
+  weighted mean and spread of `PILOT_SAMPLES` pilot draws from the mixture
+  so far, `ADAPTATION_ROUNDS` times); and the prior (defensive importance
+  sampling, Hesterberg 1995: no weight exceeds 7 max_z p(x_obs|z), so the
+  estimates' variance is finite and falls as 1/K).
+
+  Measured on probabilistic PCA with 30% of values hidden, RMSE of the
+  imputations against the model's exact conditional mean (data units,
+  K = 1,000): without the prior, imputations were no better at K = 10,000
+  than at 1,000 (0.19 and 0.06 sd for two seeds); with it but without
+  adaptation 0.125 and 0.06 (a few rows with one or two observed values
+  carried the error: median 0.007); adapted, 0.043 and 0.021 (median
+  0.003), which puts the imputations' RMSE against the true values within
+  0.3% of the exact conditional mean's. Any proposal gives a valid
+  estimate; this mixture stays tight both for models trained on complete
+  data, whose encoder never saw a gap, and for models trained with gaps.
 
   Args:
     model: a `tfvae.VAE`.
@@ -87,8 +115,81 @@ def proposal(model, u, observed, gaps=True):
   prior_loc = tf.where(has_gap, tf.zeros_like(loc), trained["loc"])
   prior_scale = tf.where(has_gap, tf.ones_like(scale), trained["scale"])
   widened = tf.where(has_gap, widening * scale, scale)
-  return (tf.stack([trained["loc"], loc, loc] * 2 + [prior_loc]),
-          tf.stack([trained["scale"], scale, widened] * 2 + [prior_scale]))
+  first = (tf.stack([trained["loc"], loc, loc] * 2 + [prior_loc]),
+           tf.stack([trained["scale"], scale, widened] * 2 + [prior_scale]))
+  # Adaptive importance sampling (population Monte Carlo, Cappe et al.
+  # 2004): a pilot from that mixture, and a Gaussian with its weighted
+  # moments, at its width and twice it, in place of the second set of the
+  # encoder's components. Where the observed values pin z far from the
+  # encoder's guesses (a model trained on complete rows), the first
+  # mixture reaches the posterior through its wide components only, and a
+  # few draws carried most of the weight: the imputations of pPCA were off
+  # the model's exact conditional mean by 0.13 (RMSE, data units, K =
+  # 1,000; 0.04 at K = 10,000), although their median error was 0.007.
+  def mixture(adapted_loc, adapted_scale):
+    adapted_scale = tf.maximum(adapted_scale, ADAPTED_MIN_SCALE * scale)
+    adapted_loc = tf.where(has_gap, adapted_loc, trained["loc"])
+    adapted_scale = tf.where(has_gap, adapted_scale, trained["scale"])
+    adapted_wide = tf.where(has_gap, 2.0 * adapted_scale, trained["scale"])
+    return (tf.stack([trained["loc"], loc, loc, adapted_loc, adapted_loc,
+                      adapted_loc, prior_loc]),
+            tf.stack([trained["scale"], scale, widened, adapted_scale,
+                      adapted_scale, adapted_wide, prior_scale]))
+
+  def adapt():
+    components = first
+    for _ in range(ADAPTATION_ROUNDS):
+      components = mixture(*_pilot_moments(model, u, observed, *components))
+    return components
+
+  return tf.cond(tf.reduce_any(has_gap), adapt,
+                 lambda: mixture(trained["loc"], trained["scale"]))
+
+
+def _pilot_moments(model, u, observed, locs, scales):
+  """The weighted mean and standard deviation of z, float32 [B, L] each,
+  over `PILOT_SAMPLES` draws from the mixture (locs, scales) [C, B, L]."""
+  noise = tf.random.stateless_normal([PILOT_SAMPLES, model.latent_dim],
+                                     _PILOT_SEED)
+  z, log_weights, _, _ = _draw_and_weigh(model, u, observed, locs, scales,
+                                         noise, 0)
+  weights = tf.nn.softmax(log_weights, axis=0)[..., None]  # [P, B, 1]
+  z64 = tf.cast(z, tf.float64)
+  mean = tf.reduce_sum(weights * z64, 0)
+  variance = tf.reduce_sum(weights * tf.square(z64 - mean), 0)
+  return tf.cast(mean, tf.float32), tf.cast(tf.sqrt(variance), tf.float32)
+
+
+def _draw_and_weigh(model, u, observed, locs, scales, noise, first_sample):
+  """z_k = loc_c + scale_c * noise_k with c = (first_sample + k) % C, and
+  log p(x_obs|z) + log p(z) - log q(z) under the equal-weight mixture.
+
+  Returns:
+    (z float32 [k, B, L], log weights float64 [k, B], the likelihood's
+    standardised parameters at z, each row's atom index).
+  """
+  num_components = locs.shape[0]
+  component = (first_sample + tf.range(tf.shape(noise)[0])) % num_components
+  if noise.shape.rank == 2:
+    noise = noise[:, None, :]
+  z = (tf.gather(locs, component) +
+       tf.gather(scales, component) * noise)  # [k, B, L]
+  standard = model.standard_likelihood_parameters(z)
+  atom_index = model.atom_index(u)
+  log_likelihood = model.log_likelihood(standard, u, observed, tf.float64,
+                                        atom_index)
+  z64 = tf.cast(z, tf.float64)
+  log_prior = -0.5 * tf.reduce_sum(tf.square(z64), -1)
+  # log q(z) under the equal-weight mixture; the Gaussian constants cancel
+  # against the prior's.
+  locs64, scales64 = tf.cast(locs, tf.float64), tf.cast(scales, tf.float64)
+  per_component = -tf.reduce_sum(
+      0.5 * tf.square((z64[:, None] - locs64) / scales64) +
+      tf.math.log(scales64), -1)  # [k, C, B]
+  log_proposal = (tf.reduce_logsumexp(per_component, axis=1) -
+                  math.log(num_components))
+  return z, objectives.compute_log_importance_weights(
+      log_likelihood, log_prior, log_proposal), standard, atom_index
 
 
 def importance_sample(model, x, noise, first_sample=0, with_moments=False,
@@ -119,28 +220,9 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
   """
   u, observed = model.standardize(x)
   locs, scales = proposal(model, u, observed, gaps)
-  num_components = locs.shape[0]
-  component = (first_sample + tf.range(tf.shape(noise)[0])) % num_components
-  if noise.shape.rank == 2:
-    noise = noise[:, None, :]
-  z = (tf.gather(locs, component) +
-       tf.gather(scales, component) * noise)  # [k, B, L]
-  standard = model.standard_likelihood_parameters(z)
-  atom_index = model.atom_index(u)
-  log_likelihood = model.log_likelihood(standard, u, observed, tf.float64,
-                                        atom_index)
-  z64 = tf.cast(z, tf.float64)
-  log_prior = -0.5 * tf.reduce_sum(tf.square(z64), -1)
-  # log q(z) under the equal-weight mixture; the Gaussian constants cancel
-  # against the prior's.
-  locs64, scales64 = tf.cast(locs, tf.float64), tf.cast(scales, tf.float64)
-  per_component = -tf.reduce_sum(
-      0.5 * tf.square((z64[:, None] - locs64) / scales64) +
-      tf.math.log(scales64), -1)  # [k, C, B]
-  log_proposal = (tf.reduce_logsumexp(per_component, axis=1) -
-                  math.log(num_components))
-  out = {"z": z, "log_weights": objectives.compute_log_importance_weights(
-      log_likelihood, log_prior, log_proposal),
+  z, log_weights, standard, atom_index = _draw_and_weigh(
+      model, u, observed, locs, scales, noise, first_sample)
+  out = {"z": z, "log_weights": log_weights,
          "log_jacobian": model.log_jacobian(observed, atom_index)}
   if with_moments:
     out["x_mean"], out["x_variance"] = model.likelihood_head.mean_and_variance(
@@ -306,7 +388,8 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0,
         tf.constant(samples.stop - samples.start), gaps).numpy()
 
   estimates = objectives.compute_chunked_iwae(
-      chunk, len(x), num_samples, MAX_DECODED_ROWS,
+      chunk, len(x), num_samples,
+      decoding_budget(num_samples) if gaps else MAX_DECODED_ROWS,
       on_rows_done=progress.update)
   progress.close()
   if basis != "data":

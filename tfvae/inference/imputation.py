@@ -153,7 +153,8 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
         seed=tf.random.experimental.stateless_split(seed_pair, 2)[1],
         dtype=tf.float64)
     result = np.repeat(x[None], count, axis=0)
-    rows_per_chunk = max(1, importance.MAX_DECODED_ROWS // num_samples)
+    rows_per_chunk = max(
+        1, importance.decoding_budget(num_samples) // num_samples)
     for start in range(0, len(gaps), rows_per_chunk):
       rows = gaps[start:start + rows_per_chunk]
       drawn = model.imputation_draws(tf.constant(x[rows]), noise, uniforms,
@@ -164,7 +165,7 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
     return result
   imputed, std = x.copy(), np.zeros_like(x)
   row_slices, sample_slices = objectives.compute_iwae_chunks(
-      len(gaps), num_samples, importance.MAX_DECODED_ROWS)
+      len(gaps), num_samples, importance.decoding_budget(num_samples))
   for chunk in row_slices:
     rows = gaps[chunk]
     merged = None

@@ -38,6 +38,39 @@ class ResumableEarlyStopping(tf_keras.callbacks.EarlyStopping):
             "best_epoch": self.best_epoch}
 
 
+def recipe_callbacks(callbacks, has_validation, patience, lr_patience,
+                     learning_rate):
+  """The recipe's early stopping and learning-rate halving, those of
+  `tfvae-train` and of `VAE.fit`, minus the kinds `callbacks` already has.
+
+  Args:
+    callbacks: the caller's callbacks (None or a list).
+    has_validation: whether there are validation rows (early stopping and
+      the halving watch `val_loss`; without them, the halving watches
+      `loss` and nothing stops early).
+    patience: epochs without a better validation loss before stopping (0:
+      never); the best weights are kept.
+    lr_patience: epochs without progress before the learning rate halves
+      (0: never), down to `learning_rate / 64`.
+    learning_rate: the rate training starts from (None: no halving).
+
+  Returns:
+    list of (resumable) callbacks: the halving, then the early stopping.
+  """
+  kinds = tuple(type(c) for c in callbacks or ())
+  added = []
+  if (lr_patience > 0 and learning_rate is not None and not any(
+      issubclass(k, tf_keras.callbacks.ReduceLROnPlateau) for k in kinds)):
+    added.append(ResumableReduceLROnPlateau(
+        monitor="val_loss" if has_validation else "loss", factor=0.5,
+        patience=lr_patience, min_lr=learning_rate / 64))
+  if (has_validation and patience > 0 and not any(
+      issubclass(k, tf_keras.callbacks.EarlyStopping) for k in kinds)):
+    added.append(ResumableEarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True))
+  return added
+
+
 class ResumableReduceLROnPlateau(tf_keras.callbacks.ReduceLROnPlateau):
   """Keras' learning-rate halving on plateaus, with a resumable state (the
   rate itself is the optimizer's, in the backup)."""

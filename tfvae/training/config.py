@@ -27,7 +27,7 @@ class TrainConfig:
   num_train_samples: int = None
   num_atoms: int = None
   df_transform: str = None  # Student's t: "softplus" or "exp"
-  epochs: int = 1000
+  epochs: int = recipe_lib.MAX_EPOCHS
   batch_size: int = None
   learning_rate: float = None
   validation_split: float = 0.2
@@ -56,15 +56,9 @@ class TrainConfig:
     `hidden_units="snippet"` is the original TF1 snippet's architecture:
     one hidden layer as wide as the data and (unless given) 5 latents.
     """
-    recipe = recipe_lib.default_recipe(num_rows, num_features)
-    if self.hidden_units == "snippet":
-      recipe.update(hidden_units=(num_features,), latent_dim=5)
-      config = dataclasses.replace(self, hidden_units=None)
-    else:
-      config = self
-    return dataclasses.replace(config, **{
-        name: recipe[name] for name in recipe_lib.RECIPE_FIELDS
-        if getattr(config, name) is None})
+    fields = {name: getattr(self, name) for name in recipe_lib.RECIPE_FIELDS}
+    return dataclasses.replace(self, **recipe_lib.resolve(
+        fields, num_rows, num_features))
 
   def model_options(self):
     """The `VAE` constructor arguments these settings give."""

@@ -12,6 +12,7 @@ import dataclasses
 import math
 import os
 import tempfile
+import time
 
 import numpy as np
 
@@ -100,6 +101,8 @@ class _Job:
   chief: bool
   model_options: dict
   monitor: object = None
+  # `fit_epochs` (run by this process), `fit_seconds`, `evaluation_seconds`.
+  timing: dict = dataclasses.field(default_factory=dict)
 
   @property
   def has_validation(self):
@@ -147,14 +150,18 @@ def train(config, data=None, model_options=None, on_resume=None,
   job = _Job(config, data, strategy, inputs.is_chief(strategy),
              dict(model_options or {}))
   model = _build_model_with_room_for_its_atoms(job)
+  started = time.monotonic()
   history = _fit(job, model, on_resume)
+  job.timing["fit_seconds"] = time.monotonic() - started
   best_epoch = int(np.nanargmin(history[job.monitored])) + 1
   refit = job.config.refit and job.has_validation and not data.streamed
   if refit:
     model = _refit(job, history, best_epoch)
   # A refit model trained on the validation rows too: their scores are no
   # held-out reference for percentiles.
+  started = time.monotonic()
   evaluation = _closing_evaluation(job, model, calibrate=not refit)
+  job.timing["evaluation_seconds"] = time.monotonic() - started
   summary = _summarize(job, model, history, best_epoch, evaluation)
   if job.monitor is not None and job.chief:
     job.monitor.set_model(model)  # the final one (best weights, or the refit)
@@ -210,15 +217,14 @@ def _fit(job, model, on_resume):
   """
   from tfvae.training import callbacks as callbacks_lib  # pylint: disable=g-import-not-at-top
   config = job.config
-  early_stopping = plateau = backup = None
-  if job.has_validation and config.patience > 0:
-    early_stopping = callbacks_lib.ResumableEarlyStopping(
-        monitor="val_loss", patience=config.patience,
-        restore_best_weights=True)
-  if config.lr_patience > 0:
-    plateau = callbacks_lib.ResumableReduceLROnPlateau(
-        monitor=job.monitored, factor=0.5, patience=config.lr_patience,
-        min_lr=config.learning_rate / 64)
+  backup = None
+  recipe_callbacks = callbacks_lib.recipe_callbacks(
+      None, job.has_validation, config.patience, config.lr_patience,
+      config.learning_rate)
+  plateau = next((c for c in recipe_callbacks if isinstance(
+      c, callbacks_lib.ResumableReduceLROnPlateau)), None)
+  early_stopping = next((c for c in recipe_callbacks if isinstance(
+      c, callbacks_lib.ResumableEarlyStopping)), None)
   initial_epoch, past = 0, {}
   if config.checkpoint_dir:
     backup = checkpoint.Backup(config.checkpoint_dir, model,
@@ -245,7 +251,9 @@ def _fit(job, model, on_resume):
       history = model.fit(
           train_input, validation_data=validation_input, epochs=config.epochs,
           initial_epoch=initial_epoch, callbacks=callbacks,
+          patience=config.patience, lr_patience=config.lr_patience,
           verbose=2 if config.verbose >= 2 else 0, **fit_options)
+    job.timing["fit_epochs"] = len(history.history.get("loss", []))
     if stopper.signal_name:
       raise Interrupted(stopper.signal_name, stopper.saved_epoch,
                         config.checkpoint_dir if backup else None)
@@ -399,6 +407,11 @@ def _summarize(job, model, history, best_epoch, evaluation):
                         if data.missing_fraction.any() else None),
       dropped_rows=data.dropped_rows,
       logdir=config.logdir if job.chief else None,
+      fit_seconds=job.timing.get("fit_seconds"),
+      evaluation_seconds=job.timing.get("evaluation_seconds"),
+      rows_per_second=(
+          job.timing.get("fit_epochs", 0) * data.num_train /
+          job.timing["fit_seconds"] if job.timing.get("fit_seconds") else None),
       model=model)
 
 
@@ -482,7 +495,8 @@ def _refit(job, history, best_epoch):
   schedule = tf_keras.callbacks.LearningRateScheduler(
       lambda epoch, _: float(rates[min(epoch, len(rates) - 1)]))
   model.fit(everything, epochs=best_epoch, batch_size=config.batch_size,
-            shuffle=True, callbacks=[schedule], verbose=0)
+            shuffle=True, callbacks=[schedule], patience=0, lr_patience=0,
+            verbose=0)
   return model
 
 

@@ -9,6 +9,16 @@ RECIPE_FIELDS = ("latent_dim", "hidden_units", "batch_size", "learning_rate",
                  "patience", "lr_patience", "num_train_samples", "num_atoms",
                  "df_transform")
 
+# A setting left for the recipe to choose (`tfvae.VAE`'s default; a
+# `TrainConfig` field uses None), and the name of the original TF1
+# snippet's architecture: one hidden layer as wide as the data, 5 latents.
+AUTO = "auto"
+SNIPPET = "snippet"
+
+# The most epochs of a run; early stopping on the validation rows usually
+# ends it long before.
+MAX_EPOCHS = 1000
+
 # Training rows from which the recipe is the large tables' one: 256 units
 # per layer, Student's t degrees of freedom learned on the log scale and
 # K = 50 importance samples.
@@ -51,6 +61,37 @@ def default_recipe(num_rows, num_features):
       "num_atoms": 8,
       "df_transform": "exp" if large else "softplus",
   }
+
+
+def resolve(settings, num_rows, num_features):
+  """Recipe fields left unset (None or `AUTO`) chosen by `default_recipe`.
+
+  The one place where both `tfvae-train` (`TrainConfig.resolve`) and the
+  `tfvae.VAE` constructor (`VAE.resolve`) turn unset settings into values,
+  so a Python user and a command-line user get the same model.
+  `hidden_units=SNIPPET` is the original TF1 snippet's architecture: one
+  hidden layer as wide as the data and, unless given, 5 latents.
+
+  Args:
+    settings: dict of some `RECIPE_FIELDS` (others are left alone).
+    num_rows: training rows.
+    num_features: columns D.
+
+  Returns:
+    A copy of `settings` with every unset recipe field in it filled.
+  """
+  recipe = default_recipe(num_rows, num_features)
+  if settings.get("hidden_units") == SNIPPET:
+    recipe.update(hidden_units=(num_features,), latent_dim=5)
+    settings = {**settings, "hidden_units": None}
+  return {name: (recipe[name] if name in RECIPE_FIELDS and is_unset(value)
+                 else value)
+          for name, value in settings.items()}
+
+
+def is_unset(value):
+  """Whether a setting is left for the recipe (None or `AUTO`)."""
+  return value is None or (isinstance(value, str) and value == AUTO)
 
 
 def search_candidates(num_rows, num_features):

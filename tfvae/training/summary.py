@@ -35,6 +35,11 @@ class TrainSummary:
   logdir: str = None
   checkpoint_dir: str = None
   export_paths: dict = None
+  # Wall-clock seconds of `fit` (this process's epochs) and of the closing
+  # evaluation, and training rows per second (`fit` only).
+  fit_seconds: float = None
+  evaluation_seconds: float = None
+  rows_per_second: float = None
   model: object = dataclasses.field(default=None, repr=False)
 
   def format(self):
@@ -79,9 +84,16 @@ class TrainSummary:
     if self.recipe:
       lines.append("  settings: " + ", ".join(
           f"{name} {_show(value)}" for name, value in self.recipe.items()))
+    timing = ""
+    if self.fit_seconds is not None:
+      timing = f"; training {self.fit_seconds:.1f} s"
+      if self.rows_per_second:
+        timing += f" ({self.rows_per_second:,.0f} rows/s)"
+      if self.evaluation_seconds is not None:
+        timing += f", closing evaluation {self.evaluation_seconds:.1f} s"
     lines += [
         f"  epochs run {self.epochs_run} (best {self.best_epoch}); first-epoch "
-        f"loss {self.first_loss:.4f}",
+        f"loss {self.first_loss:.4f}{timing}",
         f"  all values in nats per example, in the data's own units ({loss_is})",
         row("train", self.train, rows.get("train")),
         row("validation", self.validation, rows.get("validation")),
