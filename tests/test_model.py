@@ -12,7 +12,6 @@ import tfvae
 from tfvae import baselines
 from tfvae import model as model_lib
 from tfvae import synthetic
-from tfvae import training
 from tests import helpers
 from tests.helpers import fitted_model
 from tests.helpers import linear_gaussian_marginal
@@ -419,58 +418,6 @@ def test_keras_save_and_load_model_round_trip(tmp_path):
   clone.fit(x, epochs=1, batch_size=64, shuffle=False, verbose=0)
   for a, b in zip(model.get_weights(), clone.get_weights()):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-
-
-def test_unset_settings_are_chosen_from_the_data_as_tfvae_train_chooses():
-  model = tfvae.VAE(input_dim=6, seed=0)
-  # The latent width needs only D; the rest waits for the rows.
-  assert model.latent_dim == 3
-  assert set(model.unresolved_settings) == {
-      "hidden_units", "num_train_samples", "df_transform", "num_atoms"}
-  with pytest.raises(ValueError, match="call adapt"):
-    model.posterior_parameters(np.zeros((1, 6)))
-  assert tfvae.VAE.from_config(model.get_config()).unresolved_settings
-  # A large table gets the large recipe; atom slots as the data need.
-  rng = np.random.default_rng(0)
-  x = rng.normal(size=(training.LARGE_FROM_ROWS, 6))
-  x[:, 2] = rng.integers(0, 3, size=len(x))
-  model.adapt(x)
-  recipe = training.default_recipe(len(x), 6)
-  assert (model.hidden_units, model.num_train_samples, model.df_transform) == (
-      recipe["hidden_units"], recipe["num_train_samples"], "exp")
-  assert model.num_atoms == 3 and model.missing_train_samples == 50
-  assert model.standardization.atoms.shape == (6, 3)
-  # Values passed are kept; the snippet is there by name.
-  snippet = tfvae.VAE(input_dim=6, hidden_units="snippet",
-                      num_train_samples=3, num_atoms=0, df_transform="exp")
-  assert (snippet.hidden_units, snippet.latent_dim) == ((6,), 5)
-  assert not snippet.unresolved_settings and snippet.num_train_samples == 3
-  # Free bits need the single-sample ELBO, which "auto" then gives.
-  assert tfvae.VAE(input_dim=6, free_bits=0.5).num_train_samples == 1
-  with pytest.raises(ValueError, match="hidden_units"):
-    tfvae.VAE(input_dim=6, hidden_units="wide")
-
-
-def test_fit_without_adapt_chooses_for_its_training_rows():
-  x = small_data(n=100)
-  model = tfvae.VAE(input_dim=4, seed=0)
-  model.compile()
-  model.fit(x, validation_split=0.2, epochs=1, verbose=0)
-  assert model.hidden_units == (128, 128) and model.num_train_samples == 10
-  assert model.num_atoms == 0  # no atoms without adapt
-  dataset = tf.data.Dataset.from_tensor_slices(x).batch(10)
-  with pytest.raises(ValueError, match="call adapt"):
-    tfvae.VAE(input_dim=4).fit(dataset, epochs=1, verbose=0)
-
-
-def test_a_config_saved_before_auto_loads_as_it_was_built():
-  config = helpers.vae(input_dim=4).get_config()
-  for name in ("latent_dim", "hidden_units", "num_train_samples", "num_atoms",
-               "df_transform"):
-    config.pop(name)
-  old = tfvae.VAE.from_config(config)
-  assert (old.hidden_units, old.latent_dim, old.num_train_samples,
-          old.num_atoms, old.df_transform) == ((4,), 5, 1, 8, "softplus")
 
 
 def test_config_and_weights_round_trip(tmp_path):

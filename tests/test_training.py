@@ -13,10 +13,12 @@ import time
 import numpy as np
 import pytest
 
+import tfvae
 from tfvae import checkpoint
 from tfvae import cli
 from tfvae import data as data_lib
 from tfvae import training
+from tests import helpers
 from tests import tb_events
 
 
@@ -335,7 +337,6 @@ def test_the_python_route_with_its_defaults_trains_what_tfvae_train_trains():
   # same batches, early stopping and learning-rate halving, so the same
   # held-out log-likelihood.
   import tf_keras  # pylint: disable=g-import-not-at-top
-  import tfvae  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(3)
   x = rng.normal(size=(240, 3)) @ rng.normal(size=(3, 5))
   x[:, 4] = np.round(x[:, 4])  # a column with atoms
@@ -363,6 +364,59 @@ def test_the_python_route_with_its_defaults_trains_what_tfvae_train_trains():
   # Saved, its config holds the resolved settings and reloads unchanged.
   clone = tfvae.VAE.from_config(model.get_config())
   assert not clone.unresolved_settings and clone.num_atoms == model.num_atoms
+
+
+def test_unset_settings_are_chosen_from_the_data_as_tfvae_train_chooses():
+  model = tfvae.VAE(input_dim=6, seed=0)
+  # The latent width needs only D; the rest waits for the rows.
+  assert model.latent_dim == 3
+  assert set(model.unresolved_settings) == {
+      "hidden_units", "num_train_samples", "df_transform", "num_atoms"}
+  with pytest.raises(ValueError, match="call adapt"):
+    model.posterior_parameters(np.zeros((1, 6)))
+  assert tfvae.VAE.from_config(model.get_config()).unresolved_settings
+  # A large table gets the large recipe; atom slots as the data need.
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(training.LARGE_FROM_ROWS, 6))
+  x[:, 2] = rng.integers(0, 3, size=len(x))
+  model.adapt(x)
+  recipe = training.default_recipe(len(x), 6)
+  assert (model.hidden_units, model.num_train_samples, model.df_transform) == (
+      recipe["hidden_units"], recipe["num_train_samples"], "exp")
+  assert model.num_atoms == 3 and model.missing_train_samples == 50
+  assert model.standardization.atoms.shape == (6, 3)
+  # Values passed are kept; the snippet is there by name.
+  snippet = tfvae.VAE(input_dim=6, hidden_units="snippet",
+                      num_train_samples=3, num_atoms=0, df_transform="exp")
+  assert (snippet.hidden_units, snippet.latent_dim) == ((6,), 5)
+  assert not snippet.unresolved_settings and snippet.num_train_samples == 3
+  # Free bits need the single-sample ELBO, which "auto" then gives.
+  assert tfvae.VAE(input_dim=6, free_bits=0.5).num_train_samples == 1
+  with pytest.raises(ValueError, match="hidden_units"):
+    tfvae.VAE(input_dim=6, hidden_units="wide")
+
+
+def test_fit_without_adapt_chooses_for_its_training_rows():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  x = helpers.small_data(n=100)
+  model = tfvae.VAE(input_dim=4, seed=0)
+  model.compile()
+  model.fit(x, validation_split=0.2, epochs=1, verbose=0)
+  assert model.hidden_units == (128, 128) and model.num_train_samples == 10
+  assert model.num_atoms == 0  # no atoms without adapt
+  dataset = tf.data.Dataset.from_tensor_slices(x).batch(10)
+  with pytest.raises(ValueError, match="call adapt"):
+    tfvae.VAE(input_dim=4).fit(dataset, epochs=1, verbose=0)
+
+
+def test_a_config_saved_before_auto_loads_as_it_was_built():
+  config = helpers.vae(input_dim=4).get_config()
+  for name in ("latent_dim", "hidden_units", "num_train_samples", "num_atoms",
+               "df_transform"):
+    config.pop(name)
+  old = tfvae.VAE.from_config(config)
+  assert (old.hidden_units, old.latent_dim, old.num_train_samples,
+          old.num_atoms, old.df_transform) == ((4,), 5, 1, 8, "softplus")
 
 
 def test_the_recipe_follows_the_tables_shape():
