@@ -669,8 +669,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       value_range = statistics.compute_range(sample)
     atoms, frequencies = self.find_atoms(sample, scale, resolution)
     if self.unresolved_settings:
-      found = int(np.max(np.sum(np.isfinite(atoms), axis=1), initial=0))
-      self.resolve(len(sample) if num_rows is None else num_rows, found)
+      self.resolve(len(sample) if num_rows is None else num_rows,
+                   statistics.most_atoms(atoms))
       atoms = atoms[:, :self.num_atoms]
       frequencies = frequencies[:, :self.num_atoms]
     self.set_statistics(loc, scale, atoms, frequencies,

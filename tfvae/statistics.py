@@ -378,6 +378,12 @@ def stands_out(counts, min_excess=ATOM_MIN_EXCESS, max_tail=ATOM_MAX_TAIL):
   return (counts >= min_excess * expected) & (log_tail < np.log(max_tail))
 
 
+def most_atoms(atoms):
+  """The most atoms any column holds, of atoms [input_dim, A] (NaN: none)."""
+  atoms = np.asarray(atoms, np.float64)
+  return int(np.max(np.sum(np.isfinite(atoms), axis=1), initial=0))
+
+
 def compute_atom_logits(atom_frequencies):
   """The decoder's starting mixture logits from the atoms' frequencies.
 

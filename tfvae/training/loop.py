@@ -419,8 +419,8 @@ def _atoms_needed(model):
   """The most atoms any column of an adapted model holds (0 when none)."""
   if not model.num_atoms:
     return 0
-  atoms = model.standardization.atoms.numpy()
-  return int(np.max(np.sum(np.isfinite(atoms), axis=1), initial=0))
+  from tfvae import statistics  # pylint: disable=g-import-not-at-top
+  return statistics.most_atoms(model.standardization.atoms.numpy())
 
 
 def _model_settings(model):
