@@ -338,7 +338,7 @@ def test_the_python_route_with_its_defaults_trains_what_tfvae_train_trains():
   # held-out log-likelihood.
   import tf_keras  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(3)
-  x = rng.normal(size=(240, 3)) @ rng.normal(size=(3, 5))
+  x = rng.normal(size=(160, 3)) @ rng.normal(size=(3, 5))
   x[:, 4] = np.round(x[:, 4])  # a column with atoms
   summary = training.train(
       training.TrainConfig(seed=4, verbose=0, logdir=None, patience=8),
