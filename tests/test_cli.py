@@ -352,19 +352,44 @@ def test_help_does_not_import_tensorflow():
 
 def test_impute_trains_then_fills_a_file_with_gaps(tmp_path, few_epochs,
                                                    capsys):
+  # With text: an identifier (left out, and written back as it was), a
+  # category and booleans in mixed case, with gaps in every column.
   x = data_lib.load_default().values.copy()
   rng = np.random.default_rng(0)
+  grade = np.array(["low", "mid", "high"])[np.digitize(
+      x[:, 0], np.quantile(x[:, 0], [1 / 3, 2 / 3]))]
+  flag = np.where(x[:, 1] > np.median(x[:, 1]), "Yes", "no")
+  text = np.stack([grade, flag], 1).astype(object)
   x[rng.uniform(size=x.shape) < 0.1] = np.nan
-  lines = [",".join(f"c{i}" for i in range(13))]
-  lines += [",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in x]
+  text[rng.uniform(size=text.shape) < 0.1] = ""
+  lines = [",".join(["id"] + [f"c{i}" for i in range(13)] + ["grade", "ok"])]
+  lines += [",".join([f"w{r}"] + ["" if np.isnan(v) else repr(float(v))
+                                  for v in row] + list(text[r]))
+            for r, row in enumerate(x)]
   (tmp_path / "gaps.csv").write_text("\n".join(lines) + "\n")
   assert cli.impute_main(["--data", str(tmp_path / "gaps.csv"), "--output",
                           str(tmp_path / "full.csv"), "--num-samples",
                           "50"]) == 0
-  assert "imputed" in capsys.readouterr().out
-  filled = np.loadtxt(tmp_path / "full.csv", delimiter=",", skiprows=1)
+  printed = capsys.readouterr()
+  assert "imputed" in printed.out
+  out = printed.out + printed.err
+  assert "grade: categorical, 3 levels (high, low, mid)" in out
+  assert "ok: binary, 2 levels (no, yes)" in out
+  assert "columns not used: id" in out
+  with open(tmp_path / "full.csv") as f:
+    rows = [line.rstrip("\n").split(",") for line in f]
+  assert rows[0] == lines[0].split(",")
+  rows = rows[1:]
+  assert [row[0] for row in rows] == [f"w{r}" for r in range(len(x))]
+  filled = np.array([row[1:14] for row in rows], np.float64)
   assert filled.shape == x.shape and np.isfinite(filled).all()
   np.testing.assert_array_equal(filled[~np.isnan(x)], x[~np.isnan(x)])
+  filled_text = np.array([row[14:] for row in rows], object)
+  given = text != ""
+  np.testing.assert_array_equal(filled_text[given], text[given])
+  assert set(filled_text[~given[:, 0], 0]) <= {"low", "mid", "high"}
+  assert set(filled_text[~given[:, 1], 1]) <= {"no", "yes"}
+  assert (~given).sum() > 10
 
 
 def test_demo_passes_its_arguments_to_tfvae_train_only(tmp_path):

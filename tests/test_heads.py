@@ -355,6 +355,54 @@ def test_draws_from_uniforms_hit_the_atoms_at_their_rates(rng):
   assert np.std(rest) == pytest.approx(scale, rel=0.05)
 
 
+def test_a_categorical_column_is_a_softmax_over_its_levels(rng):
+  # atom_only: a column whose values are all atoms (a category's level
+  # codes) has no family slot: log p(level j) is the log-softmax of the
+  # levels' logits alone, the draws are levels at their rates, and the
+  # mean is the probability-weighted code.
+  d, atoms = 2, 3
+  head = heads.make_likelihood(families.STUDENT_T, d, num_atoms=atoms)
+  params = rng.normal(size=(4, head.output_size))
+  parameters = {k: tf.cast(v, tf.float64)
+                for k, v in head.distribution_parameters(params).items()}
+  atom_loc = np.array([[0.0, 1.0, 2.0], [0.0, 1.0, np.nan]])
+  parameters["atom_loc"] = tf.constant(atom_loc)
+  parameters["atom_tolerance"] = tf.fill([d, atoms], tf.constant(0.5, tf.float64))
+  parameters["atom_only"] = tf.constant([True, True])
+  logits = params[:, head.params_size(d):].reshape(4, d, atoms + 1)[..., 1:]
+  logits = np.where(np.isnan(atom_loc), -np.inf, logits)
+  log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  u = np.array([[0.0, 1.0], [2.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+  expected = np.take_along_axis(log_p, u.astype(int)[..., None], -1)[..., 0]
+  np.testing.assert_allclose(head.log_prob(parameters, tf.constant(u)),
+                             expected, rtol=1e-6)
+  np.testing.assert_allclose(head.make_distribution(parameters).log_prob(u),
+                             expected, rtol=1e-6)
+  probabilities = head.component_probabilities(parameters).numpy()
+  np.testing.assert_allclose(probabilities[..., 0], 0.0)
+  np.testing.assert_allclose(probabilities[..., 1:], np.exp(log_p), rtol=1e-6)
+  mean, _ = head.mean_and_variance(parameters)
+  np.testing.assert_allclose(
+      mean, (np.exp(log_p) * np.nan_to_num(atom_loc)).sum(-1), rtol=1e-6)
+  # Draws: only levels, at their probabilities (row 0's), even for a
+  # uniform of exactly 0.
+  n = 20000
+  row0 = {k: (v[:1] if k in ("loc", "scale", "df", "atom_logits") else v)
+          for k, v in parameters.items()}
+  tiled = {k: (tf.broadcast_to(v, [n, d]) if k in ("loc", "scale", "df")
+               else v) for k, v in row0.items()}
+  tiled["atom_logits"] = tf.broadcast_to(row0["atom_logits"], [n, d, atoms + 1])
+  uniforms = rng.uniform(size=[n, d])
+  uniforms[0] = 0.0
+  draws = head.draw(tiled, tf.constant(uniforms),
+                    tf.constant(rng.uniform(size=[n, d]))).numpy()
+  assert set(np.unique(draws[:, 0])) <= {0.0, 1.0, 2.0}
+  assert set(np.unique(draws[:, 1])) <= {0.0, 1.0}
+  for level in range(3):
+    assert np.mean(draws[:, 0] == level) == pytest.approx(
+        np.exp(log_p[0, 0, level]), abs=0.015)
+
+
 def test_mixture_moments_by_total_variance_even_with_infinite_tails():
   head = heads.make_likelihood(families.STUDENT_T, 2, num_atoms=1)
   head.raw_df.assign([-50.0, 50.0])  # df ~1 (infinite variance) and ~51

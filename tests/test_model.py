@@ -946,3 +946,68 @@ def test_values_common_alone_but_rare_together_rank_as_anomalies(
   above = scores[is_anomaly][:, None] > scores[~is_anomaly][None, :]
   assert above.mean() > 0.9  # the AUROC
   assert np.median(scores[is_anomaly]) > np.percentile(scores[~is_anomaly], 90)
+
+
+def mixed_rows(n, seed):
+  """A real column, a 3-level category and a boolean, all driven by one
+  latent, and an independent real column."""
+  rng = np.random.default_rng(seed)
+  z = rng.normal(size=n)
+  level = np.digitize(z + 0.3 * rng.normal(size=n), [-0.6, 0.6])
+  flag = rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-3.0 * z))
+  return np.stack([z + 0.3 * rng.normal(size=n), level, flag,
+                   rng.normal(size=n)], 1).astype(np.float64)
+
+
+def test_categorical_columns_train_score_impute_and_sample():
+  categories = [None, ["lo", "mid", "hi"], ["false", "true"], None]
+  x, x_test = mixed_rows(1000, 0), mixed_rows(300, 1)
+  tf_keras.utils.set_random_seed(0)
+  model = tfvae.VAE(4, categories=categories, hidden_units=(32, 32),
+                    num_train_samples=1, seed=0)
+  model.adapt(x)
+  assert model.num_atoms == 3  # the slots hold the largest category
+  model.compile(tf_keras.optimizers.Adam(3e-3))
+  model.fit(x, epochs=30, batch_size=64, verbose=0, lr_patience=0)
+  # The category's level given the rest: far better than its commonest
+  # level, and the "std" of a filled level is the chance it is wrong.
+  hidden = x_test.copy()
+  hidden[:, 1] = np.nan
+  filled, wrong = model.impute(hidden, num_samples=200, seed=0,
+                               return_std=True)
+  majority = np.mean(x_test[:, 1] == np.bincount(x[:, 1].astype(int)).argmax())
+  accuracy = np.mean(filled[:, 1] == x_test[:, 1])
+  assert set(np.unique(filled[:, 1])) <= {0.0, 1.0, 2.0}
+  assert accuracy > 0.72 and majority < 0.5, (accuracy, majority)
+  assert np.all((wrong[:, 1] >= 0) & (wrong[:, 1] < 2 / 3))
+  # The predicted chance of a wrong level is calibrated within noise.
+  assert np.mean(wrong[:, 1]) == pytest.approx(1 - accuracy, abs=0.07)
+  # With only the category observed, log p(x) is the log of the model's
+  # marginal probability of the level: close to the level's frequency.
+  alone = np.full_like(x_test, np.nan)
+  alone[:, 1] = x_test[:, 1]
+  frequencies = np.bincount(x[:, 1].astype(int)) / len(x)
+  log_p = model.marginal_log_likelihood(alone, num_samples=200, seed=0)
+  assert np.all(log_p < 0)
+  np.testing.assert_allclose(
+      np.mean(log_p), np.mean(np.log(frequencies[x_test[:, 1].astype(int)])),
+      atol=0.05)
+  # A table of texts scores as its codes.
+  texts = np.array([[x_test[0, 0], "mid", True, x_test[0, 3]],
+                    [x_test[1, 0], "hi", "FALSE", None]], dtype=object)
+  codes = np.array([[x_test[0, 0], 1.0, 1.0, x_test[0, 3]],
+                    [x_test[1, 0], 2.0, 0.0, np.nan]])
+  np.testing.assert_allclose(model.anomaly_score(texts, seed=3),
+                             model.anomaly_score(codes, seed=3))
+  with pytest.raises(ValueError, match="not a level code"):
+    model.anomaly_score(np.array([[0.0, 1.5, 0.0, 0.0]]))
+  # Draws are levels at about the data's rates.
+  drawn = model.sample(2000, seed=0)
+  assert set(np.unique(drawn[:, 2])) <= {0.0, 1.0}
+  for level in range(3):
+    assert np.mean(drawn[:, 1] == level) == pytest.approx(
+        np.mean(x[:, 1] == level), abs=0.05)
+  # The levels survive a save and load.
+  config = model.get_config()
+  assert config["categories"][1] == ("lo", "mid", "hi")
+  assert model_lib.VAE.from_config(config).categories == model.categories

@@ -20,6 +20,7 @@ from tfvae import data as data_lib
 from tfvae import families
 from tfvae import runtime
 from tfvae import validation
+from tfvae.data import columns
 from tfvae.inference import calibration
 
 
@@ -151,6 +152,13 @@ def _encoding(text):
   return text
 
 
+def _column_types(text):
+  try:
+    return columns.parse_column_types(text)
+  except ValueError as error:
+    raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_read_options(parser):
   """The flags of `tfvae.data.ReadOptions`, shared by every command."""
   group = parser.add_argument_group("reading CSV files")
@@ -175,6 +183,11 @@ def add_read_options(parser):
                      default="auto",
                      help="a row-index first column (unnamed, counting 0, 1, "
                      "2, ...): auto drops it with a warning (default)")
+  group.add_argument(
+      "--column-types", type=_column_types, default=None,
+      help="comma-separated name=type overriding the inferred column types "
+      "(real, categorical, binary, drop), e.g. zip=categorical,id=drop; "
+      "a trained model's types are its own")
 
 
 # Files up to this size are read through once before TensorFlow starts, so
@@ -191,16 +204,17 @@ def check_data_file(path, options, expected_width=None, expected_names=None,
     # The column notes are given again when the file is read for the work.
     warnings.simplefilter("ignore", data_lib.DataWarning)
     reader = data_lib.open_table(path, options, expected_width, expected_names)
-  for index, _ in enumerate(reader.iter_blocks(block_rows)):
-    if index and os.path.getsize(path) > _PREVALIDATE_BYTES:
-      break
+    for index, _ in enumerate(reader.iter_blocks(block_rows)):
+      if index and os.path.getsize(path) > _PREVALIDATE_BYTES:
+        break
   return reader
 
 
 def read_options(args):
   return data_lib.ReadOptions(
       delimiter=args.delimiter, header=args.header, encoding=args.encoding,
-      na_values=args.na_values, index_column=args.index_column)
+      na_values=args.na_values, index_column=args.index_column,
+      column_types=getattr(args, "column_types", None) or ())
 
 
 def _add_verbose(parser, default=1):
@@ -415,7 +429,9 @@ def encode_main(argv=None):
   from tfvae import versions  # pylint: disable=g-import-not-at-top
   atomic.check_output_file(args.output, args.overwrite, protect=[args.data])
   metadata = versions.check_part(versions.version_path(args.model), "encoder")
-  check_data_file(args.data, read_options(args), metadata.get("input_dim"),
+  check_data_file(args.data, data_lib.options_for_model(
+      read_options(args), metadata.get("categories"),
+      metadata.get("ignored_columns")), metadata.get("input_dim"),
                   metadata.get("feature_names"))
   runtime.import_tensorflow(verbose=args.verbose >= 3)
   from tfvae import serving  # pylint: disable=g-import-not-at-top
@@ -493,18 +509,25 @@ def _run_with_model(args, module_name, function_name, **options):
     settings = checkpoint.read_metadata(args.checkpoint_dir).get("model", {})
   if options.get("num_imputations"):
     width = settings.get("input_dim") or data_lib.open_table(
-        args.data, read).width
+        args.data, read).width  # the columns inferred as training will
     validation.check_num_imputations(options["num_imputations"],
                                      args.batch_size, width,
                                      name="--num-imputations")
   if args.checkpoint_dir is None:
     from tfvae import training  # pylint: disable=g-import-not-at-top
-    model = training.run(training.TrainConfig(
+    trained = training.run(training.TrainConfig(
         data=args.data, read_options=read, seed=args.seed,
-        verbose=min(args.verbose, 1), logdir=None)).model
+        verbose=min(args.verbose, 1), logdir=None))
+    model = trained.model
+    if args.verbose and (trained.column_lines or trained.ignored_columns):
+      # What the model took each column for (tfvae-train's summary says it).
+      notes = ([f"columns not used: {', '.join(trained.ignored_columns)}"]
+               if trained.ignored_columns else [])
+      print("\n".join(notes + (trained.column_lines or [])), file=sys.stderr)
   else:
-    check_data_file(args.data, read, settings.get("input_dim"),
-                    settings.get("feature_names"))
+    check_data_file(args.data, data_lib.options_for_model(
+        read, settings.get("categories"), settings.get("ignored_columns")),
+                    settings.get("input_dim"), settings.get("feature_names"))
     from tfvae import runtime  # pylint: disable=g-import-not-at-top
     runtime.import_tensorflow(verbose=args.verbose >= 3)
     model = checkpoint.load_checkpoint(args.checkpoint_dir)

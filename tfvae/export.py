@@ -302,9 +302,14 @@ class ScorerModule(tf.Module):
                        num_samples=self.num_samples)
     _, mean, second = imputation.weighted_moments(
         out["log_weights"], out["x_mean"], out["x_variance"])
+    deviation = imputation.spread(mean, second)
+    if "level_probability" in out:
+      mean, deviation = imputation.fill_levels(
+          self._model, mean, deviation, imputation.weighted_levels(
+              out["log_weights"], out["level_probability"]))
     missing = tf.math.is_nan(x)
     return {"x_imputed": tf.where(missing, mean, x),
-            "x_stddev": tf.where(missing, imputation.spread(mean, second), 0.0)}
+            "x_stddev": tf.where(missing, deviation, 0.0)}
 
   @property
   def signatures(self):
@@ -322,6 +327,12 @@ def _metadata(model, part, version):
       "likelihood": model.likelihood,
       "feature_names": (None if model.feature_names is None
                         else list(model.feature_names)),
+      # Each column's levels (None: a real column): a categorical column
+      # is served as the codes 0 .. L - 1 of these levels.
+      "categories": (None if model.categories is None else
+                     [None if levels is None else list(levels)
+                      for levels in model.categories]),
+      "ignored_columns": list(model.ignored_columns or ()),
       "adapted": bool(model.is_adapted),
       "atoms": [[None if np.isnan(a) else float(a) for a in row]
                 for row in model.standardization.atoms.numpy()],

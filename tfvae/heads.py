@@ -256,7 +256,8 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
       atom_index = match_atoms(u, parameters["atom_loc"],
                                parameters["atom_tolerance"])
     return hurdle_log_prob(parameters["atom_logits"], parameters["atom_loc"],
-                           log_family, atom_index)
+                           log_family, atom_index,
+                           parameters.get("atom_only"))
 
   def distribution_parameters(self, params, scale_floor=None):
     """Maps decoder outputs to the distribution's parameters.
@@ -306,14 +307,15 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     mixture.atom_loc = atom_loc
     mixture.atom_tolerance = tolerance
     mixture.atom_logits = parameters["atom_logits"]
+    mixture.atom_only = parameters.get("atom_only")
     return mixture
 
   @staticmethod
   def _masked_logits(parameters):
-    """The mixture logits with -inf where a column has no such atom."""
-    absent = tf.math.is_nan(parameters["atom_loc"])
+    """The mixture logits with -inf where a column has no such atom (and
+    in the family's slot of a categorical column)."""
     logits = parameters["atom_logits"]
-    mask = tf.concat([tf.zeros_like(absent[:, :1]), absent], -1)
+    mask = absent_slots(parameters["atom_loc"], parameters.get("atom_only"))
     return tf.where(mask, tf.constant(-np.inf, logits.dtype), logits)
 
   @classmethod
@@ -397,6 +399,9 @@ class LikelihoodHead(tfp.layers.DistributionLambda):
     cumulative = tf.cumsum(cls.component_probabilities(parameters), axis=-1)
     component = tf.reduce_sum(tf.cast(
         cumulative[..., :-1] < component_uniforms[..., None], tf.int32), -1)
+    if parameters.get("atom_only") is not None:  # a uniform of exactly 0
+      component = tf.where(tf.cast(parameters["atom_only"], tf.bool),
+                           tf.maximum(component, 1), component)
     atom_loc = tf.cast(parameters["atom_loc"], values.dtype)
     atom_loc = tf.where(tf.math.is_nan(atom_loc), tf.zeros([], values.dtype),
                         atom_loc)
@@ -466,7 +471,22 @@ def match_atoms(u, atom_loc, atom_tolerance):
   return tf.where(tf.reduce_any(hit, -1), first + 1, 0)
 
 
-def hurdle_log_prob(atom_logits, atom_loc, log_family, atom_index):
+def absent_slots(atom_loc, atom_only=None):
+  """Which of a column's A + 1 mixture slots do not exist: bool [D, A + 1].
+
+  An atom slot is absent where the column has no such atom (NaN place);
+  the family's slot (the first) where the column is categorical
+  (`atom_only` [D], True: every value is one of its atoms, its levels).
+  """
+  absent = tf.math.is_nan(atom_loc)
+  family = tf.zeros_like(absent[:, :1])
+  if atom_only is not None:
+    family = tf.cast(atom_only, tf.bool)[:, None]
+  return tf.concat([family, absent], -1)
+
+
+def hurdle_log_prob(atom_logits, atom_loc, log_family, atom_index,
+                    atom_only=None):
   """The log-density of a mixture of a family and point masses, per feature.
 
   Against the base measure that counts each atom and measures the rest by
@@ -483,6 +503,9 @@ def hurdle_log_prob(atom_logits, atom_loc, log_family, atom_index):
     log_family: float [..., D], the family's log-density at each value.
     atom_index: int32 [..., D] broadcastable against log_family (see
       `match_atoms`).
+    atom_only: optional bool [D]: True for a categorical column, whose
+      values are all atoms (its levels): the family's slot is left out, so
+      the atoms' probabilities are a softmax over the levels alone.
 
   Returns:
     Tensor [..., D] of log_family's dtype.
@@ -492,10 +515,9 @@ def hurdle_log_prob(atom_logits, atom_loc, log_family, atom_index):
   # network), over the last axis (measured: faster than transposing the
   # slots to the front, `scripts/bench_likelihood.py`).
   logits = tf.cast(atom_logits, tf.float32)
-  absent = tf.math.is_nan(atom_loc)
   # Finite stand-ins for -inf (exp gives 0 all the same) keep the gradients
   # of a column without atoms finite.
-  mask = tf.where(tf.concat([tf.zeros_like(absent[:, :1]), absent], -1),
+  mask = tf.where(absent_slots(atom_loc, atom_only),
                   objectives.NEGLIGIBLE_LOG_WEIGHT, 0.0)  # [D, A + 1]
   logits = logits + mask
   # The normaliser over the last axis of A + 1 slots, and the slot each
@@ -526,7 +548,7 @@ class AtomMixture(tfd.Mixture):
     log_family = self.components[0].log_prob(x)
     return hurdle_log_prob(
         self.atom_logits, self.atom_loc, log_family,
-        match_atoms(x, self.atom_loc, self.atom_tolerance))
+        match_atoms(x, self.atom_loc, self.atom_tolerance), self.atom_only)
 
 
 class LocationScaleLikelihood(LikelihoodHead):

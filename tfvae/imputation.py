@@ -27,7 +27,8 @@ class ImputeResult:
 
   def describe(self, output):
     what = (f"{self.draws} imputations of each" if self.draws
-            else "the conditional mean of each")
+            else "the conditional mean of each; a category's most "
+            "probable level")
     return (f"imputed {self.filled} missing values in {self.rows} rows into "
             f"{output} ({what})")
 
@@ -57,8 +58,10 @@ def impute_file(model, data_path, output_path, num_samples=1000,
   Returns:
     An `ImputeResult`.
   """
-  reader = data_lib.open_table(data_path, options, model.input_dim,
-                               model.feature_names)
+  reader = data_lib.open_table(
+      data_path, data_lib.options_for_model(options, model.categories,
+                                            model.ignored_columns),
+      model.input_dim, model.feature_names)
   progress = runtime.Progress("imputing", reader.num_rows, "rows",
                               enabled=verbose >= 1)
   is_csv = hasattr(reader, "iter_text_blocks")
@@ -72,6 +75,8 @@ def impute_file(model, data_path, output_path, num_samples=1000,
     blocks = ((values, None) for values, _ in reader.iter_blocks(batch_size))
     columns = list(range(reader.width))
   rows = filled = 0
+  # A categorical column is filled with a level's text.
+  levels = model.categories or (None,) * model.input_dim
   with atomic.atomic_file(output_path, overwrite=overwrite,
                           protect=[data_path]) as f:
     writer = csv.writer(f)
@@ -79,6 +84,11 @@ def impute_file(model, data_path, output_path, num_samples=1000,
       writer.writerow((["imputation"] if num_imputations else []) + list(header))
     for values, texts in blocks:
       missing = np.isnan(values)
+      if texts is not None and model.categories is not None:
+        # A level the model has not seen is read as missing, to condition
+        # on the rest; the file's own text is kept.
+        missing &= np.asarray([[reader.is_missing_text(row[c]) for c in columns]
+                               for row in texts], bool).reshape(missing.shape)
       if texts is None:
         texts = [[_format(v) for v in row] for row in values]
       if num_imputations:
@@ -90,7 +100,8 @@ def impute_file(model, data_path, output_path, num_samples=1000,
         for m, version in enumerate(completed):
           out = list(cells)
           for j in np.flatnonzero(missing[i]):
-            out[columns[j]] = _format(version[i, j])
+            out[columns[j]] = (_format(version[i, j]) if levels[j] is None
+                               else levels[j][int(version[i, j])])
           writer.writerow(([m + 1] if num_imputations else []) + out)
       rows += len(values)
       filled += int(missing.sum())

@@ -48,7 +48,7 @@ _CONFIG_FIELDS = (
     "beta", "kl_warmup_steps", "free_bits", "num_train_samples",
     "missing_train_samples", "min_df", "df_transform",
     "posterior_scale_floor", "likelihood_scale_floor", "missing_indicator",
-    "num_atoms", "feature_names", "seed")
+    "num_atoms", "feature_names", "categories", "ignored_columns", "seed")
 
 
 # The settings that may wait for the data ("auto"): `VAE.resolve`.
@@ -133,6 +133,15 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       (0 without `adapt`): every slot costs time on each step. Ignored by
       the `mse` family. Default value: `"auto"`.
     feature_names: optional sequence of D column names, kept for exports.
+    categories: optional sequence of D entries: None for a real column, the
+      levels of a categorical one, which then holds their codes 0 .. L - 1
+      (`tfvae.data.columns`; the readers find them). A categorical column
+      is modelled by a softmax over its levels given z (its atoms, with no
+      continuous part), enters the encoder one-hot, and is imputed with its
+      most probable level. Default: every column real.
+    ignored_columns: optional names of the training file's columns the
+      model was trained without (identifiers, free text): readers leave
+      them out of files to score.
     seed: optional int in [0, 2**63) for the training noise; None draws one
       from TensorFlow's global seed (`tf_keras.utils.set_random_seed`).
     **kwargs: forwarded to `tf_keras.Model` (e.g. `name`).
@@ -156,6 +165,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
                missing_indicator=True,
                num_atoms=recipe.AUTO,
                feature_names=None,
+               categories=None,
+               ignored_columns=None,
                seed=None,
                **kwargs):
     kwargs.setdefault("name", "vae")
@@ -173,6 +184,10 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
         missing_indicator, num_atoms, feature_names)
     for name, value in settings.items():
       setattr(self, name, value)
+    self.categories = validation.check_categories(categories, self.input_dim,
+                                                  self.num_atoms)
+    self.ignored_columns = (tuple(str(name) for name in ignored_columns)
+                            if ignored_columns else None)
     self.activation = activation
     tf_keras.activations.get(activation)  # fail early on an unknown name
     self._data_has_gaps = None  # unknown until `fit` sees the data
@@ -223,7 +238,9 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
         {name: getattr(self, name) for name in _RESOLVED_FROM_DATA},
         num_rows, self.input_dim)
     if self.num_atoms == recipe.AUTO:
-      settings["num_atoms"] = min(int(atoms_found), settings["num_atoms"])
+      # A categorical column's levels are its atoms: slots for them all.
+      settings["num_atoms"] = max(min(int(atoms_found), settings["num_atoms"]),
+                                  max(self.num_levels))
     if self.missing_train_samples is None:
       settings["missing_train_samples"] = max(20,
                                               settings["num_train_samples"])
@@ -239,10 +256,21 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
           f"weights yet ({', '.join(self.unresolved_settings)} are 'auto'): "
           "call adapt(x) or fit(x) first, or pass them")
 
+  @property
+  def num_levels(self):
+    """Each column's number of levels, 0 for a real column: a tuple of D
+    ints."""
+    if self.categories is None:
+      return (0,) * self.input_dim
+    return tuple(0 if levels is None else len(levels)
+                 for levels in self.categories)
+
   def _build(self):
     """Creates the layers and every weight, so `load_weights` works."""
     self.standardization = preprocessing.Standardization(
-        self.input_dim, num_atoms=self.num_atoms, name="standardization")
+        self.input_dim, num_atoms=self.num_atoms,
+        num_levels=self.num_levels if self.categories else None,
+        name="standardization")
     self.posterior_head = heads.PosteriorNormal(
         self.latent_dim, scale_floor=self.posterior_scale_floor,
         name="posterior")
@@ -255,7 +283,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     self.encoder_net = networks.EncoderNetwork(
         self.input_dim, self.hidden_units, self.activation,
         heads.PosteriorNormal.params_size(self.latent_dim),
-        missing_indicator=self.missing_indicator, name="encoder")
+        missing_indicator=self.missing_indicator,
+        level_inputs=sum(self.num_levels), name="encoder")
     self.decoder_net = networks.build_mlp(
         self.hidden_units[::-1], self.activation,
         self.likelihood_head.output_size,
@@ -294,13 +323,25 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     u = self.standardization(x)
     return u, tf.logical_not(tf.math.is_nan(u))
 
-  @staticmethod
-  def _network_inputs(u, observed):
-    """The encoder's inputs: values (missing set to 0) and the indicator, f32."""
+  def _network_inputs(self, u, observed):
+    """The encoder's inputs, float32: values (missing set to 0), the
+    indicator, and with categorical columns their levels one-hot (all 0
+    where missing; the column's own value input is 0)."""
     limit = preprocessing.ENCODER_INPUT_LIMIT
     values = tf.clip_by_value(tf.where(observed, u, 0.0), -limit, limit)
-    return (tf.cast(values, tf.float32),
-            tf.cast(tf.logical_not(observed), tf.float32))
+    inputs = [tf.cast(values, tf.float32),
+              tf.cast(tf.logical_not(observed), tf.float32)]
+    if self.categories is None:
+      return inputs
+    categorical = tf.constant(self.standardization.categorical_mask)
+    inputs[0] = tf.where(categorical, 0.0, inputs[0])
+    one_hot = []
+    for index, count in enumerate(self.num_levels):
+      if count:
+        code = tf.where(observed[:, index], tf.cast(u[:, index], tf.int32), -1)
+        one_hot.append(tf.one_hot(code, count, dtype=tf.float32))
+    inputs.append(tf.concat(one_hot, -1))
+    return inputs
 
   def posterior_from_standard(self, u, observed):
     return self.posterior_head.distribution_parameters(
@@ -587,6 +628,11 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
             "lr_patience"), self._starting_learning_rate())
     x = self._fit_input(x, "x", for_training=True)
     sample_weight = validation.fit_sample_weight(sample_weight, x)
+    if (self.categories is not None and validation_data is not None and
+        not hasattr(validation_data, "element_spec")):
+      validation_data = self.encode_table(
+          validation_data[0] if isinstance(validation_data, tuple)
+          else validation_data)
     validation_data = validation.fit_validation_data(
         validation_data, self.input_dim, self.feature_names)
     self._note_gaps(x, validation_data)
@@ -651,6 +697,9 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     Returns:
       self, for chaining.
     """
+    if self.categories is not None and not isinstance(x, str) and not hasattr(
+        x, "element_spec"):
+      x = self.encode_table(x)
     loc, scale, sample, value_range, num_rows = (
         statistics.compute_statistics_of(x, self.input_dim, self.seed,
                                          self.feature_names, batch_size,
@@ -677,6 +726,41 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
                         resolution=resolution, value_range=value_range)
     return self
 
+  def _categorical_statistics(self, loc, scale, resolution, value_range):
+    """A categorical column's statistics: codes are not standardised (loc
+    0, scale 1), their resolution is 1 and their range 0 .. L - 1."""
+    levels = np.asarray(self.num_levels)
+    categorical = levels > 0
+    loc = np.where(categorical, 0.0, np.asarray(loc, np.float64))
+    scale = np.where(categorical, 1.0, np.asarray(scale, np.float64))
+    if resolution is not None:
+      resolution = np.where(categorical, 1.0,
+                            np.asarray(resolution, np.float64))
+    if value_range is not None:
+      value_range = (np.where(categorical, 0.0, value_range[0]),
+                     np.where(categorical, levels - 1.0, value_range[1]))
+    return loc, scale, resolution, value_range
+
+  def _level_atoms(self, x, atoms, frequencies):
+    """The atoms with each categorical column's levels (codes) as its
+    atoms and their frequencies in x."""
+    width = max(atoms.shape[1], max(self.num_levels))
+    grown = np.full([self.input_dim, width], np.nan)
+    grown[:, :atoms.shape[1]] = atoms
+    shares = np.zeros([self.input_dim, width])
+    shares[:, :frequencies.shape[1]] = frequencies
+    for index, count in enumerate(self.num_levels):
+      if not count:
+        continue
+      column = x[:, index]
+      observed = column[~np.isnan(column)].astype(np.int64)
+      grown[index] = np.nan
+      grown[index, :count] = np.arange(count)
+      shares[index] = 0.0
+      shares[index, :count] = np.bincount(
+          observed, minlength=count)[:count] / max(len(observed), 1)
+    return grown, shares
+
   def find_atoms(self, x, scale, resolution=None):
     """(atoms, frequencies) of the rows x for this model
     (`statistics.compute_atoms`): at most `num_atoms` per column (the
@@ -691,8 +775,11 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       coarse = statistics.is_coarse_grid(resolution, scale)
     most = (recipe.default_recipe(1, self.input_dim)["num_atoms"]
             if self.num_atoms == recipe.AUTO else self.num_atoms)
-    return statistics.compute_atoms(x, most, min_separation=separation,
-                                    coarse=coarse)
+    found = statistics.compute_atoms(x, most, min_separation=separation,
+                                     coarse=coarse)
+    if self.categories is None:
+      return found
+    return self._level_atoms(np.asarray(x, np.float64), *found)
 
   def set_statistics(self, loc, scale, atoms=None, atom_frequencies=None,
                      resolution=None, value_range=None):
@@ -701,6 +788,9 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     decoder's mixture weights where the data have them), the resolution
     [input_dim] and the range (lower, upper) [input_dim] that samples
     keep to."""
+    if self.categories is not None:
+      loc, scale, resolution, value_range = self._categorical_statistics(
+          loc, scale, resolution, value_range)
     self.standardization.set_statistics(loc, scale, atoms, resolution,
                                         value_range)
     if self.num_atoms and atom_frequencies is not None:
@@ -747,12 +837,36 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     """x as a checked float Tensor [batch_size, input_dim]
     (`validation.data_tensor`): the entry of every path from x."""
     self._check_resolved()
+    if self.categories is not None:
+      x = self.encode_table(x)
     return validation.data_tensor(x, self.input_dim, self.feature_names)
+
+  def encode_table(self, x):
+    """x with categorical columns as level codes: a DataFrame (matched by
+    column name) or object array of texts and numbers is encoded
+    (`tfvae.data.columns.encode_frame`); numbers are checked to be codes.
+    Tensors pass through."""
+    from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+    if tf.is_tensor(x) or isinstance(x, tf.Variable):
+      return x
+    if hasattr(x, "columns") and self.feature_names is not None:
+      order = validation.column_order([str(c) for c in x.columns],
+                                      self.feature_names, "x")
+      if order is not None:
+        x = x.iloc[:, order]
+    array = np.asarray(x.to_numpy() if hasattr(x, "to_numpy") else x)
+    if array.dtype == object:
+      return columns.encode_frame(array, self.categories)
+    if array.ndim == 2 and np.issubdtype(array.dtype, np.number):
+      columns.check_codes(array.astype(np.float64), self.categories)
+    return x
 
   def _fit_input(self, value, name, for_training=False):
     trainable = ((self.standardization.loc.numpy(),
                   self.standardization.scale.numpy(), self.is_adapted)
                  if for_training else None)
+    if self.categories is not None and not hasattr(value, "element_spec"):
+      value = self.encode_table(value)
     return validation.fit_input(value, name, self.input_dim,
                                 self.feature_names, trainable)
 

@@ -64,11 +64,14 @@ class EncoderNetwork(tf_keras.layers.Layer):
     output_size: Python int, width of the output.
     missing_indicator: whether the indicator is an input. Without it,
       missing entries are only filled with 0.
+    level_inputs: Python int, the width of the categorical columns'
+      one-hot levels (0: none), a third input with its own first-layer
+      kernel.
     **kwargs: forwarded to `tf_keras.layers.Layer`.
   """
 
   def __init__(self, input_dim, hidden_units, activation, output_size,
-               missing_indicator=True, **kwargs):
+               missing_indicator=True, level_inputs=0, **kwargs):
     super().__init__(**kwargs)
     self.input_dim = int(input_dim)
     self.hidden_units = validation.check_widths(hidden_units)
@@ -85,13 +88,21 @@ class EncoderNetwork(tf_keras.layers.Layer):
         tf_keras.layers.Dense(widths[0], use_bias=False,
                               kernel_initializer="zeros", name="missing")
         if self.missing_indicator else None)
+    self.level_inputs = int(level_inputs)
+    self.level_layer = (
+        tf_keras.layers.Dense(widths[0], use_bias=False, name="levels")
+        if self.level_inputs else None)
     self._activation_fn = tf_keras.activations.get(activation)
 
-  def call(self, values, missing):
-    """values, missing: float32 [batch_size, input_dim] -> [batch_size, output_size]."""
+  def call(self, values, missing, levels=None):
+    """values, missing: float32 [batch_size, input_dim]; levels: float32
+    [batch_size, level_inputs] one-hot (with categorical columns) ->
+    [batch_size, output_size]."""
     h = self.dense_layers[0](values)
     if self.indicator_layer is not None:
       h = h + self.indicator_layer(missing)
+    if self.level_layer is not None:
+      h = h + self.level_layer(levels)
     for layer in self.dense_layers[1:]:
       h = layer(self._activation_fn(h))
     return h
@@ -101,4 +112,6 @@ class EncoderNetwork(tf_keras.layers.Layer):
     config.update(input_dim=self.input_dim, hidden_units=list(self.hidden_units),
                   activation=self.activation, output_size=self.output_size,
                   missing_indicator=self.missing_indicator)
+    if self.level_inputs:
+      config.update(level_inputs=self.level_inputs)
     return config

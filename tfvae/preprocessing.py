@@ -9,6 +9,7 @@ for the networks. The statistics come from `tfvae.statistics`.
 
 import math
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -30,16 +31,29 @@ class Standardization(tf_keras.layers.Layer):
   Starts as the identity (loc 0, scale 1, `adapted` False); `VAE.adapt`
   sets the statistics.
 
+  A categorical column (`num_levels` > 0) holds level codes 0 .. L - 1:
+  its loc stays 0 and its scale 1, and its atoms are its levels.
+
   Args:
     input_dim: Python int, number of features D.
+    num_atoms: Python int, atom slots per column.
+    num_levels: optional sequence of D ints: a categorical column's number
+      of levels, 0 for a real column. Default: every column real.
     **kwargs: forwarded to `tf_keras.layers.Layer`.
   """
 
-  def __init__(self, input_dim, num_atoms=0, **kwargs):
+  def __init__(self, input_dim, num_atoms=0, num_levels=None, **kwargs):
     kwargs["dtype"] = "float64"  # the layer computes in float64
     super().__init__(**kwargs)
     self.input_dim = int(input_dim)
     self.num_atoms = int(num_atoms)
+    self.num_levels = (tuple(int(n) for n in num_levels) if num_levels
+                       else (0,) * self.input_dim)
+    if len(self.num_levels) != self.input_dim or (
+        max(self.num_levels) > self.num_atoms):
+      raise ValueError(
+          f"num_levels must give {self.input_dim} counts of at most "
+          f"num_atoms={self.num_atoms}, got {num_levels!r}")
     self.loc = self.add_weight(
         name="loc", shape=[self.input_dim], dtype=tf.float64,
         initializer="zeros", trainable=False)
@@ -130,10 +144,25 @@ class Standardization(tf_keras.layers.Layer):
     atom."""
     tolerance = self.atom_tolerance()
     if standardized:
-      return {"atom_loc": (self.atoms - self.loc[:, None]) / self.scale[:, None],
-              "atom_tolerance": tolerance / self.scale[:, None]}
-    return {"atom_loc": tf.convert_to_tensor(self.atoms),
-            "atom_tolerance": tolerance}
+      parameters = {
+          "atom_loc": (self.atoms - self.loc[:, None]) / self.scale[:, None],
+          "atom_tolerance": tolerance / self.scale[:, None]}
+    else:
+      parameters = {"atom_loc": tf.convert_to_tensor(self.atoms),
+                    "atom_tolerance": tolerance}
+    if self.has_categories:
+      parameters["atom_only"] = tf.constant(self.categorical_mask)
+    return parameters
+
+  @property
+  def has_categories(self):
+    """Whether any column is categorical."""
+    return any(self.num_levels)
+
+  @property
+  def categorical_mask(self):
+    """numpy bool [input_dim]: True for the categorical columns."""
+    return np.asarray(self.num_levels) > 0
 
   def atom_index(self, u):
     """Which atom each standardised value u [..., input_dim] (float64)
@@ -154,4 +183,6 @@ class Standardization(tf_keras.layers.Layer):
     config = super().get_config()
     config.pop("dtype", None)
     config.update(input_dim=self.input_dim, num_atoms=self.num_atoms)
+    if self.has_categories:
+      config.update(num_levels=list(self.num_levels))
     return config

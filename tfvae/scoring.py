@@ -88,8 +88,10 @@ def score_file(model, data_path, output_path, num_samples=100,
   elif threshold is not None:
     threshold = validation.check_finite(threshold, "threshold")
   reference = model.score_reference
-  reader = data_lib.open_table(data_path, options, model.input_dim,
-                               model.feature_names)
+  reader = data_lib.open_table(
+      data_path, data_lib.options_for_model(options, model.categories,
+                                            model.ignored_columns),
+      model.input_dim, model.feature_names)
   progress = runtime.Progress("scoring", reader.num_rows, "rows",
                               enabled=verbose >= 1)
   total = flagged = 0

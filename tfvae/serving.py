@@ -72,8 +72,11 @@ def encode_file(model_path, data_path, output_path, batch_size=4096,
   atomic.check_output_file(output_path, overwrite, protect=[data_path])
   metadata = versions.check_part(versions.version_path(model_path), "encoder")
   function, input_name, width, version_path = load_signature(model_path)
-  reader = data_lib.open_table(data_path, options, width,
-                               metadata.get("feature_names"))
+  reader = data_lib.open_table(
+      data_path, data_lib.options_for_model(
+          options, metadata.get("categories"),
+          metadata.get("ignored_columns")),
+      width, metadata.get("feature_names"))
   dtype = function.structured_input_signature[1][input_name].dtype
   progress = runtime.Progress("encoding", reader.num_rows, "rows",
                               enabled=verbose >= 1)

@@ -21,6 +21,7 @@ import numpy as np
 from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import runtime
+from tfvae.data import columns
 
 # The output may not take more than this share of the free disk space.
 DISK_MARGIN = 0.95
@@ -69,10 +70,27 @@ def column_formats(resolution):
   return formats
 
 
-def format_rows(rows, formats, delimiter=","):
-  """float64 [N, D] -> one text of N lines in the columns' formats."""
+def format_rows(rows, formats, delimiter=",", categories=None):
+  """float64 [N, D] -> one text of N lines in the columns' formats; with
+  `categories` (a model's), a categorical column's codes as its levels'
+  texts (quoted where they need it)."""
+  if categories:
+    formats = ["%s" if levels else spec
+               for spec, levels in zip(formats, categories)]
+    rows = columns.decode(rows, [
+        None if levels is None else [_quoted(level, delimiter)
+                                     for level in levels]
+        for levels in categories])
+    rows[np.equal(rows, None)] = ""  # a missing level
   line = delimiter.join(formats) + "\n"
   return "".join(line % tuple(row) for row in rows.tolist())
+
+
+def _quoted(text, delimiter):
+  if any(c in text for c in (delimiter, '"', "\n", "\r")) or (
+      text != text.strip()):
+    return '"' + text.replace('"', '""') + '"'
+  return text
 
 
 def header_line(feature_names, delimiter=","):
@@ -110,7 +128,7 @@ def _write_chunks(model, chunks, num_rows, output_path, overwrite, protect,
   progress = runtime.Progress(label, num_rows, "rows", enabled=verbose >= 1)
   chunks = iter(chunks)
   first = next(chunks)
-  text = format_rows(first, formats)
+  text = format_rows(first, formats, categories=model.categories)
   if num_rows is not None:
     check_disk_space(output_path, len(header) + len(text.encode()) * (
         num_rows / len(first)))
@@ -129,7 +147,7 @@ def _write_chunks(model, chunks, num_rows, output_path, overwrite, protect,
       first = next(chunks, None)
       if first is None:
         break
-      text = format_rows(first, formats)
+      text = format_rows(first, formats, categories=model.categories)
   progress.close(written)
   return written, (np.concatenate(kept) if kept else None)
 
@@ -224,8 +242,10 @@ def complete_file(model, data_path, output_path, num_samples=1000, seed=0,
   from tfvae import keyed_random  # pylint: disable=g-import-not-at-top
   from tfvae.inference import imputation  # pylint: disable=g-import-not-at-top
   start = time.monotonic()
-  reader = data_lib.open_table(data_path, options, model.input_dim,
-                               model.feature_names)
+  reader = data_lib.open_table(
+      data_path, data_lib.options_for_model(options, model.categories,
+                                            model.ignored_columns),
+      model.input_dim, model.feature_names)
   # Partial rows are never longer than completed ones by much: check the
   # disk against half as much again as the input.
   check_disk_space(output_path, 1.5 * os.path.getsize(data_path))

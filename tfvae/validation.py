@@ -485,6 +485,56 @@ def refuse_non_finite(value, name):
       value, f"{name} holds a NaN or infinite value")
 
 
+def check_categories(categories, input_dim, num_atoms):
+  """Checks a model's `categories` and returns them as a tuple.
+
+  Args:
+    categories: None (every column real), or a sequence of `input_dim`
+      entries: None for a real column, or a categorical column's levels
+      (distinct strings; the column holds their codes 0 .. L - 1).
+    input_dim: the model's width.
+    num_atoms: the model's atom slots ("auto" or an int): a categorical
+      column's levels are its atoms, so explicit slots must hold them.
+
+  Returns:
+    None when no column is categorical, else a tuple of `input_dim`
+    entries (None or a tuple of level strings).
+
+  Raises:
+    ValueError: wrong length, an empty or repeated level list, too few
+      atom slots.
+  """
+  from tfvae.training import recipe  # pylint: disable=g-import-not-at-top
+  if categories is None:
+    return None
+  if isinstance(categories, (str, bytes)) or len(categories) != input_dim:
+    raise ValueError(f"categories must give one entry per column "
+                     f"({input_dim}: None or the column's levels), got "
+                     f"{categories!r}")
+  checked = []
+  for index, levels in enumerate(categories):
+    if levels is None:
+      checked.append(None)
+      continue
+    if isinstance(levels, (str, bytes)):
+      raise ValueError(f"categories[{index}] must be a list of levels, got "
+                       f"the string {levels!r}")
+    levels = tuple(str(level) for level in levels)
+    if not levels or len(set(levels)) != len(levels):
+      raise ValueError(f"categories[{index}] must hold one or more distinct "
+                       f"levels, got {levels!r}")
+    checked.append(levels)
+  if all(levels is None for levels in checked):
+    return None
+  most = max(len(levels) for levels in checked if levels is not None)
+  if num_atoms != recipe.AUTO and num_atoms < most:
+    raise ValueError(
+        f"a categorical column's levels are its atoms: num_atoms={num_atoms} "
+        f"cannot hold a column of {most} levels (pass num_atoms >= {most}, "
+        "or 'auto'; the 'mse' family has no atoms)")
+  return tuple(checked)
+
+
 def check_model_settings(input_dim, latent_dim, hidden_units, likelihood, beta,
                          kl_warmup_steps, free_bits, num_train_samples,
                          missing_train_samples, min_df, df_transform,

@@ -43,11 +43,12 @@ from tfvae.data.readers import iter_batches
 from tfvae.data.readers import load
 from tfvae.data.readers import load_default
 from tfvae.data.readers import open_table
+from tfvae.data.readers import options_for_model
 from tfvae.data.readers import read_table
 from tfvae.data.splits import split
 from tfvae.data.splits import validation_rows
 
 __all__ = ["DEFAULT_NA_VALUES", "DELIMITERS", "INDEX_COLUMN_CHOICES",
            "DataWarning", "ReadOptions", "Table", "parse_number",
-           "iter_batches", "load", "load_default", "open_table", "read_table",
-           "split", "validation_rows"]
+           "iter_batches", "load", "load_default", "open_table",
+           "options_for_model", "read_table", "split", "validation_rows"]

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 
 from tfvae import validation
+from tfvae.data import columns
 from tfvae.data import formats
 
 class CsvReader(formats.BlockReader):
@@ -72,6 +73,7 @@ class CsvReader(formats.BlockReader):
         raise ValueError(
             f"{self.path} row {reader.line_num}: {error}") from None
     self.width = len(first)
+    self._columns_in_file = len(first)
     header = self.options.header
     self.header_line = 0
     if header is None:
@@ -83,6 +85,10 @@ class CsvReader(formats.BlockReader):
     self.feature_names = (tuple(cell.strip() for cell in first) if header
                           else None)
     self.keep_columns = None
+    self.lookups = None  # per value column: a `columns.Lookup` or None
+    self.categories = None
+    self.ignored_columns = ()
+    self.unseen = {}
     self._decide_index_column()
     self._check_width()
 
@@ -179,6 +185,13 @@ class CsvReader(formats.BlockReader):
       if text in self._na:
         values.append(math.nan)
         continue
+      if self.lookups is not None and self.lookups[index] is not None:
+        code = self.lookups[index].code(text)
+        if code is None:
+          self._unseen_level(index, text, line)
+          code = math.nan
+        values.append(float(code))
+        continue
       value = formats.parse_number(text)
       if value is not None and math.isnan(value) and self._na:
         # Any spelling of NaN ("-nan", "+NaN") is a missing value wherever
@@ -208,7 +221,117 @@ class CsvReader(formats.BlockReader):
 
   @property
   def _file_width(self):
-    return self.width + (0 if self.keep_columns is None else 1)
+    return self._columns_in_file
+
+  # Column types.
+
+  def _kept(self):
+    return (list(range(self.width)) if self.keep_columns is None
+            else list(self.keep_columns))
+
+  def infer_categories(self, column_types=None):
+    """Finds each column's type (`tfvae.data.columns`): text columns become
+    categorical with their levels read from the whole file, columns that
+    are not categories (too many distinct texts) or typed `drop` are left
+    out. Sets `categories`, `feature_names`, `width`."""
+    column_types = columns.check_overrides(column_types, self.feature_names,
+                                           self.path)
+    kept = self._kept()
+    sample = [[] for _ in kept]
+    for row in self._first_data_rows(columns.INFER_ROWS):
+      if len(row) != self._file_width:
+        continue  # reported with its row when the rows are read
+      for slot, index in enumerate(kept):
+        text = row[index].strip()
+        if text not in self._na:
+          sample[slot].append(text)
+    others = [d for d in formats.DELIMITERS if d != self.delimiter]
+    if len(kept) == 1 and any(d in cell for cell in sample[0][:100]
+                              for d in others):
+      # One column of delimited numbers: a wrong delimiter, not text (the
+      # error will say so).
+      sample = [[]]
+    categories, chosen = columns.decide(
+        self.feature_names, sample,
+        lambda slots: self._count_levels(slots, kept), column_types,
+        self.path)
+    if self.feature_names is not None:
+      self.ignored_columns += tuple(
+          self.feature_names[slot] for slot in range(len(kept))
+          if slot not in chosen)
+    self._keep([kept[slot] for slot in chosen])
+    self.set_categories(categories)
+
+  def _keep(self, file_columns):
+    """Reads only these of the file's columns (indices into a row)."""
+    names = dict(zip(self._kept(), self.feature_names or ()))
+    self.keep_columns = list(file_columns)
+    if self.feature_names is not None:
+      self.feature_names = tuple(names[i] for i in file_columns)
+    self.width = len(file_columns)
+    self._check_width()
+
+  def leave_out(self, names):
+    """Leaves out the columns of these names (those a model was trained
+    without); names the file does not have are ignored."""
+    names = set(names)
+    kept = self._kept()
+    self.ignored_columns += tuple(
+        name for name in self.feature_names if name in names)
+    self._keep([index for index, name in zip(kept, self.feature_names)
+                if name not in names])
+
+  def _count_levels(self, slots, kept):
+    """slot -> {text: count} of the non-missing cells of these value
+    columns over the whole file (each stops growing past MAX_LEVELS)."""
+    counts = {slot: {} for slot in slots}
+    with self._open_text() as f:
+      reader = csv.reader(f, delimiter=self.delimiter)
+      try:
+        for row in reader:
+          if (reader.line_num <= self.header_line or _is_blank(row) or
+              len(row) != self._file_width):
+            continue
+          for slot in slots:
+            text = row[kept[slot]].strip()
+            if text in self._na:
+              continue
+            found = counts[slot]
+            if text in found:
+              found[text] += 1
+            elif len(found) <= columns.MAX_LEVELS:
+              found[text] = 1
+      except (UnicodeDecodeError, csv.Error):
+        pass  # reported with its row when the rows are read
+    return counts
+
+  def set_categories(self, categories):
+    """Reads the categorical columns as level codes: `categories` one
+    entry per value column (None: real; the levels)."""
+    if categories is None or all(levels is None for levels in categories):
+      self.categories, self.lookups = None, None
+      return
+    self.categories = tuple(categories)
+    self.lookups = [None if levels is None else columns.Lookup(levels)
+                    for levels in categories]
+
+  def is_missing_text(self, text):
+    """Whether a cell's text marks a missing value (an NA token)."""
+    return text.strip() in self._na
+
+  def _unseen_level(self, index, text, line):
+    """A cell that is not one of its column's levels: missing, warned once
+    per column."""
+    label = f"column {self._kept()[index] + 1}" + (
+        "" if self.feature_names is None else
+        f" ({self.feature_names[index]!r})")
+    count = self.unseen.setdefault(label, 0)
+    self.unseen[label] = count + 1
+    if not count:
+      warnings.warn(
+          f"{self.path} row {line}, {label}: {text!r} is not one of the "
+          "levels the model was trained on; read as a missing value (and so "
+          "is any other unseen level)", formats.DataWarning, stacklevel=6)
 
   def _python_blocks(self, block_rows, skip_rows=0, with_text=False):
     """The reference parser: the csv module, tfvae's rules, exact rows.
@@ -283,7 +406,7 @@ class CsvReader(formats.BlockReader):
           parse_options=pcsv.ParseOptions(delimiter=self.delimiter,
                                           ignore_empty_lines=True),
           convert_options=pcsv.ConvertOptions(
-              column_types={name: pa.float64() for name in names},
+              column_types=self._arrow_types(names, include, pa),
               include_columns=include, null_values=list(self._na),
               strings_can_be_null=True, quoted_strings_can_be_null=True))
     except (pa.ArrowException, OSError, UnicodeError):
@@ -296,8 +419,9 @@ class CsvReader(formats.BlockReader):
         break
       except (pa.ArrowException, OSError, UnicodeError):
         return
-      block = np.stack([np.asarray(c.to_numpy(zero_copy_only=False),
-                                   np.float64) for c in batch.columns], axis=1)
+      block = self._arrow_block(batch)
+      if block is None:
+        return  # an unseen level: the reference parser warns with its row
       if np.isinf(block).any() or (not self._na and np.isnan(block).any()):
         return  # let the reference parser name the row
       pending.append(block)
@@ -307,6 +431,38 @@ class CsvReader(formats.BlockReader):
         pending = [merged[block_rows:]]
     if pending and sum(len(b) for b in pending):
       yield np.concatenate(pending)
+
+  def _arrow_types(self, names, include, pa):
+    types = {name: pa.float64() for name in names}
+    for slot, lookup in enumerate(self.lookups or ()):
+      if lookup is not None:
+        types[include[slot]] = pa.string()
+    return types
+
+  def _arrow_block(self, batch):
+    """A record batch -> float64 [rows, width], level codes for the
+    categorical columns; None if a cell is not a level."""
+    import pyarrow as pa  # pylint: disable=g-import-not-at-top
+    import pyarrow.compute as pc  # pylint: disable=g-import-not-at-top
+    out = []
+    for slot, column in enumerate(batch.columns):
+      lookup = None if self.lookups is None else self.lookups[slot]
+      if lookup is None:
+        out.append(np.asarray(column.to_numpy(zero_copy_only=False),
+                              np.float64))
+        continue
+      text = pc.utf8_trim_whitespace(column)
+      text = pc.if_else(pc.is_in(text, value_set=pa.array(list(self._na))),
+                        pa.scalar(None, pa.string()), text)
+      if lookup.folds_case:
+        text = pc.utf8_lower(text)
+      codes = pc.index_in(text, value_set=pa.array(lookup.keys()))
+      if pc.sum(pc.cast(pc.and_(pc.is_null(codes), pc.is_valid(text)),
+                        pa.int64())).as_py():
+        return None
+      out.append(np.asarray(pc.cast(codes, pa.float64()).to_numpy(
+          zero_copy_only=False), np.float64))
+    return np.stack(out, axis=1)
 
   def iter_blocks(self, block_rows=65536):
     done = 0

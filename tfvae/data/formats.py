@@ -42,6 +42,15 @@ class ReadOptions:
       (an unnamed first column counting 0, 1, 2, ...): "auto" drops it with
       a warning, "keep" keeps it as a feature, "drop" drops the first
       column whatever it holds.
+    column_types: (name, type) pairs overriding the inferred column types
+      (`tfvae.data.columns`: real, categorical, binary, drop).
+    categories: None to infer each column's type from the file; else a
+      model's `categories` (one entry per model column, in the model's
+      order: None or the levels; `()` when every column is real): text
+      cells of those columns are read as level codes, unseen levels as
+      missing values (warned), and nothing is inferred.
+    ignored_columns: names of file columns to leave out (those a model was
+      trained without).
   """
 
   delimiter: str = None
@@ -49,6 +58,9 @@ class ReadOptions:
   encoding: str = None
   na_values: tuple = DEFAULT_NA_VALUES
   index_column: str = "auto"
+  column_types: tuple = ()
+  categories: tuple = None
+  ignored_columns: tuple = ()
 
   def __post_init__(self):
     if self.delimiter is not None and (
@@ -71,6 +83,14 @@ class ReadOptions:
           f"na_values must be a sequence of strings, got {self.na_values!r}")
     object.__setattr__(self, "na_values",
                        tuple(token.strip() for token in self.na_values))
+    if isinstance(self.column_types, dict):
+      object.__setattr__(self, "column_types",
+                         tuple(sorted(self.column_types.items())))
+    if self.categories is not None:
+      object.__setattr__(self, "categories", tuple(
+          None if levels is None else tuple(levels)
+          for levels in self.categories))
+    object.__setattr__(self, "ignored_columns", tuple(self.ignored_columns))
     if self.index_column not in INDEX_COLUMN_CHOICES:
       raise ValueError(f"index_column must be one of {INDEX_COLUMN_CHOICES}, "
                        f"got {self.index_column!r}")
@@ -86,12 +106,18 @@ class Table:
     feature_names: tuple of column names, or None when the file had none.
     source: where the table came from, for messages.
     dropped_rows: rows left out because every value was missing.
+    categories: None when every column is real, else per column None or
+      the levels whose codes the column holds (`tfvae.data.columns`).
+    ignored_columns: names of the file's columns left out (identifiers,
+      free text, columns typed `drop`).
   """
 
   values: np.ndarray
   feature_names: tuple = None
   source: str = "data"
   dropped_rows: int = 0
+  categories: tuple = None
+  ignored_columns: tuple = ()
 
   @property
   def missing_fraction(self):

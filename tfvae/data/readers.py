@@ -100,6 +100,8 @@ def open_table(path, options=None, expected_width=None, expected_names=None):
   reader = {"npy": _NpyReader, "parquet": _ParquetReader,
             "csv": CsvReader}[kind](path, options)
   validation.check_unique_names(reader.feature_names, path)
+  if kind == "csv":
+    _set_column_types(reader, options, expected_names)
   if expected_names is not None:
     order = validation.column_order(reader.feature_names, expected_names, path)
     if order is not None:
@@ -113,6 +115,37 @@ def open_table(path, options=None, expected_width=None, expected_names=None):
                   "as the model's " + validation.shown_names(expected_names),
                   formats.DataWarning, stacklevel=2)
   return reader
+
+
+def options_for_model(options, categories, ignored_columns=None):
+  """`options` for reading data with a model's column types: its
+  `categories` (None: every column real) and the columns it left out."""
+  options = options or formats.ReadOptions()
+  return dataclasses.replace(
+      options, categories=tuple(categories) if categories else (),
+      ignored_columns=tuple(ignored_columns or ()))
+
+
+def _set_column_types(reader, options, expected_names):
+  """Infers a CSV file's column types, or applies a model's (its
+  `categories` in its own column order, matched to the file's by name)."""
+  if options.ignored_columns and reader.feature_names is not None:
+    reader.leave_out(options.ignored_columns)
+  if options.categories is None:
+    reader.infer_categories(dict(options.column_types))
+    return
+  categories = options.categories
+  if not categories:
+    return
+  order = validation.column_order(reader.feature_names, expected_names,
+                                  reader.path) if expected_names else None
+  if order is not None:
+    in_file = [None] * reader.width
+    for model_column, file_column in enumerate(order):
+      in_file[file_column] = categories[model_column]
+    categories = in_file
+  if len(categories) == reader.width:
+    reader.set_categories(categories)
 
 
 class _Reordered:
@@ -276,7 +309,9 @@ def read_table(path, expected_width=None, options=None, drop_empty_rows=True):
   if len(values) == 0:
     raise ValueError(f"{path}: no data rows with an observed value")
   validation.check_columns_observed(values, path, reader.feature_names)
-  return formats.Table(values, reader.feature_names, os.fspath(path), dropped)
+  return formats.Table(values, reader.feature_names, os.fspath(path), dropped,
+                       getattr(reader, "categories", None),
+                       tuple(getattr(reader, "ignored_columns", ())))
 
 
 def load(path, expected_width=None, options=None):

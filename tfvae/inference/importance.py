@@ -216,7 +216,10 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
     dict: `z` float32 [k, batch_size, latent_dim], `log_weights` float64
     [k, batch_size] (log p(x_obs|z) + log p(z) - log q(z)), `log_jacobian`
     float64 [batch_size] (`basis_offset`'s "standardized" offset); with
-    `with_moments`, `x_mean` and `x_variance` float64 [k, batch_size, D].
+    `with_moments`, `x_mean` and `x_variance` float64 [k, batch_size, D],
+    and with categorical columns `level_probability` float32 [k,
+    batch_size, C, A], each of the C categorical columns' level
+    probabilities (level i in slot i; 0 past its levels).
   """
   u, observed = model.standardize(x)
   locs, scales = proposal(model, u, observed, gaps)
@@ -227,6 +230,11 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
   if with_moments:
     out["x_mean"], out["x_variance"] = model.likelihood_head.mean_and_variance(
         model.data_likelihood_parameters(standard))
+    if model.categories is not None:
+      columns = [i for i, n in enumerate(model.num_levels) if n]
+      probabilities = model.likelihood_head.component_probabilities(standard)
+      out["level_probability"] = tf.gather(probabilities[..., 1:], columns,
+                                           axis=-2)
   return out
 
 
@@ -371,7 +379,7 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0,
   Returns:
     float64 numpy array [N], log p(x_obs) per example, in nats.
   """
-  x = validation.validate_array(x, "x", model.input_dim,
+  x = validation.validate_array(model.encode_table(x), "x", model.input_dim,
                                    expected_names=model.feature_names)
   num_samples = validation.check_num_samples(num_samples)
   if basis not in BASES:
@@ -420,7 +428,7 @@ def anomaly_score(model, x, num_samples=100, seed=None, per_feature_score=False,
   Returns:
     float64 numpy array [N]. A row with nothing observed scores 0.
   """
-  x = validation.validate_array(x, "x", model.input_dim,
+  x = validation.validate_array(model.encode_table(x), "x", model.input_dim,
                                    expected_names=model.feature_names)
   scores = scores_from_log_likelihoods(
       model, x, marginal_log_likelihood(model, x, num_samples, seed, verbose))

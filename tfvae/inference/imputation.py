@@ -33,6 +33,37 @@ def weighted_moments(log_weights, x_mean, x_variance):
   return total, weighted(x_mean), weighted(x_variance + tf.square(x_mean))
 
 
+def weighted_levels(log_weights, level_probability):
+  """Self-normalised weighted level probabilities over K samples:
+  log_weights [K, B], level_probability [K, B, C, A] -> float64 [B, C, A],
+  each categorical column's P(level | x_obs)."""
+  weights = tf.exp(log_weights - tf.reduce_logsumexp(log_weights, axis=0))
+  return tf.einsum("kb,kbca->bca", weights,
+                   tf.cast(level_probability, tf.float64))
+
+
+def fill_levels(model, mean, spread_, level_probability):
+  """Puts each categorical column's most probable level (its code) in
+  `mean` [B, D] and the probability that it is wrong in `spread_` [B, D]:
+  the imputation of a category is a level, not an average of codes.
+  Tensors or numpy arrays; returns the pair."""
+  columns = [i for i, n in enumerate(model.num_levels) if n]
+  if tf.is_tensor(mean):
+    code = tf.cast(tf.argmax(level_probability, -1), mean.dtype)  # [B, C]
+    wrong = 1.0 - tf.reduce_max(level_probability, -1)
+    width = model.input_dim
+    scatter = tf.one_hot(columns, width, dtype=mean.dtype)  # [C, D]
+    mask = tf.reduce_sum(scatter, 0) > 0
+    mean = tf.where(mask, tf.matmul(code, scatter), mean)
+    spread_ = tf.where(mask, tf.matmul(tf.cast(wrong, mean.dtype), scatter),
+                       spread_)
+    return mean, spread_
+  mean, spread_ = np.array(mean), np.array(spread_)
+  mean[:, columns] = np.argmax(level_probability, -1)
+  spread_[:, columns] = 1.0 - np.max(level_probability, -1)
+  return mean, spread_
+
+
 def spread(mean, second):
   """The predictive standard deviation from the mean and the second moment
   (law of total variance); infinite where the second moment is (a
@@ -50,19 +81,28 @@ def moments(model, x, noise, first_sample):
   and second moment [B, D] of x in data units."""
   out = importance.importance_sample(model, x, noise, first_sample,
                                      with_moments=True)
-  return weighted_moments(out["log_weights"], out["x_mean"], out["x_variance"])
+  result = weighted_moments(out["log_weights"], out["x_mean"],
+                            out["x_variance"])
+  if "level_probability" in out:
+    result += (weighted_levels(out["log_weights"], out["level_probability"]),)
+  return result
 
 
 def merge_moments(first, second):
   """Combines the moments of two disjoint sets of draws of the same rows
-  (each a (log sum w, mean, second moment) of numpy arrays)."""
+  (each a (log sum w, mean, second moment[, level probabilities]) of
+  numpy arrays)."""
   if first is None:
     return second
   total = np.logaddexp(first[0], second[0])
   old_share = np.exp(first[0] - total)[:, None]
   new_share = np.exp(second[0] - total)[:, None]
-  return (total, old_share * first[1] + new_share * second[1],
-          old_share * first[2] + new_share * second[2])
+  merged = (total, old_share * first[1] + new_share * second[1],
+            old_share * first[2] + new_share * second[2])
+  if len(first) > 3:
+    merged += (old_share[..., None] * first[3] +
+               new_share[..., None] * second[3],)
+  return merged
 
 
 def draws(model, x, noise, uniforms, as_recorded=False):
@@ -122,7 +162,9 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
     num_imputations: optional int M: return M draws instead of the mean.
     return_std: with the mean, also return the predictive standard
       deviation per entry (0 where observed; infinite where a Student's t
-      likelihood has df <= 2).
+      likelihood has df <= 2). A categorical column is filled with its
+      most probable level given x_obs, and its "std" is the probability
+      that this level is wrong.
     verbose: 1 shows a progress line.
     as_recorded: with `num_imputations`, each drawn value within its
       column's training range and on its resolution (as `sample` draws).
@@ -131,7 +173,7 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
     float64 [N, input_dim] (and the std [N, input_dim] with
     `return_std`), or with `num_imputations` float64 [M, N, input_dim].
   """
-  x = validation.validate_array(x, "x", model.input_dim,
+  x = validation.validate_array(model.encode_table(x), "x", model.input_dim,
                                    expected_names=model.feature_names)
   num_samples = validation.check_num_samples(num_samples)
   validation.warn_if_untrained(model, "imputing")
@@ -174,9 +216,11 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
           model.imputation_moments(tf.constant(x[rows]),
                                    noise[samples.start:samples.stop],
                                    tf.constant(samples.start)))))
-    _, mean, second = merged
+    mean, deviation = merged[1], spread(merged[1], merged[2])
+    if len(merged) > 3:
+      mean, deviation = fill_levels(model, mean, deviation, merged[3])
     imputed[rows] = np.where(missing[rows], mean, x[rows])
-    std[rows] = np.where(missing[rows], spread(mean, second), 0.0)
+    std[rows] = np.where(missing[rows], deviation, 0.0)
     progress.update(chunk.stop)
   progress.close()
   return (imputed, std) if return_std else imputed

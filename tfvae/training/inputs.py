@@ -34,6 +34,10 @@ class TrainingData(input_pipeline.Scan):
   validation: np.ndarray = None
   path: str = None
   read_options: data_lib.ReadOptions = None
+  # The columns' types (`tfvae.data.Table.categories`) and the file's
+  # columns left out.
+  categories: tuple = None
+  ignored_columns: tuple = ()
 
   @property
   def streamed(self):
@@ -65,17 +69,23 @@ def prepare_data(config, table=None):
   Returns:
     A `TrainingData`.
   """
+  options = config.read_options
   if table is None and config.data is not None:
-    data_lib.open_table(config.data, config.read_options)  # fails early
+    # Fails early; finds the column types once (the levels of text columns
+    # read through), which every later read then uses.
+    options = typed_options(config.data, options)
   if table is None and _should_stream(config):
     scan = input_pipeline.scan(config.data, config.validation_split,
-                               config.seed, config.read_options)
+                               config.seed, options)
     return TrainingData(
         **{field.name: getattr(scan, field.name)
            for field in dataclasses.fields(scan)},
-        path=config.data, read_options=config.read_options)
+        path=config.data, read_options=options,
+        categories=options.categories or None,
+        ignored_columns=options.ignored_columns)
   if table is None:
-    table = load_table(config)
+    table = (data_lib.load_default() if config.data is None else
+             data_lib.read_table(config.data, options=options))
   x_train, x_validation = data_lib.split(table.values, config.validation_split,
                                          seed=config.seed)
   if len(x_train) < 2:
@@ -94,14 +104,20 @@ def prepare_data(config, table=None):
       missing_fraction=table.missing_fraction, loc=None, scale=None,
       train_sample=subset(x_train, MAX_SUMMARY_ROWS, config.seed),
       validation_sample=subset(x_validation, MAX_SUMMARY_ROWS, config.seed),
-      train=x_train, validation=x_validation)
+      train=x_train, validation=x_validation, categories=table.categories,
+      ignored_columns=table.ignored_columns)
 
 
-def load_table(config):
-  """The run's data, read and validated (no TensorFlow)."""
-  if config.data is None:
-    return data_lib.load_default()
-  return data_lib.read_table(config.data, options=config.read_options)
+def typed_options(path, options=None):
+  """`options` with the file's column types fixed (`ReadOptions.categories`
+  and `ignored_columns`), inferred from the file unless given."""
+  options = options or data_lib.ReadOptions()
+  if options.categories is not None:
+    return options
+  reader = data_lib.open_table(path, options)
+  return dataclasses.replace(
+      options, categories=getattr(reader, "categories", None) or (),
+      ignored_columns=tuple(getattr(reader, "ignored_columns", ())))
 
 
 def subset(x, max_rows, seed):

@@ -20,6 +20,7 @@ from tfvae import atomic
 from tfvae import checkpoint
 from tfvae import data as data_lib
 from tfvae import runtime
+from tfvae.data import columns
 from tfvae.inference import calibration
 from tfvae.training import inputs
 from tfvae.training import recipe as recipe_lib
@@ -182,9 +183,16 @@ def _build_model(job, adapt_rows):
   config, data = job.config, job.data
   tf_keras.utils.set_random_seed(config.seed)
   with job.strategy.scope():
+    options = {**config.model_options(), **job.model_options}
+    if data.categories:
+      # A categorical column's levels are its atoms.
+      most = max(len(levels) for levels in data.categories if levels)
+      options["num_atoms"] = max(options.get("num_atoms") or 0, most)
     model = model_lib.VAE(input_dim=data.width,
                           feature_names=data.feature_names, seed=config.seed,
-                          **{**config.model_options(), **job.model_options})
+                          categories=data.categories,
+                          ignored_columns=data.ignored_columns or None,
+                          **options)
     if config.adapt:
       if adapt_rows is None:  # streamed: the scan's statistics
         model.adapt_to_sample(data.loc, data.scale, data.train_sample,
@@ -406,6 +414,10 @@ def _summarize(job, model, history, best_epoch, evaluation):
       missing_fraction=(dict(zip(names, data.missing_fraction.tolist()))
                         if data.missing_fraction.any() else None),
       dropped_rows=data.dropped_rows,
+      column_lines=(columns.describe(data.categories, data.feature_names,
+                                     data.train_sample)
+                    if data.categories else None),
+      ignored_columns=tuple(data.ignored_columns or ()),
       logdir=config.logdir if job.chief else None,
       fit_seconds=job.timing.get("fit_seconds"),
       evaluation_seconds=job.timing.get("evaluation_seconds"),

@@ -4,6 +4,9 @@ report (`format`)."""
 import dataclasses
 import math
 
+# The summary lists at most this many columns' types.
+MAX_COLUMN_LINES = 40
+
 
 @dataclasses.dataclass
 class TrainSummary:
@@ -32,6 +35,11 @@ class TrainSummary:
   num_train_samples: int = 1
   missing_fraction: dict = None
   dropped_rows: int = 0
+  # One line per column (name, type, levels or range) when the table has
+  # categorical columns (`tfvae.data.columns.describe`), and the file's
+  # columns left out.
+  column_lines: list = None
+  ignored_columns: tuple = ()
   logdir: str = None
   checkpoint_dir: str = None
   export_paths: dict = None
@@ -68,6 +76,15 @@ class TrainSummary:
     if self.dropped_rows:
       lines.append(f"  {self.dropped_rows} rows with every value missing were "
                    "left out")
+    if self.ignored_columns:
+      lines.append("  columns not used: " + ", ".join(self.ignored_columns))
+    if self.column_lines:
+      lines.append("  columns:")
+      shown_lines = self.column_lines[:MAX_COLUMN_LINES]
+      lines.extend(f"    {line}" for line in shown_lines)
+      if len(self.column_lines) > len(shown_lines):
+        lines.append(f"    ... and {len(self.column_lines) - len(shown_lines)}"
+                     " more")
     if self.missing_fraction:
       shown = ", ".join(f"{name} {fraction:.1%}" for name, fraction in
                         self.missing_fraction.items() if fraction > 0)
