@@ -973,7 +973,7 @@ def test_categorical_columns_train_score_impute_and_sample():
   # level, and the "std" of a filled level is the chance it is wrong.
   hidden = x_test.copy()
   hidden[:, 1] = np.nan
-  filled, wrong = model.impute(hidden, num_samples=200, seed=0,
+  filled, wrong = model.impute(hidden, num_samples=100, seed=0,
                                return_std=True)
   majority = np.mean(x_test[:, 1] == np.bincount(x[:, 1].astype(int)).argmax())
   accuracy = np.mean(filled[:, 1] == x_test[:, 1])
@@ -987,7 +987,7 @@ def test_categorical_columns_train_score_impute_and_sample():
   alone = np.full_like(x_test, np.nan)
   alone[:, 1] = x_test[:, 1]
   frequencies = np.bincount(x[:, 1].astype(int)) / len(x)
-  log_p = model.marginal_log_likelihood(alone, num_samples=200, seed=0)
+  log_p = model.marginal_log_likelihood(alone, num_samples=100, seed=0)
   assert np.all(log_p < 0)
   np.testing.assert_allclose(
       np.mean(log_p), np.mean(np.log(frequencies[x_test[:, 1].astype(int)])),
