@@ -217,6 +217,15 @@ def read_options(args):
       column_types=getattr(args, "column_types", None) or ())
 
 
+def model_read_options(args, settings):
+  """The read flags with a trained model's column types (`settings`: its
+  config, from checkpoint or export metadata): its levels and the columns
+  it left out."""
+  return data_lib.options_for_model(read_options(args),
+                                    settings.get("categories"),
+                                    settings.get("ignored_columns"))
+
+
 def _add_verbose(parser, default=1):
   parser.add_argument(
       "--verbose", type=int, choices=(0, 1, 2, 3), default=default,
@@ -429,10 +438,8 @@ def encode_main(argv=None):
   from tfvae import versions  # pylint: disable=g-import-not-at-top
   atomic.check_output_file(args.output, args.overwrite, protect=[args.data])
   metadata = versions.check_part(versions.version_path(args.model), "encoder")
-  check_data_file(args.data, data_lib.options_for_model(
-      read_options(args), metadata.get("categories"),
-      metadata.get("ignored_columns")), metadata.get("input_dim"),
-                  metadata.get("feature_names"))
+  check_data_file(args.data, model_read_options(args, metadata),
+                  metadata.get("input_dim"), metadata.get("feature_names"))
   runtime.import_tensorflow(verbose=args.verbose >= 3)
   from tfvae import serving  # pylint: disable=g-import-not-at-top
 
@@ -525,8 +532,7 @@ def _run_with_model(args, module_name, function_name, **options):
                if trained.ignored_columns else [])
       print("\n".join(notes + (trained.column_lines or [])), file=sys.stderr)
   else:
-    check_data_file(args.data, data_lib.options_for_model(
-        read, settings.get("categories"), settings.get("ignored_columns")),
+    check_data_file(args.data, model_read_options(args, settings),
                     settings.get("input_dim"), settings.get("feature_names"))
     from tfvae import runtime  # pylint: disable=g-import-not-at-top
     runtime.import_tensorflow(verbose=args.verbose >= 3)
@@ -676,7 +682,8 @@ def sample_main(argv=None):
     # One character and a delimiter per cell at the very least.
     synthesis.check_disk_space(args.output, 2.0 * args.rows * width)
   if args.complete is not None:
-    check_data_file(args.complete, read_options(args), width, names)
+    check_data_file(args.complete, model_read_options(args, settings), width,
+                    names)
   runtime.import_tensorflow(verbose=args.verbose >= 3)
   model = checkpoint.load_checkpoint(args.checkpoint_dir)
   as_recorded = not args.raw

@@ -87,6 +87,7 @@ def format_rows(rows, formats, delimiter=",", categories=None):
 
 
 def _quoted(text, delimiter):
+  """A CSV cell's text, quoted where it needs it."""
   if any(c in text for c in (delimiter, '"', "\n", "\r")) or (
       text != text.strip()):
     return '"' + text.replace('"', '""') + '"'
@@ -98,13 +99,8 @@ def header_line(feature_names, delimiter=","):
   model trained without column names."""
   if feature_names is None:
     return ""
-  cells = []
-  for name in feature_names:
-    if any(c in name for c in (delimiter, '"', "\n", "\r")) or (
-        name != name.strip()):
-      name = '"' + name.replace('"', '""') + '"'
-    cells.append(name)
-  return delimiter.join(cells) + "\n"
+  return delimiter.join(_quoted(name, delimiter)
+                        for name in feature_names) + "\n"
 
 
 def check_disk_space(path, num_bytes):
