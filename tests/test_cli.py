@@ -552,6 +552,16 @@ def test_train_flags_map_onto_the_config_fields(monkeypatch, tmp_path):
   assert not config.adapt and not config.monitor and config.logdir is None
   assert config.checkpoint_dir == str(tmp_path / "ck") and config.overwrite
   assert config.read_options.delimiter == ";"
+  # --columns and --drop-columns become read options.
+  parser = cli.build_train_parser()
+  options = cli.read_options(parser.parse_args(
+      ["--drop-columns", "id, note", "--column-types", "zip=categorical"]))
+  assert dict(options.column_types) == {"id": "drop", "note": "drop",
+                                        "zip": "categorical"}
+  assert cli.read_options(parser.parse_args(
+      ["--columns", "a,b"])).columns == ("a", "b")
+  with pytest.raises(SystemExit):
+    parser.parse_args(["--columns", "a", "--drop-columns", "b"])
   # Every field but those set another way has a flag of its own name.
   dests = {action.dest for action in cli.build_train_parser()._actions}  # pylint: disable=protected-access
   fields = {field.name for field in dataclasses.fields(training.TrainConfig)}

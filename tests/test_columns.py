@@ -108,6 +108,31 @@ def test_column_types_naming_a_missing_column_is_an_error(tmp_path):
         column_types={"c": "real"}))
 
 
+def test_columns_are_chosen_or_dropped_by_name(tmp_path):
+  path = write(tmp_path, "c.csv", "a,b,c,d\n1,x,2,3\n4,y,5,6\n")
+  table = data.read_table(path, options=data.ReadOptions(columns=("d", "b")))
+  # The file's order, the others left out.
+  assert table.feature_names == ("b", "d")
+  assert table.ignored_columns == ("a", "c")
+  assert table.categories == (("x", "y"), None)
+  np.testing.assert_array_equal(table.values, [[0, 3], [1, 6]])
+  table = data.read_table(path, options=data.ReadOptions(
+      column_types={"b": "drop", "c": "drop"}))
+  assert table.feature_names == ("a", "d")
+  with pytest.raises(ValueError, match=r"--columns names 'e', not a column"):
+    data.read_table(path, options=data.ReadOptions(columns=("a", "e")))
+  with pytest.raises(ValueError, match="'a' both chosen and dropped"):
+    data.read_table(path, options=data.ReadOptions(
+        columns=("a",), column_types={"a": "drop"}))
+  headless = write(tmp_path, "h.csv", "1,2\n3,4\n")
+  with pytest.raises(ValueError, match="only in a file with a header"):
+    data.read_table(headless, options=data.ReadOptions(columns=("a",)))
+  np.save(tmp_path / "n.npy", np.ones((3, 2)))
+  with pytest.raises(ValueError, match="is for CSV files"):
+    data.read_table(str(tmp_path / "n.npy"), options=data.ReadOptions(
+        columns=("a",)))
+
+
 def test_a_text_cell_in_a_column_typed_real_is_named(tmp_path):
   path = write(tmp_path, "t.csv", "a,b\n1,x\n2,y\n")
   with pytest.raises(ValueError, match=r"row 2, column 2 \('b'\): 'x' is not "

@@ -563,3 +563,44 @@ def test_infinite_values_are_refused_by_every_signature(exports):
     with pytest.raises(ValueError, match="1 infinite values, the first at row "
                        "1 \\(0-based\\), column 2"):
       model.posterior_parameters(value)
+
+
+def test_the_scorer_takes_a_tables_columns_with_text_and_gaps(tmp_path):
+  """score_rows / impute_rows: one input per column, texts mapped to levels
+  inside the graph; an unseen level is a gap, counted in unseen_levels."""
+  rng = np.random.default_rng(0)
+  x = np.stack([rng.normal(size=200), rng.integers(0, 3, 200),
+                rng.integers(0, 2, 200), rng.normal(size=200)], 1)
+  categories = [None, ("hi", "lo", "mid"), ("false", "true"), None]
+  model = tfvae.VAE(4, categories=categories, hidden_units=(8,),
+                    feature_names=["x 1", "grade", "smoker?", "unseen_levels"],
+                    seed=0)
+  model.adapt(x)
+  # The scorer alone (what export_model writes as scorer/1/).
+  module, metadata, warmup = export.scorer_servable(model, 32, 1)
+  export.write_servable(str(tmp_path / "1"), module, metadata, warmup)
+  keys = metadata["column_inputs"]
+  assert keys == {"x 1": "x_1", "grade": "grade", "smoker?": "smoker_",
+                  "unseen_levels": "unseen_levels_2"}
+  scorer = tf.saved_model.load(str(tmp_path / "1"))
+  request = {
+      "x_1": tf.constant([0.5, np.nan, 1.0, 0.2], tf.float64),
+      "grade": tf.constant(["mid", " hi ", "", "NA"]),
+      "smoker_": tf.constant(["TRUE", "false", "maybe", "False"]),
+      "unseen_levels_2": tf.constant([0.1, np.nan, -0.3, 2.0], tf.float64)}
+  codes = np.array([[0.5, 2, 1, 0.1], [np.nan, 0, 0, np.nan],
+                    [1.0, np.nan, np.nan, -0.3], [0.2, np.nan, 0, 2.0]])
+  served = scorer.signatures["score_rows"](**request)
+  np.testing.assert_array_equal(served["unseen_levels"], [0, 0, 1, 0])
+  np.testing.assert_allclose(served["anomaly_score"],
+                             model.anomaly_score(codes, 32, seed=0),
+                             rtol=1e-9)
+  filled = scorer.signatures["impute_rows"](**request)
+  expected = model.impute(codes, num_samples=32, seed=0)
+  assert [v.decode() for v in filled["grade"].numpy()] == [
+      categories[1][int(c)] for c in expected[:, 1]]
+  assert [v.decode() for v in filled["smoker_"].numpy()][:2] == ["true",
+                                                                 "false"]
+  np.testing.assert_allclose(filled["x_1"], expected[:, 0], rtol=1e-7,
+                             atol=1e-8)
+  np.testing.assert_array_equal(filled["unseen_levels"], [0, 0, 1, 0])

@@ -1000,8 +1000,35 @@ def test_categorical_columns_train_score_impute_and_sample():
                     [x_test[1, 0], 2.0, 0.0, np.nan]])
   np.testing.assert_allclose(model.anomaly_score(texts, seed=3),
                              model.anomaly_score(codes, seed=3))
+  # Each column's share of the score: a level's is -log of its probability
+  # given z (positive); the shares add up to the score.
+  shares = model.anomaly_score_shares(texts, seed=3)
+  np.testing.assert_allclose(shares.sum(1), model.anomaly_score(texts, seed=3),
+                             rtol=1e-7)
+  assert np.all(shares[:, 1:3] > 0) and shares[1, 3] == 0.0
   with pytest.raises(ValueError, match="not a level code"):
     model.anomaly_score(np.array([[0.0, 1.5, 0.0, 0.0]]))
+  # A DataFrame in, a DataFrame out in the table's types (its index
+  # kept); sample's rows as one too.
+  pandas = pytest.importorskip("pandas")
+  filled_frame = model.impute(pandas.DataFrame(texts, index=[10, 11]),
+                              num_samples=50, seed=0)
+  assert isinstance(filled_frame, pandas.DataFrame)
+  assert list(filled_frame.index) == [10, 11]
+  assert list(filled_frame[1]) == ["mid", "hi"]
+  assert list(filled_frame[2]) == ["true", "false"]
+  assert filled_frame[0].dtype == np.float64
+  assert not np.isnan(filled_frame[3]).any()
+  drawn_frame = model.sample(5, seed=0, as_frame=True)
+  assert set(drawn_frame[1]) <= {"lo", "mid", "hi"}
+  np.testing.assert_array_equal(drawn_frame[0], model.sample(5, seed=0)[:, 0])
+  # Rows given a level by its text: the boolean true pulls the latent and
+  # the real column it drives up.
+  given, _, _ = model.sample_given({2: "TRUE"}, 300, num_samples=200, seed=0)
+  assert np.all(given[:, 2] == 1.0)
+  assert np.mean(given[:, 0]) > np.mean(x[:, 0]) + 0.3
+  with pytest.raises(ValueError, match="'maybe' is not one of its levels"):
+    model.sample_given({2: "maybe"}, 5)
   # Draws are levels at about the data's rates.
   drawn = model.sample(2000, seed=0)
   assert set(np.unique(drawn[:, 2])) <= {0.0, 1.0}

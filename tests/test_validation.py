@@ -116,3 +116,19 @@ def test_graph_checks_refuse_what_arrays_refuse():
     data(tf.constant([[1.0, np.inf]]))
   with pytest.raises(tf.errors.InvalidArgumentError, match="z holds a NaN"):
     latent(tf.constant([[np.nan]]))
+
+
+def test_a_condition_gives_a_categorical_column_by_its_level():
+  categories = [None, ("Lyon", "Paris"), ("false", "true")]
+  row = validation.condition_row({"city": "Paris", "smoker": "True"}, 3,
+                                 ["age", "city", "smoker"],
+                                 categories=categories)
+  np.testing.assert_array_equal(row, [np.nan, 1.0, 1.0])
+  row = validation.condition_row({1: 0}, 3, categories=categories)
+  np.testing.assert_array_equal(row, [np.nan, 0.0, np.nan])
+  with pytest.raises(ValueError, match=r"'Rome' is not one of its levels "
+                     r"\(Lyon, Paris\)"):
+    validation.condition_row({"city": "Rome"}, 3, ["age", "city", "smoker"],
+                             categories=categories)
+  with pytest.raises(ValueError, match="not a level code"):
+    validation.condition_row({1: 2.5}, 3, categories=categories)

@@ -159,6 +159,13 @@ def _column_types(text):
     raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _names(text):
+  names = tuple(name.strip() for name in text.split(","))
+  if not all(names):
+    raise argparse.ArgumentTypeError(f"{text!r}: an empty column name")
+  return names
+
+
 def add_read_options(parser):
   """The flags of `tfvae.data.ReadOptions`, shared by every command."""
   group = parser.add_argument_group("reading CSV files")
@@ -188,6 +195,15 @@ def add_read_options(parser):
       help="comma-separated name=type overriding the inferred column types "
       "(real, categorical, binary, drop), e.g. zip=categorical,id=drop; "
       "a trained model's types are its own")
+  chosen = group.add_mutually_exclusive_group()
+  chosen.add_argument(
+      "--columns", type=_names, default=None,
+      help="comma-separated names of the only columns to use (CSV with a "
+      "header); a trained model's columns are its own")
+  chosen.add_argument(
+      "--drop-columns", type=_names, default=None,
+      help="comma-separated names of columns to leave out (the same as "
+      "name=drop in --column-types)")
 
 
 # Files up to this size are read through once before TensorFlow starts, so
@@ -211,10 +227,14 @@ def check_data_file(path, options, expected_width=None, expected_names=None,
 
 
 def read_options(args):
+  column_types = dict(getattr(args, "column_types", None) or {})
+  for name in getattr(args, "drop_columns", None) or ():
+    column_types[name] = columns.DROP
   return data_lib.ReadOptions(
       delimiter=args.delimiter, header=args.header, encoding=args.encoding,
       na_values=args.na_values, index_column=args.index_column,
-      column_types=getattr(args, "column_types", None) or ())
+      column_types=column_types,
+      columns=getattr(args, "columns", None) or ())
 
 
 def model_read_options(args, settings):
@@ -471,6 +491,10 @@ def build_score_parser():
   parser.add_argument("--per-feature", action="store_true",
                       help="also write each score divided by the row's number "
                       "of observed values")
+  parser.add_argument("--per-column", action="store_true",
+                      help="also write each column's share of the score and "
+                      "the latent code's (share_<column>, share_latent: "
+                      "they add up to the score)")
   flags = parser.add_mutually_exclusive_group()
   flags.add_argument("--contamination", type=_contamination,
                      help="the expected share of anomalies, e.g. 0.01: add an "
@@ -498,6 +522,7 @@ def score_main(argv=None):
   args = build_score_parser().parse_args(argv)
   return _run_with_model(args, "scoring", "score_file",
                          per_feature=args.per_feature,
+                         per_column=args.per_column,
                          contamination=args.contamination,
                          threshold=args.threshold)
 

@@ -50,6 +50,7 @@ of the inputs, and each part carries only the variables it uses.
 import json
 import math
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -59,6 +60,8 @@ from tfvae import atomic
 from tfvae import families
 from tfvae import validation
 from tfvae import versions
+from tfvae.data import columns as columns_lib
+from tfvae.data import formats
 from tfvae.inference import calibration
 from tfvae.inference import importance
 from tfvae.inference import imputation
@@ -172,6 +175,100 @@ class DecoderModule(tf.Module):
     return {"serving_default": self.serving_default, "sample": self.sample}
 
 
+# Outputs of the column signatures besides one per column.
+_RESERVED_OUTPUTS = ("unseen_levels", "x_stddev")
+
+
+def input_keys(names):
+  """A signature input name per column name: characters TF Serving does
+  not accept in a name become "_", a name starting with one of them gets a
+  "c" in front, and repeats get "_2", "_3", ..."""
+  keys, used = [], set(_RESERVED_OUTPUTS)
+  for name in names:
+    key = re.sub(r"[^A-Za-z0-9_.\-/]", "_", str(name))
+    if not re.match(r"[A-Za-z0-9.]", key):
+      key = "c" + key
+    base, count = key, 2
+    while key in used:
+      key, count = f"{base}_{count}", count + 1
+    used.add(key)
+    keys.append(key)
+  return keys
+
+
+class ColumnInputs(tf.Module):
+  """One served input per column, as a table has them: a real column's
+  numbers (float64 [None], NaN missing), a categorical column's texts
+  (string [None]) mapped to its level codes inside the graph by a
+  `tf.lookup` table. A text cell is stripped; booleans match in any case;
+  an empty cell or one of `formats.DEFAULT_NA_VALUES` is missing; a text
+  that is not a level is read as missing and counted in `unseen_levels`."""
+
+  def __init__(self, model):
+    super().__init__(name="column_inputs")
+    names = model.feature_names or [f"column_{i + 1}"
+                                    for i in range(model.input_dim)]
+    self.names = list(names)
+    self.keys = input_keys(names)
+    self._levels = list(model.categories)
+    self.folds_case = []
+    self.tables = []
+    for levels in self._levels:
+      if levels is None:
+        self.folds_case.append(False)
+        self.tables.append(None)
+        continue
+      lookup = columns_lib.Lookup(levels)
+      self.folds_case.append(lookup.folds_case)
+      keys = lookup.keys()
+      self.tables.append(tf.lookup.StaticHashTable(
+          tf.lookup.KeyValueTensorInitializer(
+              tf.constant(keys, tf.string),
+              tf.constant([lookup.code(k) for k in keys], tf.int64)), -1))
+
+  def specs(self):
+    return [tf.TensorSpec([None], tf.float64 if levels is None else
+                          tf.string, name=key)
+            for key, levels in zip(self.keys, self._levels)]
+
+  def encode(self, cells):
+    """(x float64 [N, D] with level codes, unseen_levels int32 [N])."""
+    missing_texts = tf.constant(formats.DEFAULT_NA_VALUES, tf.string)
+    values = []
+    unseen = tf.zeros(tf.shape(cells[0])[:1], tf.int32)
+    for cell, levels, table, fold in zip(cells, self._levels, self.tables,
+                                         self.folds_case):
+      if levels is None:
+        values.append(cell)
+        continue
+      text = tf.strings.strip(cell)
+      missing = tf.reduce_any(tf.equal(text[:, None], missing_texts[None]),
+                              -1)
+      code = table.lookup(tf.strings.lower(text, encoding="utf-8")
+                          if fold else text)
+      bad = tf.logical_and(code < 0, tf.logical_not(missing))
+      values.append(tf.where(tf.logical_or(missing, bad),
+                             tf.constant(math.nan, tf.float64),
+                             tf.cast(code, tf.float64)))
+      unseen += tf.cast(bad, tf.int32)
+    return tf.stack(values, axis=1), unseen
+
+  def decode(self, x):
+    """Per input key, the column of x [N, D] in the table's types: numbers,
+    or a categorical column's level texts ("" where x is NaN)."""
+    out = {}
+    for index, (key, levels) in enumerate(zip(self.keys, self._levels)):
+      column = x[:, index]
+      if levels is None:
+        out[key] = column
+        continue
+      known = tf.logical_not(tf.math.is_nan(column))
+      code = tf.cast(tf.where(known, column, 0.0), tf.int32)
+      out[key] = tf.where(known, tf.gather(tf.constant(list(levels)), code),
+                          tf.constant(""))
+    return out
+
+
 class ScorerModule(tf.Module):
   """x (NaN: missing) -> log p(x_obs), and x -> x with its gaps filled.
 
@@ -230,6 +327,29 @@ class ScorerModule(tf.Module):
         lambda x, seed: self._in_chunks(self._impute, x, seed, impute_specs,
                                         self.rows_per_chunk),
         autograph=False, input_signature=[x_spec, seed_spec])
+
+    if model.categories is not None:
+      # The table's own columns in, texts for categorical ones.
+      self.column_inputs = ColumnInputs(model)
+      specs = self.column_inputs.specs()
+      self.score_rows = tf.function(self._score_rows, autograph=False,
+                                    input_signature=specs)
+      self.impute_rows = tf.function(self._impute_rows, autograph=False,
+                                     input_signature=specs)
+
+  def _score_rows(self, *cells):
+    x, unseen = self.column_inputs.encode(cells)
+    out = dict(self.score(x, tf.constant([0, 0], tf.int64)))
+    out["unseen_levels"] = unseen
+    return out
+
+  def _impute_rows(self, *cells):
+    x, unseen = self.column_inputs.encode(cells)
+    out = self.impute(x, tf.constant([0, 0], tf.int64))
+    filled = self.column_inputs.decode(out["x_imputed"])
+    filled["x_stddev"] = out["x_stddev"]
+    filled["unseen_levels"] = unseen
+    return filled
 
   def _rows_per_chunk_for(self, num_samples):
     """Rows per chunk at a request's K, after checking 1 <= K <=
@@ -313,8 +433,13 @@ class ScorerModule(tf.Module):
 
   @property
   def signatures(self):
-    return {"serving_default": self.serving_default, "score": self.score,
-            "score_k": self.score_k, "impute": self.impute}
+    signatures = {"serving_default": self.serving_default,
+                  "score": self.score, "score_k": self.score_k,
+                  "impute": self.impute}
+    if hasattr(self, "column_inputs"):
+      signatures.update(score_rows=self.score_rows,
+                        impute_rows=self.impute_rows)
+    return signatures
 
 
 def _metadata(model, part, version):
@@ -483,6 +608,30 @@ def check_export_dir(export_dir):
   return export_dir
 
 
+def scorer_servable(model, num_samples, version):
+  """(`ScorerModule`, its metadata, its warm-up requests)."""
+  typical_x = model.standardization.loc.numpy()[None, :]
+  gappy_x = typical_x.copy()
+  gappy_x[0, 0] = np.nan
+  seed = np.zeros([2], np.int64)
+  scorer = ScorerModule(model, num_samples)
+  metadata = dict(_metadata(model, "scorer", version),
+                  num_samples=int(num_samples))
+  warmup = [("serving_default", {"x": typical_x}),
+            ("score", {"x": np.repeat(typical_x, 64, 0), "seed": seed}),
+            ("impute", {"x": gappy_x, "seed": seed})]
+  if hasattr(scorer, "column_inputs"):
+    inputs = scorer.column_inputs
+    # Each column's input name in score_rows and impute_rows.
+    metadata["column_inputs"] = dict(zip(inputs.names, inputs.keys))
+    row = {key: (np.array([typical_x[0, index]]) if levels is None else
+                 np.array([levels[0].encode()], dtype=object))
+           for index, (key, levels) in enumerate(zip(inputs.keys,
+                                                     model.categories))}
+    warmup += [("score_rows", row), ("impute_rows", row)]
+  return scorer, metadata, warmup
+
+
 def export_model(model, export_dir, version=None, overwrite=False,
                  num_samples=100):
   """Exports `model` as SavedModels for TF Serving: encoder, decoder, scorer.
@@ -505,8 +654,6 @@ def export_model(model, export_dir, version=None, overwrite=False,
     FileExistsError: the version exists and may not be replaced.
   """
   typical_x = model.standardization.loc.numpy()[None, :]
-  gappy_x = typical_x.copy()
-  gappy_x[0, 0] = np.nan
   seed = np.zeros([2], np.int64)
   zeros = np.zeros([1, model.latent_dim], np.float32)
   servables = {
@@ -518,11 +665,6 @@ def export_model(model, export_dir, version=None, overwrite=False,
                   [("serving_default", {"z": zeros}),
                    ("serving_default", {"z": np.repeat(zeros, 64, 0)}),
                    ("sample", {"num_rows": np.int32(64), "seed": seed})]),
-      "scorer": (ScorerModule(model, num_samples),
-                 dict(_metadata(model, "scorer", version),
-                      num_samples=int(num_samples)),
-                 [("serving_default", {"x": typical_x}),
-                  ("score", {"x": np.repeat(typical_x, 64, 0), "seed": seed}),
-                  ("impute", {"x": gappy_x, "seed": seed})]),
+      "scorer": scorer_servable(model, num_samples, version),
   }
   return export_servables(export_dir, servables, version, overwrite)

@@ -444,18 +444,24 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
         extreme values give finite numbers).
       atom_index: optional `atom_index(u)`, if the caller has it.
     """
+    if atom_index is None:
+      atom_index = self.atom_index(u)
+    log_prob = self.column_log_prob(standard, u, observed, dtype, atom_index)
+    return tf.reduce_sum(log_prob, axis=-1) - tf.cast(
+        self.log_jacobian(observed, atom_index), dtype)
+
+  def column_log_prob(self, standard, u, observed, dtype, atom_index):
+    """Each observed value's log p(x_d|z) in standardised units (densities
+    per standard deviation; a value at an atom, or a level, its
+    probability), 0 where missing: [..., batch_size, D] of `dtype`."""
     # The atoms' mixture logits stay float32 (`log_prob` works on them in
     # float32): casting [..., D, A + 1] to float64 and back costs more than
     # the family's log-density.
     standard = {name: value if name == "atom_logits" else tf.cast(value, dtype)
                 for name, value in standard.items()}
     u_filled = tf.cast(tf.where(observed, u, 0.0), dtype)
-    if atom_index is None:
-      atom_index = self.atom_index(u)
     log_prob = self.likelihood_head.log_prob(standard, u_filled, atom_index)
-    log_prob = tf.where(observed, log_prob, tf.zeros([], dtype))
-    return tf.reduce_sum(log_prob, axis=-1) - tf.cast(
-        self.log_jacobian(observed, atom_index), dtype)
+    return tf.where(observed, log_prob, tf.zeros([], dtype))
 
   def atom_index(self, u):
     """Which atom each standardised value u [..., input_dim] (float64) sits

@@ -38,10 +38,16 @@ class ScoreResult:
     return text
 
 
+def _share_names(model, reader):
+  names = (model.feature_names or reader.feature_names or
+           [str(i + 1) for i in range(model.input_dim)])
+  return [f"share_{name}" for name in names] + ["share_latent"]
+
+
 def score_file(model, data_path, output_path, num_samples=100,
                batch_size=1024, seed=0, overwrite=False, options=None,
                per_feature=False, contamination=None, threshold=None,
-               verbose=0):
+               per_column=False, verbose=0):
   """Writes each row's anomaly score (`VAE.anomaly_score`) to a CSV.
 
   Streams the input in batches, so files larger than memory work; rows may
@@ -52,7 +58,10 @@ def score_file(model, data_path, output_path, num_samples=100,
   densities per standard deviation of each column and atom values'
   probabilities; higher is more anomalous) and, with `per_feature`,
   `score_per_feature` (the score divided by the row's number of observed
-  values). With the model's reference scores (`VAE.calibrate`; tfvae-train
+  values); with `per_column`, `share_<column>` for each of the model's
+  columns and `share_latent` (`VAE.anomaly_score_shares`: what each column
+  and the latent code add to the score; they add up to it). With the
+  model's reference scores (`VAE.calibrate`; tfvae-train
   keeps its validation rows'), `percentile`: the score's percentile among
   them. With `contamination` or `threshold`, `anomaly`: 1 for a row scoring
   above the threshold (the reference's (1 - contamination) quantile, or the
@@ -71,6 +80,7 @@ def score_file(model, data_path, output_path, num_samples=100,
     contamination: optional expected share of anomalies in (0, 0.5]: flag
       rows above the reference's (1 - contamination) quantile.
     threshold: optional score above which rows are flagged.
+    per_column: add each column's share of the score and the latent's.
     verbose: 1 shows a progress line.
 
   Returns:
@@ -104,10 +114,17 @@ def score_file(model, data_path, output_path, num_samples=100,
     writer = csv.writer(f)
     writer.writerow(["row", "score"] +
                     (["score_per_feature"] if per_feature else []) +
+                    (_share_names(model, reader) if per_column else []) +
                     (["percentile"] if reference is not None else []) +
                     (["anomaly"] if threshold is not None else []))
     for batch, start in reader.iter_blocks(batch_size):
-      scores = model.anomaly_score(batch, num_samples=num_samples, seed=seed)
+      if per_column:
+        shares = model.anomaly_score_shares(batch, num_samples=num_samples,
+                                            seed=seed)
+        scores = shares.sum(axis=1)
+      else:
+        scores = model.anomaly_score(batch, num_samples=num_samples,
+                                     seed=seed)
       if not np.all(np.isfinite(scores)):
         bad = int(np.flatnonzero(~np.isfinite(scores))[0])
         raise FloatingPointError(
@@ -116,6 +133,8 @@ def score_file(model, data_path, output_path, num_samples=100,
       if per_feature:
         columns.append(importance.per_feature(
             scores, (~np.isnan(batch)).sum(axis=1)))
+      if per_column:
+        columns.extend(shares.T)
       if reference is not None:
         columns.append(calibration.percentile(reference, scores))
       flags = [] if threshold is None else [(scores > threshold).astype(int)]

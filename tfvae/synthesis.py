@@ -185,7 +185,8 @@ def sample_file(model, output_path, num_rows, seed=0, given=None,
   if given is None:
     chunks = sampling.iter_samples(model, num_rows, seed, as_recorded)
   else:
-    row = validation.condition_row(given, model.input_dim, model.feature_names)
+    row = validation.condition_row(given, model.input_dim, model.feature_names,
+                                   categories=model.categories)
     _warn_outside_range(model, row)
     num_samples, ess = imputation.condition_samples(model, row, num_samples,
                                                     seed)

@@ -167,7 +167,8 @@ def column_label(index, feature_names):
 
 
 
-def condition_row(given, width, feature_names=None, name="given"):
+def condition_row(given, width, feature_names=None, name="given",
+                  categories=None):
   """A condition for conditional generation as a row [width] of float64:
   the given values, NaN for those to draw.
 
@@ -178,6 +179,9 @@ def condition_row(given, width, feature_names=None, name="given"):
     width: the model's number of columns.
     feature_names: the model's column names, or None.
     name: what the condition is called in messages.
+    categories: the model's categories (None, or per column None or its
+      levels): a categorical column is given by its level's text (or its
+      code).
 
   Raises:
     ValueError: an unknown column, a value that is not a finite number, a
@@ -200,11 +204,25 @@ def condition_row(given, width, feature_names=None, name="given"):
       if not np.isnan(row[index]):
         raise ValueError(f"{name}: {column_label(index, feature_names)} is "
                          "given twice")
+      levels = categories[index] if categories is not None else None
+      if levels is not None and isinstance(value, str):
+        from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+        code = columns.Lookup(levels).code(value)
+        if code is None:
+          raise ValueError(
+              f"{name}: {column_label(index, feature_names)}: {value!r} is "
+              f"not one of its levels ({', '.join(levels[:8])}"
+              f"{', ...' if len(levels) > 8 else ''})")
+        value = code
       try:
         number = float(value)
       except (TypeError, ValueError):
         raise ValueError(f"{name}: {column_label(index, feature_names)}: "
                          f"{value!r} is not a number") from None
+      if levels is not None and number not in range(len(levels)):
+        raise ValueError(f"{name}: {column_label(index, feature_names)}: "
+                         f"{value!r} is not a level code (0 to "
+                         f"{len(levels) - 1})")
       if not np.isfinite(number):
         raise ValueError(f"{name}: {column_label(index, feature_names)}: "
                          f"expected a finite number, got {value!r}")

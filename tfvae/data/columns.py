@@ -166,6 +166,35 @@ def check_overrides(column_types, names, source):
   return column_types
 
 
+def with_selection(column_types, chosen, names, source):
+  """`column_types` with every column outside `chosen` (the `--columns`
+  names; empty: all) typed `drop`.
+
+  Raises:
+    ValueError: `chosen` names a column the table lacks, the table has no
+      header, or a chosen column is also typed `drop`.
+  """
+  column_types = dict(column_types or {})
+  if not chosen:
+    return column_types
+  if names is None:
+    raise ValueError(f"{source}: columns can be chosen by name only in a "
+                     "file with a header")
+  missing = [name for name in chosen if name not in names]
+  if missing:
+    raise ValueError(
+        f"{source}: --columns names {', '.join(repr(n) for n in missing)}, "
+        f"not a column (its columns are {', '.join(repr(n) for n in names)})")
+  dropped = [name for name in chosen if column_types.get(name) == DROP]
+  if dropped:
+    raise ValueError(f"{source}: {', '.join(repr(n) for n in dropped)} both "
+                     "chosen and dropped")
+  for name in names:
+    if name not in chosen:
+      column_types[name] = DROP
+  return column_types
+
+
 def decide(names, sample_cells, level_counts, column_types, source):
   """Each column's entry of `categories`, and the columns left out.
 
@@ -282,6 +311,30 @@ def decode(values, categories):
     texts[observed] = np.asarray(levels, object)[column[observed].astype(int)]
     out[..., index] = texts
   return out
+
+
+def to_frame(values, categories, names=None, index=None):
+  """Rows of codes and numbers [N, D] -> a pandas DataFrame in the table's
+  types: a categorical column's level texts (None where missing), real
+  columns as float64. Needs pandas (the caller passed a DataFrame, or asked
+  for one)."""
+  try:
+    import pandas  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise ImportError("rows as a DataFrame need pandas (pip install "
+                      "pandas)") from None
+  values = np.asarray(values, np.float64)
+  names = list(names) if names is not None else list(range(values.shape[1]))
+  texts = decode(values, categories)
+  data = {name: (values[:, i] if categories is None or categories[i] is None
+                 else texts[:, i])
+          for i, name in enumerate(names)}
+  return pandas.DataFrame(data, index=index, columns=names)
+
+
+def is_frame(x):
+  """True for a pandas DataFrame (without importing pandas)."""
+  return hasattr(x, "columns") and hasattr(x, "iloc")
 
 
 def encode_frame(frame, categories, source="x"):

@@ -44,6 +44,9 @@ class ReadOptions:
       column whatever it holds.
     column_types: (name, type) pairs overriding the inferred column types
       (`tfvae.data.columns`: real, categorical, binary, drop).
+    columns: names of the only columns to use (in the file's order; CSV
+      files with a header); empty for every column. The others are left
+      out as if typed `drop`.
     categories: None to infer each column's type from the file; else a
       model's `categories` (one entry per model column, in the model's
       order: None or the levels; `()` when every column is real): text
@@ -59,6 +62,7 @@ class ReadOptions:
   na_values: tuple = DEFAULT_NA_VALUES
   index_column: str = "auto"
   column_types: tuple = ()
+  columns: tuple = ()
   categories: tuple = None
   ignored_columns: tuple = ()
 
@@ -86,6 +90,10 @@ class ReadOptions:
     if isinstance(self.column_types, dict):
       object.__setattr__(self, "column_types",
                          tuple(sorted(self.column_types.items())))
+    if isinstance(self.columns, str):
+      raise ValueError(f"columns must be a sequence of column names, got "
+                       f"{self.columns!r}")
+    object.__setattr__(self, "columns", tuple(self.columns))
     if self.categories is not None:
       object.__setattr__(self, "categories", tuple(
           None if levels is None else tuple(levels)

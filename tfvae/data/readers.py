@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from tfvae import validation
+from tfvae.data import columns
 from tfvae.data import formats
 from tfvae.data.csv_reader import CsvReader
 
@@ -102,6 +103,10 @@ def open_table(path, options=None, expected_width=None, expected_names=None):
   validation.check_unique_names(reader.feature_names, path)
   if kind == "csv":
     _set_column_types(reader, options, expected_names)
+  elif options.columns or options.column_types:
+    raise ValueError(f"{path}: choosing columns or their types (--columns, "
+                     "--drop-columns, --column-types) is for CSV files; "
+                     f"every column of a {kind} file is read as a number")
   if expected_names is not None:
     order = validation.column_order(reader.feature_names, expected_names, path)
     if order is not None:
@@ -132,7 +137,9 @@ def _set_column_types(reader, options, expected_names):
   if options.ignored_columns and reader.feature_names is not None:
     reader.leave_out(options.ignored_columns)
   if options.categories is None:
-    reader.infer_categories(dict(options.column_types))
+    reader.infer_categories(columns.with_selection(
+        options.column_types, options.columns, reader.feature_names,
+        reader.path))
     return
   categories = options.categories
   if not categories:

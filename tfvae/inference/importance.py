@@ -238,6 +238,44 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
   return out
 
 
+def score_shares(model, x, seed, num_samples, gaps):
+  """Each column's share of the anomaly score of rows x, and the latent
+  code's, over the keyed draws 0..K-1 of `marginal_log_likelihood`.
+
+  A column's share is its expected surprise under the importance-weighted
+  posterior, -sum_k w_k log p(x_d|z_k) (standardised units: per standard
+  deviation, atoms and levels by their probability; 0 where missing); the
+  latent share is what remains of the score, sum_k w_k log p(x_obs|z_k) -
+  log p(x_obs) (about KL(p(z|x_obs) || p(z)): how unusual the code that
+  explains the row is). The shares of a row add up to its score.
+
+  Args:
+    model: a `tfvae.VAE`.
+    x: float64 [batch_size, input_dim], data units (NaN: missing).
+    seed: int64 [2].
+    num_samples: int, K.
+    gaps: Python bool; False promises that x has no missing value.
+
+  Returns:
+    (score float64 [B], shares float64 [B, D + 1], the latent's last).
+  """
+  noise = keyed_noise(model, x, seed, 0, num_samples)
+  u, observed = model.standardize(x)
+  locs, scales = proposal(model, u, observed, gaps)
+  _, log_weights, standard, atom_index = _draw_and_weigh(
+      model, u, observed, locs, scales, noise, 0)
+  log_jacobian = model.log_jacobian(observed, atom_index)
+  count = tf.reduce_sum(tf.cast(observed, tf.int32), -1)
+  score = -(log_likelihood_estimate(log_weights, count) + log_jacobian)
+  score = tf.where(count > 0, score, tf.zeros_like(score))
+  column_log_prob = model.column_log_prob(standard, u, observed, tf.float64,
+                                          atom_index)  # [k, B, D]
+  weights = tf.nn.softmax(log_weights, axis=0)
+  columns = -tf.reduce_sum(weights[..., None] * column_log_prob, 0)
+  latent = score - tf.reduce_sum(columns, -1)
+  return score, tf.concat([columns, latent[:, None]], -1)
+
+
 def keyed_noise(model, x, seed, first_sample, num_samples):
   """The standard-normal draws of `marginal_log_likelihood` for rows x.
 
@@ -404,6 +442,26 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0,
     estimates += basis_offset(model, tf.constant(x), basis).numpy()
   estimates[np.isnan(x).all(axis=1)] = 0.0
   return estimates
+
+
+def anomaly_score_shares(model, x, num_samples=100, seed=None):
+  """Each column's share of the anomaly score, and the latent code's
+  (`score_shares`): float64 numpy [N, D + 1], rows adding up to
+  `anomaly_score(model, x, num_samples, seed)` (the same draws)."""
+  x = validation.validate_array(model.encode_table(x), "x", model.input_dim,
+                                expected_names=model.feature_names)
+  num_samples = validation.check_num_samples(num_samples)
+  validation.warn_if_untrained(model, "scoring")
+  seed_pair = keyed_random.seed_pair(seed)
+  gaps = bool(np.isnan(x).any())
+  rows = max(1, MAX_DECODED_ROWS // num_samples)
+  shares = np.zeros((len(x), model.input_dim + 1))
+  for start in range(0, len(x), rows):
+    _, shares[start:start + rows] = (
+        value.numpy() for value in model.score_shares(
+            tf.constant(x[start:start + rows]), seed_pair,
+            tf.constant(num_samples), gaps))
+  return shares
 
 
 def anomaly_score(model, x, num_samples=100, seed=None, per_feature_score=False,

@@ -25,7 +25,7 @@ from tfvae.inference import sampling
 class InferenceMethods:
   """Mixin of `tfvae.VAE`: what a trained model answers."""
 
-  def sample(self, num_examples, seed=None, as_recorded=True):
+  def sample(self, num_examples, seed=None, as_recorded=True, as_frame=False):
     """Draws new rows x ~ p(x|z), z ~ p(z), in data units.
 
     Args:
@@ -35,11 +35,20 @@ class InferenceMethods:
       as_recorded: True (default): each column kept within its training
         range and rounded to its recording resolution, like the training
         rows; False: the model's own draws (`tfvae.inference.sampling`).
+      as_frame: return a pandas DataFrame with the model's column names
+        and each categorical column's levels as text.
 
     Returns:
-      float64 numpy array [num_examples, input_dim].
+      float64 numpy array [num_examples, input_dim] (a categorical column
+      as its level codes), or with `as_frame` a DataFrame.
     """
-    return sampling.sample(self, num_examples, seed, as_recorded)
+    rows = sampling.sample(self, num_examples, seed, as_recorded)
+    return self._frame(rows) if as_frame else rows
+
+  def _frame(self, values, index=None):
+    from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+    return columns.to_frame(values, self.categories, self.feature_names,
+                            index)
 
   def importance_sample(self, x, noise, first_sample=0, with_moments=False,
                         gaps=True):
@@ -62,6 +71,11 @@ class InferenceMethods:
     """logsumexp_k log w_k per row over keyed draws, float64 [B]."""
     return importance.iwae_logsumexp(self, x, seed, first_sample, num_samples,
                                      gaps)
+
+  @tf.function(reduce_retracing=True, autograph=False)
+  def score_shares(self, x, seed, num_samples, gaps):
+    """(scores [B], shares [B, D + 1]) of `anomaly_score_shares`."""
+    return importance.score_shares(self, x, seed, num_samples, gaps)
 
   @tf.function(reduce_retracing=True, autograph=False)
   def sample_chunk(self, num_examples, seed_pair, as_recorded=True):
@@ -129,10 +143,21 @@ class InferenceMethods:
 
     Returns:
       float64 [N, input_dim] (and the std with `return_std`), or with
-      `num_imputations` float64 [M, N, input_dim].
+      `num_imputations` float64 [M, N, input_dim]. For a pandas DataFrame
+      x, the rows come back as a DataFrame in the model's columns (levels
+      as text; a list of M DataFrames with `num_imputations`); the std
+      stays an array.
     """
-    return imputation.impute(self, x, num_samples, seed, num_imputations,
-                             return_std, verbose, as_recorded)
+    from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+    out = imputation.impute(self, x, num_samples, seed, num_imputations,
+                            return_std, verbose, as_recorded)
+    if not columns.is_frame(x):
+      return out
+    if num_imputations is not None:
+      return [self._frame(draw, x.index) for draw in out]
+    if return_std:
+      return self._frame(out[0], x.index), out[1]
+    return self._frame(out, x.index)
 
   def sample_given(self, given, num_examples, num_samples=1000, seed=None,
                    as_recorded=True):
@@ -154,7 +179,8 @@ class InferenceMethods:
       (rows float64 [num_examples, input_dim], effective sample size of
       the condition, K used).
     """
-    row = validation.condition_row(given, self.input_dim, self.feature_names)
+    row = validation.condition_row(given, self.input_dim, self.feature_names,
+                                   categories=self.categories)
     num_examples = validation.check_positive_int(num_examples, "num_examples")
     num_samples, ess = imputation.condition_samples(self, row, num_samples,
                                                     seed)
@@ -177,6 +203,17 @@ class InferenceMethods:
     """
     return importance.anomaly_score(self, x, num_samples, seed, per_feature,
                                     verbose)
+
+  def anomaly_score_shares(self, x, num_samples=calibration.SCORE_SAMPLES,
+                           seed=None):
+    """What makes each row strange: each column's share of its anomaly
+    score and the latent code's, float64 [N, D + 1] (columns in the model's
+    order, the latent last; a row's shares add up to `anomaly_score(x,
+    num_samples, seed)`). A column's share is its expected -log p(x_d|z)
+    under the row's posterior (per standard deviation; atoms and levels by
+    their probability; 0 where missing), the latent's what remains, about
+    KL(p(z|x) || p(z)) (`tfvae.inference.importance.score_shares`)."""
+    return importance.anomaly_score_shares(self, x, num_samples, seed)
 
   def calibrate(self, x, num_samples=calibration.SCORE_SAMPLES, seed=None,
                 verbose=0):
