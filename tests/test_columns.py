@@ -128,7 +128,7 @@ def test_columns_are_chosen_or_dropped_by_name(tmp_path):
   with pytest.raises(ValueError, match="only in a file with a header"):
     data.read_table(headless, options=data.ReadOptions(columns=("a",)))
   np.save(tmp_path / "n.npy", np.ones((3, 2)))
-  with pytest.raises(ValueError, match="is for CSV files"):
+  with pytest.raises(ValueError, match="is for CSV and Parquet files"):
     data.read_table(str(tmp_path / "n.npy"), options=data.ReadOptions(
         columns=("a",)))
 
@@ -174,3 +174,42 @@ def test_tables_of_texts_encode_and_decode():
   with pytest.raises(ValueError, match=r"row 0, column 2: 2\.0 is not a level "
                      "code"):
     columns.check_codes(np.array([[0.0, 2.0, 1.0]]), categories)
+
+
+def test_parquet_text_columns_are_typed_as_in_csv(tmp_path):
+  pa = pytest.importorskip("pyarrow")
+  pq = pytest.importorskip("pyarrow.parquet")
+  table = pa.table({
+      "age": [30, 40, None, 50] * 30,
+      "city": pa.array(["Paris", " Lyon", None, "NA"] * 30).dictionary_encode(),
+      "smoker": ["yes", "NO", "no", None] * 30,
+      "id": [f"x{i}" for i in range(120)],
+      "score": ["1.5", "2", "NA", "3"] * 30})
+  path = str(tmp_path / "m.parquet")
+  pq.write_table(table, path)
+  with pytest.warns(data.DataWarning, match=r"'id'.*identifier"):
+    read = data.read_table(path)
+  # The same types and codes as the CSV rules give.
+  assert read.feature_names == ("age", "city", "smoker", "score")
+  assert read.ignored_columns == ("id",)
+  assert read.categories == (None, ("Lyon", "Paris"), ("no", "yes"), None)
+  np.testing.assert_array_equal(read.values[:4], [
+      [30, 1, 1, 1.5], [40, 0, 0, 2], [np.nan, np.nan, 0, np.nan],
+      [50, np.nan, np.nan, 3]])
+  # Read with a model's types, in the model's column order: an unseen
+  # level is missing, with a warning naming it.
+  other = pa.table({"smoker": ["yes", "no"], "city": ["Rome", "Paris"],
+                    "age": [1.0, 2.0], "id": ["a", "b"],
+                    "score": ["4", "5"]})
+  pq.write_table(other, str(tmp_path / "o.parquet"))
+  options = data.options_for_model(None, read.categories, read.ignored_columns)
+  with pytest.warns(data.DataWarning, match="'Rome' is not one of the levels"):
+    reader = data.open_table(str(tmp_path / "o.parquet"), options, 4,
+                             read.feature_names)
+    values = np.concatenate([b for b, _ in reader.iter_blocks()])
+  np.testing.assert_array_equal(values, [[1, np.nan, 1, 4], [2, 1, 0, 5]])
+  with pytest.raises(ValueError, match=r"'x' is not a number"):
+    pq.write_table(pa.table({"a": [1.0, 2.0], "b": ["1", "x"]}),
+                   str(tmp_path / "b.parquet"))
+    data.read_table(str(tmp_path / "b.parquet"), options=data.ReadOptions(
+        column_types={"b": "real"}))

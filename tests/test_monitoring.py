@@ -271,3 +271,45 @@ def test_crowded_figures_draw_without_a_layout_warning():
   with warnings.catch_warnings():
     warnings.simplefilter("error")
     monitoring._tight_layout(fig)  # pylint: disable=protected-access
+
+
+def test_reconstruction_by_column_type(tmp_path):
+  """Text columns get an accuracy, every type its nats per value."""
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=300)
+  x = np.stack([z + 0.3 * rng.normal(size=300),
+                np.digitize(z, [-0.5, 0.5]).astype(float),
+                (z > 0).astype(float)], 1)
+  x[::7, 1] = np.nan
+  model = helpers.vae(input_dim=3, latent_dim=1, hidden_units=(16,), seed=0,
+                      categories=[None, ("a", "b", "c"), ("no", "yes")])
+  model.adapt(x)
+  model.compile()
+  monitor = monitoring.VAEMonitor(str(tmp_path), x, iwae_every=100,
+                                  image_every=100, time_budget=1.0)
+  model.fit(x, epochs=3, batch_size=32, verbose=0, callbacks=[monitor])
+  tags = tb_events.read_tags(str(tmp_path / "monitor"))
+  # Independently: each level's log-probability at the posterior mean,
+  # the most probable one against the value.
+  loc = model.posterior_parameters(x)["loc"]
+  standard = model.standard_likelihood_parameters(loc)
+  def column_log_prob(values):
+    u, observed = model.standardize(tf.constant(values))
+    return model.column_log_prob(standard, u, observed, tf.float64,
+                                 model.atom_index(u)).numpy()
+  for column, kind, count in ((1, "categorical", 3), (2, "binary", 2)):
+    per_level = []
+    for level in range(count):
+      candidate = x.copy()
+      candidate[:, column] = level
+      per_level.append(column_log_prob(candidate)[:, column])
+    best = np.argmax(np.stack(per_level, 1), axis=1)
+    seen = ~np.isnan(x[:, column])
+    assert tags[f"reconstruction/accuracy/{kind}"][-1][1] == pytest.approx(
+        np.mean(best[seen] == x[seen, column]), abs=1e-6)
+  nats = -column_log_prob(x)
+  assert tags["reconstruction/nats/real"][-1][1] == pytest.approx(
+      np.mean(nats[:, 0]), rel=1e-5)
+  seen = ~np.isnan(x[:, 1])
+  assert tags["reconstruction/nats/categorical"][-1][1] == pytest.approx(
+      np.mean(nats[seen, 1]), rel=1e-5)

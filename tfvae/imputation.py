@@ -89,8 +89,10 @@ def impute_file(model, data_path, output_path, num_samples=1000,
         # on the rest; the file's own text is kept.
         missing &= np.asarray([[reader.is_missing_text(row[c]) for c in columns]
                                for row in texts], bool).reshape(missing.shape)
-      if texts is None:
-        texts = [[_format(v) for v in row] for row in values]
+      if texts is None:  # not a CSV file: numbers, and levels as text
+        texts = [[_format(v) if levels[j] is None or np.isnan(v) else
+                  levels[j][int(v)] for j, v in enumerate(row)]
+                 for row in values]
       if num_imputations:
         completed = model.impute(values, num_samples, seed=seed,
                                  num_imputations=num_imputations)

@@ -169,6 +169,7 @@ class VAEMonitor(tf_keras.callbacks.Callback):
       tf.summary.histogram("latent/posterior_mean", loc)
       tf.summary.histogram("latent/posterior_stddev", scale)
       self._write_decoder(likelihood)
+      self._write_column_types(posterior["loc"])
       tf.summary.scalar("elbo/beta", float(model.current_beta.numpy()))
       tf.summary.scalar("optimizer/learning_rate",
                         float(tf_keras.backend.get_value(
@@ -186,6 +187,38 @@ class VAEMonitor(tf_keras.callbacks.Callback):
       if images:
         self._write_images(loc, scores)
     self.writer.flush()
+
+  def _write_column_types(self, loc):
+    """Reconstruction by column type at the posterior mean: nats per
+    observed value (`reconstruction/nats/<type>`: -log p(x_d|z), real
+    values per standard deviation, levels by their probability) and, for
+    text columns, how often the most probable level is the value
+    (`reconstruction/accuracy/<categorical|binary>`)."""
+    model = self.model
+    u, observed = model.standardize(tf.constant(self.x))
+    standard = model.standard_likelihood_parameters(loc)
+    atom_index = model.atom_index(u)
+    nats = -model.column_log_prob(standard, u, observed, tf.float64,
+                                  atom_index).numpy()
+    observed = observed.numpy()
+    levels = np.asarray(model.num_levels or [0] * model.input_dim)
+    kinds = {"real": levels == 0, "binary": levels == 2,
+             "categorical": levels > 2}
+    predicted = None
+    if levels.any():
+      probabilities = model.likelihood_head.component_probabilities(
+          standard).numpy()[..., 1:]  # [B, D, A]: level i in slot i
+      predicted = np.argmax(probabilities, axis=-1)
+    for kind, columns in kinds.items():
+      cells = observed & columns[None, :]
+      if not cells.any():
+        continue
+      tf.summary.scalar(f"reconstruction/nats/{kind}",
+                        float(np.mean(nats[cells])))
+      if kind != "real":
+        right = predicted == np.where(cells, self.x, -1)
+        tf.summary.scalar(f"reconstruction/accuracy/{kind}",
+                          float(np.mean(right[cells])))
 
   def _write_decoder(self, likelihood):
     model = self.model

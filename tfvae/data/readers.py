@@ -101,12 +101,12 @@ def open_table(path, options=None, expected_width=None, expected_names=None):
   reader = {"npy": _NpyReader, "parquet": _ParquetReader,
             "csv": CsvReader}[kind](path, options)
   validation.check_unique_names(reader.feature_names, path)
-  if kind == "csv":
+  if kind in ("csv", "parquet"):
     _set_column_types(reader, options, expected_names)
   elif options.columns or options.column_types:
     raise ValueError(f"{path}: choosing columns or their types (--columns, "
-                     "--drop-columns, --column-types) is for CSV files; "
-                     f"every column of a {kind} file is read as a number")
+                     "--drop-columns, --column-types) is for CSV and Parquet "
+                     "files; every column of a .npy file is a number")
   if expected_names is not None:
     order = validation.column_order(reader.feature_names, expected_names, path)
     if order is not None:
@@ -224,13 +224,18 @@ class _NpyReader(formats.BlockReader):
 
 
 class _ParquetReader(formats.BlockReader):
-  """A Parquet file, read record batch by record batch with pyarrow."""
+  """A Parquet file, read record batch by record batch with pyarrow.
+
+  Number and boolean columns are numbers; string columns are text, typed
+  by the same rules as a CSV file's (`tfvae.data.columns`): categorical
+  or binary columns read as level codes, identifiers left out.
+  """
 
   def __init__(self, path, options):
-    del options
     import pyarrow as pa  # pylint: disable=g-import-not-at-top
     import pyarrow.parquet as pq  # pylint: disable=g-import-not-at-top
     self.path = path
+    self._na = set((options or formats.ReadOptions()).na_values)
     try:
       self._file = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as error:
@@ -238,32 +243,170 @@ class _ParquetReader(formats.BlockReader):
           f"{path}: not a readable Parquet file ({error})") from None
     schema = self._file.schema_arrow
     self.feature_names = tuple(schema.names)
+    self._is_text = []
     for index, field in enumerate(schema):
-      if not (pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
-              or pa.types.is_boolean(field.type) or
-              pa.types.is_decimal(field.type) or pa.types.is_null(field.type)):
+      kind = field.type
+      if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+      text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+      if not (text or pa.types.is_integer(kind) or pa.types.is_floating(kind)
+              or pa.types.is_boolean(kind) or pa.types.is_decimal(kind) or
+              pa.types.is_null(kind)):
         raise ValueError(
-            f"{path}: {validation.column_label(index, self.feature_names)} has type "
-            f"{field.type}, expected numbers")
+            f"{path}: {validation.column_label(index, self.feature_names)} "
+            f"has type {field.type}, expected numbers or text")
+      self._is_text.append(text)
     self.width = len(self.feature_names)
     self._check_width()
     self.num_rows = self._file.metadata.num_rows
     if self.num_rows == 0:
       raise ValueError(f"{path}: no data rows")
+    self.keep_columns = list(range(self.width))
+    self.categories = None
+    self.ignored_columns = ()
+    self.unseen = {}
+    self._lookups = None
+
+  # Column types, as `CsvReader` has them.
+
+  def _texts(self, file_column, batch_column=None):
+    """A column's cells as stripped texts (pyarrow), None where null or an
+    NA token."""
+    import pyarrow as pa  # pylint: disable=g-import-not-at-top
+    import pyarrow.compute as pc  # pylint: disable=g-import-not-at-top
+    column = batch_column
+    if column is None:
+      column = self._file.read(
+          columns=[self._file.schema_arrow.names[file_column]]).column(0)
+    if isinstance(column, pa.ChunkedArray):
+      column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+      column = column.dictionary_decode()
+    texts = pc.utf8_trim_whitespace(column.cast(pa.string()))
+    missing = pc.is_in(texts, value_set=pa.array(sorted(self._na), pa.string()))
+    return pc.if_else(pc.fill_null(missing, True), pa.nulls(len(texts),
+                                                           pa.string()), texts)
+
+  def infer_categories(self, column_types=None):
+    """Types each column (`CsvReader.infer_categories`' rules)."""
+    import pyarrow.compute as pc  # pylint: disable=g-import-not-at-top
+    column_types = columns.check_overrides(column_types, self.feature_names,
+                                           self.path)
+    kept = list(self.keep_columns)
+    names = [self.feature_names[i] for i in kept]
+    forced = dict(column_types)
+    sample = []
+    for file_column, name in zip(kept, names):
+      if self._is_text[file_column] or forced.get(name) in (
+          columns.CATEGORICAL, columns.BINARY):
+        texts = self._texts(file_column).drop_null()
+        sample.append(texts[:columns.INFER_ROWS].to_pylist())
+      else:
+        sample.append([])
+
+    def level_counts(slots):
+      counts = {}
+      for slot in slots:
+        texts = self._texts(kept[slot]).drop_null()
+        pairs = pc.value_counts(texts).to_pylist()
+        counts[slot] = {pair["values"]: pair["counts"]
+                        for pair in pairs[:columns.MAX_LEVELS + 1]}
+      return counts
+
+    categories, chosen = columns.decide(names, sample, level_counts,
+                                        column_types, self.path)
+    self.ignored_columns += tuple(name for slot, name in enumerate(names)
+                                  if slot not in chosen)
+    self._keep([kept[slot] for slot in chosen])
+    self.set_categories(categories)
+
+  def _keep(self, file_columns):
+    self.keep_columns = list(file_columns)
+    self.feature_names = tuple(self._file.schema_arrow.names[i]
+                               for i in file_columns)
+    self.width = len(file_columns)
+    self._check_width()
+
+  def leave_out(self, names):
+    names = set(names)
+    self.ignored_columns += tuple(
+        name for name in self.feature_names if name in names)
+    self._keep([i for i in self.keep_columns
+                if self._file.schema_arrow.names[i] not in names])
+
+  def set_categories(self, categories):
+    if categories is None or all(levels is None for levels in categories):
+      self.categories, self._lookups = None, None
+      return
+    self.categories = tuple(categories)
+    self._lookups = [None if levels is None else columns.Lookup(levels)
+                     for levels in categories]
+
+  def _codes(self, slot, column, start):
+    """A text column of a batch -> float64 level codes (NaN: missing or
+    unseen, the first unseen text of a column warned)."""
+    import pyarrow as pa  # pylint: disable=g-import-not-at-top
+    import pyarrow.compute as pc  # pylint: disable=g-import-not-at-top
+    lookup = self._lookups[slot]
+    texts = self._texts(None, column)
+    keys = pc.utf8_lower(texts) if lookup.folds_case else texts
+    value_set = lookup.keys()
+    index = pc.index_in(keys, value_set=pa.array(value_set, pa.string()))
+    codes = np.array([lookup.code(k) for k in value_set] + [np.nan],
+                     np.float64)
+    index = index.to_numpy(zero_copy_only=False)
+    index = np.where(np.isnan(index.astype(np.float64)), len(value_set),
+                     index).astype(np.int64)
+    out = codes[index]
+    unseen = np.flatnonzero(np.isnan(out) & ~np.asarray(
+        pc.is_null(texts).to_numpy(zero_copy_only=False)))
+    if len(unseen):
+      label = validation.column_label(slot, self.feature_names)
+      if label not in self.unseen:
+        warnings.warn(
+            f"{self.path} row {start + int(unseen[0])} (0-based), {label}: "
+            f"{texts[int(unseen[0])].as_py()!r} is not one of the levels the "
+            "model was trained on; read as a missing value (and so is any "
+            "other unseen level)", formats.DataWarning, stacklevel=4)
+      self.unseen[label] = self.unseen.get(label, 0) + len(unseen)
+    return out
+
+  def _numbers(self, slot, column, start):
+    """A text column typed real -> float64 (NA tokens missing); a cell
+    that is not a number is an error naming its row and column."""
+    texts = self._texts(None, column).to_pylist()
+    out = np.full(len(texts), np.nan)
+    for row, text in enumerate(texts):
+      if text is None:
+        continue
+      try:
+        out[row] = float(text)
+      except ValueError:
+        raise ValueError(
+            f"{self.path} row {start + row} (0-based), "
+            f"{validation.column_label(slot, self.feature_names)}: {text!r} "
+            "is not a number (the column is typed real)") from None
+    return out
 
   def iter_blocks(self, block_rows=65536):
     import pyarrow as pa  # pylint: disable=g-import-not-at-top
     start = 0
+    names = list(self.feature_names)
     try:
-      for batch in self._file.iter_batches(batch_size=block_rows):
-        columns = []
-        for column in batch.columns:
-          if pa.types.is_null(column.type):
-            values = np.full(len(column), np.nan)
+      for batch in self._file.iter_batches(batch_size=block_rows,
+                                           columns=names):
+        values = []
+        for slot, column in enumerate(batch.columns):
+          if self._lookups is not None and self._lookups[slot] is not None:
+            values.append(self._codes(slot, column, start))
+          elif pa.types.is_null(column.type):
+            values.append(np.full(len(column), np.nan))
+          elif self._is_text[self.keep_columns[slot]]:
+            values.append(self._numbers(slot, column, start))
           else:
-            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
-          columns.append(np.asarray(values, np.float64))
-        block = np.stack(columns, axis=1)
+            values.append(np.asarray(column.cast(pa.float64()).to_numpy(
+                zero_copy_only=False), np.float64))
+        block = np.stack(values, axis=1)
         _check_values(block, self.path, start, self.feature_names)
         yield block, start
         start += len(block)
