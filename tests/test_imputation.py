@@ -60,3 +60,26 @@ def test_multiple_imputations_and_npy_input(tmp_path, model):
   assert len(np.unique(table[3:6, 1])) == 3  # the draws differ
   with pytest.raises(FileExistsError):
     imputation.impute_file(model, tmp_path / "in.npy", tmp_path / "out.csv")
+
+
+def test_a_parquet_files_levels_are_written_as_text(tmp_path):
+  pa = pytest.importorskip("pyarrow")
+  pq = pytest.importorskip("pyarrow.parquet")
+  import tfvae  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  codes = np.stack([rng.normal(size=60), rng.integers(0, 2, 60)], 1)
+  model = tfvae.VAE(2, categories=[None, ("no", "yes")], hidden_units=(4,),
+                    feature_names=["x", "flag"], seed=0)
+  model.adapt(codes)
+  pq.write_table(pa.table({"x": [0.5, None, 1.0],
+                           "flag": ["YES", "no", None]}),
+                 str(tmp_path / "p.parquet"))
+  with pytest.warns(UserWarning, match="never trained"):
+    result = imputation.impute_file(model, str(tmp_path / "p.parquet"),
+                                    str(tmp_path / "out.csv"), num_samples=20)
+  lines = (tmp_path / "out.csv").read_text().splitlines()
+  assert lines[0] == "x,flag" and result.filled == 2
+  cells = [line.split(",") for line in lines[1:]]
+  assert [row[1] for row in cells[:2]] == ["yes", "no"]
+  assert cells[2][1] in ("no", "yes") and cells[2][0] == "1.0"
+  assert np.isfinite(float(cells[1][0]))

@@ -271,7 +271,8 @@ def score_shares(model, x, seed, num_samples, gaps):
   column_log_prob = model.column_log_prob(standard, u, observed, tf.float64,
                                           atom_index)  # [k, B, D]
   weights = tf.nn.softmax(log_weights, axis=0)
-  columns = -tf.reduce_sum(weights[..., None] * column_log_prob, 0)
+  # (0 - sum: a missing value's share is 0, not -0.)
+  columns = 0.0 - tf.reduce_sum(weights[..., None] * column_log_prob, 0)
   latent = score - tf.reduce_sum(columns, -1)
   return score, tf.concat([columns, latent[:, None]], -1)
 
