@@ -12,8 +12,9 @@ is the real columns' marginal.
 - `tuned_independent`: independent columns: each categorical column its
   level frequencies, each real column its best 1-D density (a Gaussian
   mixture of 1 to 8 components or a kernel density estimate with a
-  bandwidth from 1e-4 to 1 times the column's spread, chosen on
-  validation).
+  bandwidth from 1e-4 to 1 times the column's spread, and no narrower
+  than the jitter of its resolution, chosen on validation; 1% of a broad
+  Gaussian mixed in).
 - `fit_latent_class` / `tuned_latent_class`: a mixture of products (the
   latent class model): per component, independent categorical columns and
   independent Gaussian real columns; fitted by EM with the gaps
@@ -25,6 +26,8 @@ import numpy as np
 # Pseudo-count added to every level's count (per component): no level a
 # model saw in training gets probability 0 (a Jeffreys-like prior).
 LEVEL_PSEUDO_COUNT = 0.5
+# The broad component's share in each 1-D density of `tuned_independent`.
+DEFENSIVE_SHARE = 0.01
 # Floor of a component's variance, as a share of the column's variance.
 VARIANCE_FLOOR = 1e-4
 
@@ -171,48 +174,74 @@ def tuned_latent_class(train, validation, categories, max_components=20,
   return model.log_density, f"{best[1]} classes"
 
 
-def _best_1d_density(train, validation, seed):
+def _best_1d_density(train, validation, seed, resolution=0.0):
   """The better on validation of a Gaussian mixture (1 to 8 components)
   and a Gaussian KDE (bandwidth chosen on validation), refitted on all
-  values. Returns (log_density of a 1-D array, description)."""
+  values. No kernel or component is narrower than the standard deviation
+  of the jitter of a column recorded at `resolution` (r / sqrt(12)):
+  narrower ones only model that noise, and a test value in a bin the
+  training rows left empty would get an absurdly low density. Returns (log_density of a 1-D array, description)."""
   from sklearn import mixture  # pylint: disable=g-import-not-at-top
   from sklearn import neighbors  # pylint: disable=g-import-not-at-top
   train, validation = train[:, None], validation[:, None]
   everything = np.concatenate([train, validation])
   spread = float(np.std(everything)) or 1.0
+  # No component narrower than the jitter either.
+  reg_covar = max(1e-6 * spread ** 2, resolution ** 2 / 12.0)
   candidates = []
   for k in range(1, 9):
     if k > len(train) // 5:
       break
-    fitted = mixture.GaussianMixture(k, random_state=seed, reg_covar=1e-6 *
-                                     spread ** 2).fit(train)
+    fitted = mixture.GaussianMixture(k, random_state=seed,
+                                     reg_covar=reg_covar).fit(train)
     candidates.append((fitted.score(validation), ("mixture", k)))
   # Down to 1e-4 of the spread: a column whose values repeat exactly (ages
   # in whole years, with a few fractions) is best fitted by narrow kernels.
   for bandwidth in np.geomspace(1e-4, 1.0, 25) * spread:
+    if bandwidth < resolution / np.sqrt(12.0):
+      continue
     fitted = neighbors.KernelDensity(bandwidth=bandwidth).fit(train)
     candidates.append((float(np.mean(fitted.score_samples(validation))),
                        ("kde", bandwidth)))
   _, (kind, setting) = max(candidates, key=lambda c: c[0])
   if kind == "mixture":
-    fitted = mixture.GaussianMixture(setting, random_state=seed, reg_covar=(
-        1e-6 * spread ** 2)).fit(everything)
-    return (lambda v: fitted.score_samples(v[:, None])), f"mixture of {setting}"
-  fitted = neighbors.KernelDensity(bandwidth=setting).fit(everything)
-  return (lambda v: fitted.score_samples(v[:, None])), f"kde {setting:.3g}"
+    fitted = mixture.GaussianMixture(setting, random_state=seed,
+                                     reg_covar=reg_covar).fit(everything)
+    described = f"mixture of {setting}"
+  else:
+    fitted = neighbors.KernelDensity(bandwidth=setting).fit(everything)
+    described = f"kde {setting:.3g}"
+  # A defensive mixture (Hesterberg 1995): 1% of a Gaussian twice as wide
+  # as the column, so that a test value beyond the training values (a
+  # count of 100 where they stop at 40) is not scored by a kernel's or a
+  # narrow component's Gaussian tail alone.
+  center = float(np.mean(everything))
+  wide = 2.0 * spread
+
+  def log_density(v):
+    broad = (-0.5 * ((v - center) / wide) ** 2 -
+             np.log(wide * np.sqrt(2 * np.pi)))
+    return np.logaddexp(np.log(1 - DEFENSIVE_SHARE) +
+                        fitted.score_samples(v[:, None]),
+                        np.log(DEFENSIVE_SHARE) + broad)
+  return log_density, described
 
 
-def tuned_independent(train, validation, categories, seed=0):
+def tuned_independent(train, validation, categories, seed=0,
+                      resolution=None):
   """Independent columns: level frequencies (with `LEVEL_PSEUDO_COUNT`)
-  times each real column's best 1-D density. Returns (log_density,
-  description)."""
+  times each real column's best 1-D density (`resolution`: optional
+  [D], each column's recording resolution, 0 for none). Returns
+  (log_density, description)."""
   real, levels = _kinds(categories, train.shape[1])
   everything = np.concatenate([train, validation])
   parts, described = [], []
   for column in range(train.shape[1]):
     if real[column]:
       t, v = train[:, column], validation[:, column]
-      density, text = _best_1d_density(t[~np.isnan(t)], v[~np.isnan(v)], seed)
+      density, text = _best_1d_density(
+          t[~np.isnan(t)], v[~np.isnan(v)], seed,
+          0.0 if resolution is None else float(resolution[column]))
       described.append(text)
     else:
       codes = everything[:, column]
