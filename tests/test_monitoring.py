@@ -287,7 +287,7 @@ def test_reconstruction_by_column_type(tmp_path):
   model.compile()
   monitor = monitoring.VAEMonitor(str(tmp_path), x, iwae_every=100,
                                   image_every=100, time_budget=1.0)
-  model.fit(x, epochs=3, batch_size=32, verbose=0, callbacks=[monitor])
+  model.fit(x, epochs=1, batch_size=32, verbose=0, callbacks=[monitor])
   tags = tb_events.read_tags(str(tmp_path / "monitor"))
   # Independently: each level's log-probability at the posterior mean,
   # the most probable one against the value.
