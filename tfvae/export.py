@@ -37,6 +37,11 @@ and from z to x as training and scoring.
   importance samples (`num_samples`, default 100) per row; `score_k`:
   `score` with the request's own K, x, seed, num_samples int32 (1 to
   10,000; anything else is refused).
+  With text columns (`VAE.categories`), also `score_rows` and `impute_rows`
+  (`ColumnInputs`): one named input per column, numbers or texts, texts
+  mapped to level codes in the graph; `score`'s outputs (or each column
+  filled, in its type, and x_stddev) plus `unseen_levels`, the row's texts
+  that are not levels (read as gaps). Seed [0, 0].
   The scorer needs both networks, so it is its own servable rather than
   part of the encoder or the decoder, which stay x -> z and z -> x.
 
