@@ -159,8 +159,7 @@ def run_likelihood(name, seed, method, directory):
     inner = int(round(0.8 * len(train)))
     if method == "independent":
       score, result["chosen"] = mixed_baselines.tuned_independent(
-          train[:inner], train[inner:], categories, seed=seed,
-          resolution=resolution)
+          train[:inner], train[inner:], categories, resolution=resolution)
     else:
       score, result["chosen"] = mixed_baselines.tuned_latent_class(
           train[:inner], train[inner:], categories, seed=seed)

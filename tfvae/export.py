@@ -37,7 +37,9 @@ and from z to x as training and scoring.
   importance samples (`num_samples`, default 100) per row; `score_k`:
   `score` with the request's own K, x, seed, num_samples int32 (1 to
   10,000; anything else is refused).
-  With text columns (`VAE.categories`), also `score_rows` and `impute_rows`
+  With text columns (`VAE.categories`), the encoder also serves
+  `encode_rows` (z_mean, z_stddev, unseen_levels), and the scorer
+  `score_rows` and `impute_rows`
   (`ColumnInputs`): one named input per column, numbers or texts, texts
   mapped to level codes in the graph; `score`'s outputs (or each column
   filled, in its type, and x_stddev) plus `unseen_levels`, the row's texts
@@ -114,11 +116,23 @@ class EncoderModule(tf.Module):
                                        autograph=False)
     self.sample = tf.function(self._sample, input_signature=[x64, seed],
                               autograph=False)
+    if model.categories is not None:
+      # The table's own columns in, texts for categorical ones.
+      self.column_inputs = ColumnInputs(model)
+      self.encode_rows = tf.function(
+          self._encode_rows, autograph=False,
+          input_signature=self.column_inputs.specs())
 
   def _moments(self, x):
     p = self._model.posterior_parameters(
         _check_width(x, self._model.input_dim, "x"))
     return {"z_mean": p["loc"], "z_stddev": p["scale"]}
+
+  def _encode_rows(self, *cells):
+    x, unseen = self.column_inputs.encode(cells)
+    out = self._moments(x)
+    out["unseen_levels"] = unseen
+    return out
 
   def _sample(self, x, seed):
     p = self._model.posterior_parameters(
@@ -128,8 +142,12 @@ class EncoderModule(tf.Module):
 
   @property
   def signatures(self):
-    return {"serving_default": self.serving_default,
-            "serving_float32": self.serving_float32, "sample": self.sample}
+    signatures = {"serving_default": self.serving_default,
+                  "serving_float32": self.serving_float32,
+                  "sample": self.sample}
+    if hasattr(self, "column_inputs"):
+      signatures["encode_rows"] = self.encode_rows
+    return signatures
 
 
 class DecoderModule(tf.Module):
@@ -181,7 +199,7 @@ class DecoderModule(tf.Module):
 
 
 # Outputs of the column signatures besides one per column.
-_RESERVED_OUTPUTS = ("unseen_levels", "x_stddev")
+_RESERVED_OUTPUTS = ("unseen_levels", "x_stddev", "z_mean", "z_stddev")
 
 
 def input_keys(names):
@@ -613,6 +631,31 @@ def check_export_dir(export_dir):
   return export_dir
 
 
+def _typical_row(inputs, model):
+  """A warm-up request of the column signatures: each real column's
+  centre, each text column's first level."""
+  typical_x = model.standardization.loc.numpy()
+  return {key: (np.array([typical_x[index]]) if levels is None else
+                np.array([levels[0].encode()], dtype=object))
+          for index, (key, levels) in enumerate(zip(inputs.keys,
+                                                    model.categories))}
+
+
+def encoder_servable(model, version):
+  """(`EncoderModule`, its metadata, its warm-up requests)."""
+  typical_x = model.standardization.loc.numpy()[None, :]
+  encoder = EncoderModule(model)
+  metadata = _metadata(model, "encoder", version)
+  warmup = [("serving_default", {"x": typical_x}),
+            ("serving_default", {"x": np.repeat(typical_x, 64, 0)}),
+            ("serving_float32", {"x": typical_x.astype(np.float32)})]
+  if hasattr(encoder, "column_inputs"):
+    metadata["column_inputs"] = dict(zip(encoder.column_inputs.names,
+                                         encoder.column_inputs.keys))
+    warmup.append(("encode_rows", _typical_row(encoder.column_inputs, model)))
+  return encoder, metadata, warmup
+
+
 def scorer_servable(model, num_samples, version):
   """(`ScorerModule`, its metadata, its warm-up requests)."""
   typical_x = model.standardization.loc.numpy()[None, :]
@@ -629,10 +672,7 @@ def scorer_servable(model, num_samples, version):
     inputs = scorer.column_inputs
     # Each column's input name in score_rows and impute_rows.
     metadata["column_inputs"] = dict(zip(inputs.names, inputs.keys))
-    row = {key: (np.array([typical_x[0, index]]) if levels is None else
-                 np.array([levels[0].encode()], dtype=object))
-           for index, (key, levels) in enumerate(zip(inputs.keys,
-                                                     model.categories))}
+    row = _typical_row(inputs, model)
     warmup += [("score_rows", row), ("impute_rows", row)]
   return scorer, metadata, warmup
 
@@ -658,14 +698,10 @@ def export_model(model, export_dir, version=None, overwrite=False,
     ValueError: `version` is not a positive integer.
     FileExistsError: the version exists and may not be replaced.
   """
-  typical_x = model.standardization.loc.numpy()[None, :]
   seed = np.zeros([2], np.int64)
   zeros = np.zeros([1, model.latent_dim], np.float32)
   servables = {
-      "encoder": (EncoderModule(model), _metadata(model, "encoder", version),
-                  [("serving_default", {"x": typical_x}),
-                   ("serving_default", {"x": np.repeat(typical_x, 64, 0)}),
-                   ("serving_float32", {"x": typical_x.astype(np.float32)})]),
+      "encoder": encoder_servable(model, version),
       "decoder": (DecoderModule(model), _metadata(model, "decoder", version),
                   [("serving_default", {"z": zeros}),
                    ("serving_default", {"z": np.repeat(zeros, 64, 0)}),

@@ -1,6 +1,5 @@
 """Density baselines for tables of real and categorical columns with gaps
-(benchmarks and tests only; numpy, with scikit-learn inside the tuned
-functions).
+(benchmarks and tests only; numpy).
 
 A table is float64 [N, D]: real columns in data units, categorical columns
 as level codes 0..L-1, NaN for a missing cell; `categories` says which is
@@ -174,42 +173,85 @@ def tuned_latent_class(train, validation, categories, max_components=20,
   return model.log_density, f"{best[1]} classes"
 
 
-def _best_1d_density(train, validation, seed, resolution=0.0):
+def _mixture_1d(values, num_components, floor, max_iterations=300,
+                tolerance=1e-8):
+  """A maximum-likelihood 1-D Gaussian mixture by EM (means started at the
+  quantiles, no variance below `floor`). Returns log_density(array)."""
+  values = np.asarray(values, np.float64)
+  means = np.quantile(values, (np.arange(num_components) + 0.5) /
+                      num_components)
+  variances = np.full(num_components, max(float(np.var(values)), floor))
+  log_weights = np.full(num_components, -np.log(num_components))
+
+  def joint(x):
+    return (log_weights - 0.5 * np.log(2 * np.pi * variances) -
+            (x[:, None] - means) ** 2 / (2 * variances))
+
+  previous = -np.inf
+  for _ in range(max_iterations):
+    terms = joint(values)
+    total = _logsumexp(terms, axis=1)
+    current = float(np.mean(total))
+    if current - previous < tolerance * max(1.0, abs(current)):
+      break
+    previous = current
+    resp = np.exp(terms - total[:, None])
+    mass = resp.sum(axis=0) + 1e-12
+    log_weights = np.log(mass / mass.sum())
+    means = resp.T @ values / mass
+    variances = np.maximum(resp.T @ values ** 2 / mass - means ** 2, floor)
+  return lambda x: _logsumexp(joint(np.asarray(x, np.float64)), axis=1)
+
+
+def _kde_1d(values, bandwidth):
+  """A Gaussian kernel density estimate. Returns log_density(array)."""
+  values = np.asarray(values, np.float64)
+  norm = np.log(len(values) * bandwidth * np.sqrt(2 * np.pi))
+
+  def log_density(x):
+    x = np.asarray(x, np.float64)
+    out = np.empty(len(x))
+    step = max(1, (1 << 22) // max(len(values), 1))
+    for start in range(0, len(x), step):
+      part = x[start:start + step, None]
+      out[start:start + step] = _logsumexp(
+          -0.5 * ((part - values) / bandwidth) ** 2, axis=1) - norm
+    return out
+  return log_density
+
+
+def _best_1d_density(train, validation, resolution=0.0):
   """The better on validation of a Gaussian mixture (1 to 8 components)
-  and a Gaussian KDE (bandwidth chosen on validation), refitted on all
-  values. No kernel or component is narrower than the standard deviation
-  of the jitter of a column recorded at `resolution` (r / sqrt(12)):
-  narrower ones only model that noise, and a test value in a bin the
-  training rows left empty would get an absurdly low density. Returns (log_density of a 1-D array, description)."""
-  from sklearn import mixture  # pylint: disable=g-import-not-at-top
-  from sklearn import neighbors  # pylint: disable=g-import-not-at-top
-  train, validation = train[:, None], validation[:, None]
+  and a Gaussian KDE (bandwidth from 1e-4 to 1 times the spread), refitted
+  on all values. No kernel or component is narrower than the standard
+  deviation of the jitter of a column recorded at `resolution` (r /
+  sqrt(12)): narrower ones only model that noise, and a test value in a
+  bin the training rows left empty would get an absurdly low density.
+  Returns (log_density of a 1-D array, description)."""
   everything = np.concatenate([train, validation])
   spread = float(np.std(everything)) or 1.0
-  # No component narrower than the jitter either.
-  reg_covar = max(1e-6 * spread ** 2, resolution ** 2 / 12.0)
+  floor = max(1e-6 * spread ** 2, resolution ** 2 / 12.0)
   candidates = []
   for k in range(1, 9):
     if k > len(train) // 5:
       break
-    fitted = mixture.GaussianMixture(k, random_state=seed,
-                                     reg_covar=reg_covar).fit(train)
-    candidates.append((fitted.score(validation), ("mixture", k)))
+    fitted = _mixture_1d(train, k, floor)
+    candidates.append((float(np.mean(fitted(validation))), ("mixture", k)))
   # Down to 1e-4 of the spread: a column whose values repeat exactly (ages
-  # in whole years, with a few fractions) is best fitted by narrow kernels.
+  # in whole years, with a few fractions) may be best fitted by narrow
+  # kernels.
   for bandwidth in np.geomspace(1e-4, 1.0, 25) * spread:
-    if bandwidth < resolution / np.sqrt(12.0):
+    if bandwidth ** 2 < floor:
       continue
-    fitted = neighbors.KernelDensity(bandwidth=bandwidth).fit(train)
-    candidates.append((float(np.mean(fitted.score_samples(validation))),
+    fitted = _kde_1d(train, bandwidth)
+    candidates.append((float(np.mean(fitted(validation))),
                        ("kde", bandwidth)))
   _, (kind, setting) = max(candidates, key=lambda c: c[0])
   if kind == "mixture":
-    fitted = mixture.GaussianMixture(setting, random_state=seed,
-                                     reg_covar=reg_covar).fit(everything)
+    fitted = _mixture_1d(everything, setting, floor)
     described = f"mixture of {setting}"
   else:
-    fitted = neighbors.KernelDensity(bandwidth=setting).fit(everything)
+    fitted = _kde_1d(everything, setting)
     described = f"kde {setting:.3g}"
   # A defensive mixture (Hesterberg 1995): 1% of a Gaussian twice as wide
   # as the column, so that a test value beyond the training values (a
@@ -221,14 +263,12 @@ def _best_1d_density(train, validation, seed, resolution=0.0):
   def log_density(v):
     broad = (-0.5 * ((v - center) / wide) ** 2 -
              np.log(wide * np.sqrt(2 * np.pi)))
-    return np.logaddexp(np.log(1 - DEFENSIVE_SHARE) +
-                        fitted.score_samples(v[:, None]),
+    return np.logaddexp(np.log(1 - DEFENSIVE_SHARE) + fitted(v),
                         np.log(DEFENSIVE_SHARE) + broad)
   return log_density, described
 
 
-def tuned_independent(train, validation, categories, seed=0,
-                      resolution=None):
+def tuned_independent(train, validation, categories, resolution=None):
   """Independent columns: level frequencies (with `LEVEL_PSEUDO_COUNT`)
   times each real column's best 1-D density (`resolution`: optional
   [D], each column's recording resolution, 0 for none). Returns
@@ -240,7 +280,7 @@ def tuned_independent(train, validation, categories, seed=0,
     if real[column]:
       t, v = train[:, column], validation[:, column]
       density, text = _best_1d_density(
-          t[~np.isnan(t)], v[~np.isnan(v)], seed,
+          t[~np.isnan(t)], v[~np.isnan(v)],
           0.0 if resolution is None else float(resolution[column]))
       described.append(text)
     else:
