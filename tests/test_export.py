@@ -604,11 +604,12 @@ def test_the_scorer_takes_a_tables_columns_with_text_and_gaps(tmp_path):
   np.testing.assert_allclose(filled["x_1"], expected[:, 0], rtol=1e-7,
                              atol=1e-8)
   np.testing.assert_array_equal(filled["unseen_levels"], [0, 0, 1, 0])
-  # The encoder's encode_rows (in memory: the tables are saved as above).
+  # The encoder's encode_rows (in memory, inputs in column order; saved,
+  # it takes them by name as the scorer's do).
   encoder, metadata, warmup = export.encoder_servable(model, 1)
   assert metadata["column_inputs"] == keys
   assert warmup[-1][0] == "encode_rows"
-  encoded = encoder.encode_rows(**request)
+  encoded = encoder.encode_rows(*[request[key] for key in keys.values()])
   posterior = model.posterior_parameters(codes)
   np.testing.assert_allclose(encoded["z_mean"], posterior["loc"], rtol=1e-6)
   np.testing.assert_allclose(encoded["z_stddev"], posterior["scale"],
