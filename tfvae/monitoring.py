@@ -201,7 +201,7 @@ class VAEMonitor(tf_keras.callbacks.Callback):
     nats = -model.column_log_prob(standard, u, observed, tf.float64,
                                   atom_index).numpy()
     observed = observed.numpy()
-    levels = np.asarray(model.num_levels or [0] * model.input_dim)
+    levels = np.asarray(model.num_levels)
     kinds = {"real": levels == 0, "binary": levels == 2,
              "categorical": levels > 2}
     predicted = None

@@ -295,19 +295,20 @@ class _ParquetReader(formats.BlockReader):
     kept = list(self.keep_columns)
     names = [self.feature_names[i] for i in kept]
     forced = dict(column_types)
-    sample = []
-    for file_column, name in zip(kept, names):
+    sample, read = [], {}  # read: slot -> the column's non-missing texts
+    for slot, (file_column, name) in enumerate(zip(kept, names)):
       if self._is_text[file_column] or forced.get(name) in (
           columns.CATEGORICAL, columns.BINARY):
-        texts = self._texts(file_column).drop_null()
-        sample.append(texts[:columns.INFER_ROWS].to_pylist())
+        read[slot] = self._texts(file_column).drop_null()
+        sample.append(read[slot][:columns.INFER_ROWS].to_pylist())
       else:
         sample.append([])
 
     def level_counts(slots):
       counts = {}
       for slot in slots:
-        texts = self._texts(kept[slot]).drop_null()
+        texts = read[slot] if slot in read else self._texts(
+            kept[slot]).drop_null()
         pairs = pc.value_counts(texts).to_pylist()
         counts[slot] = {pair["values"]: pair["counts"]
                         for pair in pairs[:columns.MAX_LEVELS + 1]}

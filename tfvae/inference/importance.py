@@ -193,7 +193,7 @@ def _draw_and_weigh(model, u, observed, locs, scales, noise, first_sample):
 
 
 def importance_sample(model, x, noise, first_sample=0, with_moments=False,
-                      gaps=True):
+                      gaps=True, with_column_log_prob=False):
   """Importance samples z_k for estimating p(x_obs), with their log weights.
 
   Draw k uses the proposal component `(first_sample + k) % C` (see
@@ -211,6 +211,9 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
     with_moments: also return the likelihood's mean and variance at each
       z_k, in data units.
     gaps: Python bool; False promises that x has no missing value.
+    with_column_log_prob: also return each observed value's log p(x_d|z_k)
+      in standardised units (`VAE.column_log_prob`), float64 [k,
+      batch_size, D], as `column_log_prob`.
 
   Returns:
     dict: `z` float32 [k, batch_size, latent_dim], `log_weights` float64
@@ -227,6 +230,9 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
       model, u, observed, locs, scales, noise, first_sample)
   out = {"z": z, "log_weights": log_weights,
          "log_jacobian": model.log_jacobian(observed, atom_index)}
+  if with_column_log_prob:
+    out["column_log_prob"] = model.column_log_prob(standard, u, observed,
+                                                   tf.float64, atom_index)
   if with_moments:
     out["x_mean"], out["x_variance"] = model.likelihood_head.mean_and_variance(
         model.data_likelihood_parameters(standard))
@@ -257,24 +263,22 @@ def score_shares(model, x, seed, num_samples, gaps):
     gaps: Python bool; False promises that x has no missing value.
 
   Returns:
-    (score float64 [B], shares float64 [B, D + 1], the latent's last).
+    float64 [batch_size, D + 1], the latent's share last.
   """
-  noise = keyed_noise(model, x, seed, 0, num_samples)
-  u, observed = model.standardize(x)
-  locs, scales = proposal(model, u, observed, gaps)
-  _, log_weights, standard, atom_index = _draw_and_weigh(
-      model, u, observed, locs, scales, noise, 0)
-  log_jacobian = model.log_jacobian(observed, atom_index)
-  count = tf.reduce_sum(tf.cast(observed, tf.int32), -1)
-  score = -(log_likelihood_estimate(log_weights, count) + log_jacobian)
-  score = tf.where(count > 0, score, tf.zeros_like(score))
-  column_log_prob = model.column_log_prob(standard, u, observed, tf.float64,
-                                          atom_index)  # [k, B, D]
-  weights = tf.nn.softmax(log_weights, axis=0)
+  out = importance_sample(model, x, keyed_noise(model, x, seed, 0,
+                                                num_samples),
+                          gaps=gaps, with_column_log_prob=True)
+  count = tf.reduce_sum(tf.cast(tf.logical_not(tf.math.is_nan(x)), tf.int32),
+                        -1)
+  # The anomaly score (0 for a row with nothing observed).
+  score = -(log_likelihood_estimate(out["log_weights"], count) +
+            out["log_jacobian"])
+  weights = tf.nn.softmax(out["log_weights"], axis=0)
   # (0 - sum: a missing value's share is 0, not -0.)
-  columns = 0.0 - tf.reduce_sum(weights[..., None] * column_log_prob, 0)
+  columns = 0.0 - tf.reduce_sum(weights[..., None] * out["column_log_prob"],
+                                0)
   latent = score - tf.reduce_sum(columns, -1)
-  return score, tf.concat([columns, latent[:, None]], -1)
+  return tf.concat([columns, latent[:, None]], -1)
 
 
 def keyed_noise(model, x, seed, first_sample, num_samples):
@@ -455,13 +459,13 @@ def anomaly_score_shares(model, x, num_samples=100, seed=None):
   validation.warn_if_untrained(model, "scoring")
   seed_pair = keyed_random.seed_pair(seed)
   gaps = bool(np.isnan(x).any())
-  rows = max(1, MAX_DECODED_ROWS // num_samples)
+  budget = decoding_budget(num_samples) if gaps else MAX_DECODED_ROWS
+  rows = max(1, budget // num_samples)
   shares = np.zeros((len(x), model.input_dim + 1))
   for start in range(0, len(x), rows):
-    _, shares[start:start + rows] = (
-        value.numpy() for value in model.score_shares(
-            tf.constant(x[start:start + rows]), seed_pair,
-            tf.constant(num_samples), gaps))
+    shares[start:start + rows] = model.score_shares(
+        tf.constant(x[start:start + rows]), seed_pair,
+        tf.constant(num_samples), gaps).numpy()
   return shares
 
 

@@ -74,7 +74,7 @@ class InferenceMethods:
 
   @tf.function(reduce_retracing=True, autograph=False)
   def score_shares(self, x, seed, num_samples, gaps):
-    """(scores [B], shares [B, D + 1]) of `anomaly_score_shares`."""
+    """Shares [B, D + 1] of `anomaly_score_shares`."""
     return importance.score_shares(self, x, seed, num_samples, gaps)
 
   @tf.function(reduce_retracing=True, autograph=False)
