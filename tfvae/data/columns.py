@@ -125,6 +125,15 @@ class Lookup:
     return list(self._codes)
 
 
+def lookups(categories):
+  """(categories, lookups) for a reader: None and None when no column is
+  categorical, else the tuple and a `Lookup` (or None) per column."""
+  if categories is None or all(levels is None for levels in categories):
+    return None, None
+  return tuple(categories), [None if levels is None else Lookup(levels)
+                             for levels in categories]
+
+
 def parse_column_types(text):
   """`"age=count,city=categorical"` (the CLI's `--column-types`) -> dict.
 

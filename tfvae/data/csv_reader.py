@@ -308,12 +308,7 @@ class CsvReader(formats.BlockReader):
   def set_categories(self, categories):
     """Reads the categorical columns as level codes: `categories` one
     entry per value column (None: real; the levels)."""
-    if categories is None or all(levels is None for levels in categories):
-      self.categories, self.lookups = None, None
-      return
-    self.categories = tuple(categories)
-    self.lookups = [None if levels is None else columns.Lookup(levels)
-                    for levels in categories]
+    self.categories, self.lookups = columns.lookups(categories)
 
   def is_missing_text(self, text):
     """Whether a cell's text marks a missing value (an NA token)."""

@@ -336,12 +336,7 @@ class _ParquetReader(formats.BlockReader):
                 if self._file.schema_arrow.names[i] not in names])
 
   def set_categories(self, categories):
-    if categories is None or all(levels is None for levels in categories):
-      self.categories, self._lookups = None, None
-      return
-    self.categories = tuple(categories)
-    self._lookups = [None if levels is None else columns.Lookup(levels)
-                     for levels in categories]
+    self.categories, self._lookups = columns.lookups(categories)
 
   def _codes(self, slot, column, start):
     """A text column of a batch -> float64 level codes (NaN: missing or
