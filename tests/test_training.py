@@ -500,3 +500,27 @@ def test_a_checkpoint_folder_behind_a_symlink_is_written_where_it_is(tmp_path):
   assert not (real / checkpoint.BACKUP_DIR).exists()
   assert sorted(os.listdir(real)) == [checkpoint.MODEL_FILE,
                                       checkpoint.MARKER_FILE]
+
+
+def test_the_summary_splits_a_mixed_tables_likelihood_by_column_type():
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=300)
+  x = np.stack([z + 0.3 * rng.normal(size=300), (z > 0).astype(float),
+                rng.normal(size=300)], 1)
+  table = data_lib.Table(x, ("a", "flag", "b"), "mixed",
+                         categories=(None, ("no", "yes"), None))
+  summary = training.train(training.TrainConfig(
+      epochs=2, hidden_units=(8,), num_samples=20, verbose=0, logdir=None),
+      table)
+  # log p(x) = log p(x_real) + log p(x_text | x_real): the first factor is
+  # the model's likelihood of the validation rows with the text blanked.
+  _, validation_rows = data_lib.split(x, 0.2, seed=0)
+  blanked = validation_rows.copy()
+  blanked[:, 1] = np.nan
+  real = np.mean(summary.model.marginal_log_likelihood(blanked, 20, seed=0))
+  assert summary.validation_log_likelihood_real == pytest.approx(real,
+                                                                 rel=1e-9)
+  text_part = summary.validation_log_likelihood - real
+  assert text_part < 0  # the log of the levels' probabilities
+  assert f"= real columns {real:.4f}" in summary.format()
+  assert f"text columns given them {text_part:.4f}" in summary.format()

@@ -329,6 +329,20 @@ def _logging_callbacks(job, logdir, stopper, past, initial_epoch):
   return [board, job.monitor]
 
 
+def _real_columns_log_likelihood(model, rows, config):
+  """With both text and real columns: the mean log p(x_real) of the rows,
+  the first factor of log p(x) = log p(x_real) + log p(x_text | x_real)
+  (the text columns marginalised); None otherwise."""
+  text = [i for i, levels in enumerate(model.categories or ())
+          if levels is not None]
+  if not text or len(text) == model.input_dim:
+    return None
+  blanked = np.array(rows, np.float64)
+  blanked[:, text] = np.nan
+  return float(np.mean(model.marginal_log_likelihood(
+      blanked, num_samples=config.num_samples, seed=config.seed)))
+
+
 def _closing_evaluation(job, model, calibrate=True):
   """The trained model's losses on (bounded samples of) both splits and its
   validation marginal log-likelihood; with `calibrate`, the validation
@@ -349,7 +363,7 @@ def _closing_evaluation(job, model, calibrate=True):
   if len(data.train_sample) < data.num_train:
     summary_rows["train"] = len(data.train_sample)
   validation_metrics = {}
-  validation_ll, ll_rows = float("nan"), 0
+  validation_ll, ll_rows, real_ll = float("nan"), 0, None
   if job.has_validation:
     validation_metrics = _evaluate(model, data.validation_sample,
                                    config.batch_size)
@@ -362,6 +376,7 @@ def _closing_evaluation(job, model, calibrate=True):
         scored, num_samples=config.num_samples, seed=config.seed,
         verbose=1 if config.verbose >= 1 and _is_slow(scored, config) else 0)
     validation_ll = float(np.mean(log_likelihoods))
+    real_ll = _real_columns_log_likelihood(model, scored, config)
     if calibrate and ll_rows >= 2 and np.isfinite(log_likelihoods).all():
       # The held-out rows' anomaly scores (`VAE.anomaly_score`'s basis,
       # from the log-likelihoods just estimated): the reference of
@@ -374,12 +389,15 @@ def _closing_evaluation(job, model, calibrate=True):
   reported.update({f"val_{k}": v for k, v in validation_metrics.items()})
   if job.has_validation:
     reported["validation_log_likelihood"] = validation_ll
+  if real_ll is not None:
+    reported["validation_log_likelihood_real_columns"] = real_ll
   bad = {name: value for name, value in reported.items()
          if not math.isfinite(value)}
   if bad:
     raise FloatingPointError(f"training produced non-finite values: {bad}")
   return {"train": train_metrics, "validation": validation_metrics,
           "validation_log_likelihood": validation_ll,
+          "validation_log_likelihood_real": real_ll,
           "log_likelihood_rows": ll_rows, "summary_rows": summary_rows,
           "reported": reported}
 
@@ -400,6 +418,8 @@ def _summarize(job, model, history, best_epoch, evaluation):
       train=evaluation["train"],
       validation=evaluation["validation"],
       validation_log_likelihood=evaluation["validation_log_likelihood"],
+      validation_log_likelihood_real=evaluation[
+          "validation_log_likelihood_real"],
       num_samples=config.num_samples,
       log_likelihood_rows=evaluation["log_likelihood_rows"],
       score_threshold=(model.anomaly_threshold(0.01)

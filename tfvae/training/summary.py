@@ -23,6 +23,9 @@ class TrainSummary:
   validation: dict
   validation_log_likelihood: float
   num_samples: int
+  # With text and real columns: the real columns' marginal log p(x_real)
+  # (the rest, log p(x_text | x_real), is the text columns' part).
+  validation_log_likelihood_real: float = None
   log_likelihood_rows: int = 0
   # The anomaly score above which 1% of those rows lie (`VAE.calibrate`).
   score_threshold: float = None
@@ -121,6 +124,12 @@ class TrainSummary:
       lines.append(
           f"  validation marginal log-likelihood (IWAE, K={self.num_samples}"
           f"{subset}): {self.validation_log_likelihood:.4f} nats per example")
+      if self.validation_log_likelihood_real is not None:
+        real = self.validation_log_likelihood_real
+        lines.append(
+            f"    = real columns {real:.4f} (their density, text "
+            f"marginalised) + text columns given them "
+            f"{self.validation_log_likelihood - real:.4f} (probabilities)")
     if self.score_threshold is not None:
       lines.append(
           "  their anomaly scores are kept for percentiles: 1% score above "
