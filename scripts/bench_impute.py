@@ -28,9 +28,7 @@ Results are cached in bench_results/impute.jsonl (delete it to rerun).
 """
 
 import argparse
-import concurrent.futures
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -39,6 +37,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import _bench  # noqa: E402  (scripts/_bench.py, next to this file)
 
 from tfvae import realdata  # noqa: E402
 from tfvae import synthetic  # noqa: E402
@@ -276,23 +276,11 @@ def main():
            for m in methods if (t, p, s, m) not in done]
   if cells and not args.summary:
     print(f"{len(cells)} cells to run ({len(done)} cached)", flush=True)
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        args.jobs, mp_context=context, initializer=_init_worker) as pool, \
-        open(args.results, "a") as out:
-      futures = {pool.submit(run_cell, cell): cell for cell in cells}
-      for future in concurrent.futures.as_completed(futures):
-        cell = futures[future]
-        try:
-          result = future.result()
-        except Exception as error:  # pylint: disable=broad-except
-          print(f"  FAILED {cell}: {type(error).__name__}: {error}", flush=True)
-          continue
-        out.write(json.dumps(result) + "\n")
-        out.flush()
-        cached.append(result)
-        print(f"  {cell}: {result.get('rmse', result.get('log_likelihood')):.4f}"
-              f" ({result['seconds']:.0f} s)", flush=True)
+    for cell, result in _bench.run_cells(cells, run_cell, args.jobs,
+                                         args.results, _init_worker):
+      cached.append(result)
+      print(f"  {cell}: {result.get('rmse', result.get('log_likelihood')):.4f}"
+            f" ({result['seconds']:.0f} s)", flush=True)
   summarise([r for r in cached if r["table"] in tables], tables, patterns,
             methods)
 

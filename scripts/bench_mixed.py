@@ -50,9 +50,7 @@ on where it stopped; delete it to rerun).
 """
 
 import argparse
-import concurrent.futures
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -63,6 +61,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import _bench  # noqa: E402  (scripts/_bench.py, next to this file)
 
 from tfvae import data as data_lib  # noqa: E402
 from tfvae import mixed_baselines  # noqa: E402
@@ -561,23 +561,11 @@ def main():
   # The slow cells (tfvae, the tree imputer) first, so the pool ends evenly.
   cells.sort(key=lambda c: c[3] not in ("tfvae", "missforest"))
   os.makedirs(os.path.dirname(args.results), exist_ok=True)
-  context = multiprocessing.get_context("spawn")
-  with concurrent.futures.ProcessPoolExecutor(
-      args.jobs, mp_context=context, initializer=_init_worker,
-      max_tasks_per_child=1) as pool:
-    futures = {pool.submit(run_cell, cell): cell for cell in cells}
-    for future in concurrent.futures.as_completed(futures):
-      cell = futures[future]
-      try:
-        result = future.result()
-      except Exception as error:  # pylint: disable=broad-except
-        print(f"{cell}: failed: {error!r}", flush=True)
-        continue
-      with open(args.results, "a") as stream:
-        stream.write(json.dumps(result) + "\n")
-      results.append(result)
-      shown = {k: v for k, v in result.items() if k not in ("rows", "chosen")}
-      print(json.dumps(shown), flush=True)
+  for _, result in _bench.run_cells(cells, run_cell, args.jobs, args.results,
+                                    _init_worker, max_tasks_per_child=1):
+    results.append(result)
+    shown = {k: v for k, v in result.items() if k not in ("rows", "chosen")}
+    print(json.dumps(shown), flush=True)
   print(markdown(results, tables))
 
 

@@ -40,11 +40,9 @@ stopped; `--fresh` ignores the cache.
 """
 
 import argparse
-import concurrent.futures
 import gc
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -53,6 +51,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import _bench  # noqa: E402  (scripts/_bench.py, next to this file)
 
 from tfvae import baselines  # noqa: E402
 from tfvae import realdata  # noqa: E402
@@ -348,23 +348,12 @@ def main():
   if cells and not args.summary_only:
     print(f"{len(cells)} cells to run ({len(done)} cached)", flush=True)
     threads = max(1, 2 // max(args.jobs, 1))
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        args.jobs, mp_context=context, initializer=_init_worker,
-        initargs=(threads,)) as pool, open(args.results, "a") as out:
-      futures = {pool.submit(run_cell, cell): cell for cell in cells}
-      for future in concurrent.futures.as_completed(futures):
-        cell = futures[future]
-        try:
-          result = future.result()
-        except Exception as error:  # pylint: disable=broad-except
-          print(f"  FAILED {cell}: {type(error).__name__}: {error}", flush=True)
-          continue
-        out.write(json.dumps(result) + "\n")
-        out.flush()
-        cached.append(result)
-        print(f"  {cell[0]} seed {cell[1]} {cell[2]}: {result['mean']:.4f} "
-              f"({result['seconds']:.0f} s)", flush=True)
+    for cell, result in _bench.run_cells(cells, run_cell, args.jobs,
+                                         args.results, _init_worker,
+                                         (threads,)):
+      cached.append(result)
+      print(f"  {cell[0]} seed {cell[1]} {cell[2]}: {result['mean']:.4f} "
+            f"({result['seconds']:.0f} s)", flush=True)
   relevant = [r for r in cached if r["table"] in tables and r["seed"] in seeds]
   summarise(relevant, tables, ["true_density"] + models)
   if args.markdown:
