@@ -36,10 +36,11 @@ with the paper's stopping rule). Errors as HI-VAE reports them, averaged over
 columns: the error rate of text (categorical and boolean) columns, the
 RMSE over the column's range of real columns; lower is better.
 
-`--methods tfvae_log_positive` (likelihood only, never run by default)
-measures what a `positive` column type would give: tfvae with the
-positive, skewed real columns written as log(x) and the test rows scored
-back in data units on the same basis (`_log_positive`).
+tfvae types each numeric column of these tables (they all have text
+columns) real, positive or count (`tfvae.data.columns.infer_numeric_type`);
+`--methods tfvae_real` (never run by default) measures tfvae 0.7's
+modelling, every numeric column real (`--numeric-types real`), on the same
+rows and cells, for the table of what the types change.
 
     .venv/bin/python scripts/bench_mixed.py [--tables penguins,credit]
         [--seeds 0,1,2] [--tasks likelihood,impute] [--jobs 2]
@@ -82,9 +83,10 @@ TABLES = {
     "help": ("mosaicData", "HELPrct", ("rownames",), "addiction treatment"),
 }
 LIKELIHOOD_METHODS = ("independent", "latent_class", "tfvae")
-# Measured on request (--methods): tfvae with positive skewed columns on
-# the log scale (`_log_positive`), what a `positive` type would give.
-LIKELIHOOD_VARIANTS = ("tfvae_log_positive",)
+# Measured on request (--methods): tfvae with every numeric column real,
+# and with the columns it types count kept real (positive ones typed).
+VARIANTS = ("tfvae_real", "tfvae_no_count")
+TFVAE_METHODS = ("tfvae",) + VARIANTS
 IMPUTE_METHODS = ("mean_mode", "knn", "missforest", "tfvae")
 NUM_SAMPLES = 1000
 HIDDEN_SHARE = 0.2
@@ -111,9 +113,19 @@ def read_coded(path, options):
   return table.values, table.categories, table.feature_names
 
 
-def train_tfvae(path, seed):
+def train_tfvae(path, seed, method="tfvae"):
   from tfvae import training  # pylint: disable=g-import-not-at-top
-  config = training.TrainConfig(data=path, seed=seed, verbose=0, logdir=None)
+  from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+  read_options = None
+  if method == "tfvae_no_count":
+    values, categories, names = read_coded(path, inputs.typed_options(path))
+    kinds = columns.column_types_of(values, categories, names)
+    read_options = data_lib.ReadOptions(column_types={
+        name: columns.REAL for name, kind in zip(names, kinds)
+        if kind == columns.COUNT})
+  config = training.TrainConfig(
+      data=path, seed=seed, verbose=0, logdir=None, read_options=read_options,
+      numeric_types="real" if method == "tfvae_real" else None)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     return training.train(config)
@@ -151,19 +163,17 @@ def run_likelihood(name, seed, method, directory):
   result = {"columns": len(categories),
             "text_columns": sum(c is not None for c in categories),
             "train_rows": len(train), "test_rows": len(test)}
-  if method == "tfvae":
-    summary = train_tfvae(train_path, seed)
+  if method in TFVAE_METHODS:
+    summary = train_tfvae(train_path, seed, method)
     model = summary.model
     assert list(model.feature_names) == list(names)
 
     def score(rows):
       return model.marginal_log_likelihood(rows, num_samples=NUM_SAMPLES,
                                            seed=seed, basis="dequantized")
-    result["chosen"] = json.dumps(summary.recipe or {}, default=str)
-  elif method == "tfvae_log_positive":
-    score, result["chosen"] = _log_positive(frame, order, cut, train,
-                                            categories, names, seed,
-                                            directory)
+    result["chosen"] = json.dumps(
+        {**(summary.recipe or {}), "column_types": model.column_types},
+        default=str)
   else:
     resolution = statistics.compute_resolution(blank_text(train, categories))
     train = jitter(train, categories, resolution, 10 * seed + 1)
@@ -182,61 +192,6 @@ def run_likelihood(name, seed, method, directory):
                 text_given_real=float(np.mean(total - real)),
                 rows=total.tolist())
   return result
-
-
-def positive_skewed(train, categories, names):
-  """The real columns whose training values are all > 0, with at least 20
-  distinct values and a skewness above 1."""
-  chosen = []
-  for column, levels in enumerate(categories):
-    values = train[:, column][~np.isnan(train[:, column])]
-    if levels is not None or values.min() <= 0 or len(np.unique(values)) < 20:
-      continue
-    centred = values - values.mean()
-    if np.mean(centred ** 3) / values.std() ** 3 > 1:
-      chosen.append(names[column])
-  return chosen
-
-
-def _log_positive(frame, order, cut, train, categories, names, seed,
-                  directory):
-  """The `tfvae_log_positive` variant: `positive_skewed` columns written as
-  log(x), tfvae's defaults trained on that file, the test rows scored in
-  the original units on the same dequantised basis (a value off an atom
-  pays -log x, the log-Jacobian; at an atom, its probability over the
-  column's resolution r in data units, -log r). What a `positive` column
-  type would give. Returns (score function of the coded test rows,
-  description); the score of a row whose positive cell is not > 0 is
-  -inf (no density there)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  positive = positive_skewed(train, categories, names)
-  resolution = statistics.compute_resolution(blank_text(train, categories))
-  logged = frame.copy()
-  for column in positive:
-    logged[column] = np.log(logged[column].astype(float))
-  model = train_tfvae(write_csv(logged.iloc[order[:cut]], directory,
-                                "train_log.csv"), seed).model
-  slots = [list(names).index(column) for column in positive]
-
-  def score(rows):
-    rows = np.array(rows, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-      logs = rows.copy()
-      logs[:, slots] = np.log(rows[:, slots])
-    bad = np.any(np.isfinite(rows[:, slots]) & ~(rows[:, slots] > 0), axis=1)
-    logs[bad] = np.nan
-    out = model.marginal_log_likelihood(logs, num_samples=NUM_SAMPLES,
-                                        seed=seed, basis="dequantized")
-    at_atom = model.atom_index(model.standardize(tf.constant(logs))[0]).numpy()
-    for slot in slots:
-      seen = ~np.isnan(logs[:, slot])
-      free = seen & (at_atom[:, slot] == 0)
-      out[free] -= logs[free, slot]
-      if resolution[slot] > 0:
-        out[seen & (at_atom[:, slot] > 0)] -= np.log(resolution[slot])
-    out[bad] = -np.inf
-    return out
-  return score, json.dumps({"log_columns": positive})
 
 
 def hide(values, seed):
@@ -360,7 +315,7 @@ def run_impute(name, seed, method, directory):
   values, categories, _ = read_coded(path, options)
   categories = list(categories or [None] * values.shape[1])
   hidden, mask = hide(values, seed)
-  if method == "tfvae":
+  if method in TFVAE_METHODS:
     # The file a user would hand to tfvae-impute: the same cells hidden.
     gappy = frame.copy()
     names = list(frame.columns)
@@ -369,7 +324,7 @@ def run_impute(name, seed, method, directory):
       rows = np.flatnonzero(mask[:, column])
       gappy.iloc[rows, names.index(column_name)] = None
     gappy_path = write_csv(gappy, directory, "gappy.csv")
-    model = train_tfvae(gappy_path, seed).model
+    model = train_tfvae(gappy_path, seed, method).model
     if [list(c) if c else None for c in (
         model.categories or [None] * len(categories))] != [
         list(c) if c else None for c in categories] or list(
@@ -472,25 +427,33 @@ def markdown(results, tables):
       lines.append(f"| {table if field == 'text_error' else ''} | {label} | "
                    + " | ".join(cells) + f" | {seconds} |")
   variant_tables = [t for t in tables if _stats(
-      results, "likelihood", t, "tfvae_log_positive", "total")]
+      results, "likelihood", t, "tfvae_real", "total")]
   if variant_tables:
-    lines += ["", "| table | log-scale columns | tfvae | tfvae, those "
-              "columns on the log scale | difference (paired SE) |",
-              "| --- | --- | --- | --- | --- |"]
+    lines += ["", "| table | numeric columns typed positive / count | "
+              "log-likelihood: all real | typed | difference (paired SE) | "
+              "imputation, real columns' RMSE / range: all real | typed |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for table in variant_tables:
       rows = {(r["method"], r["seed"]): r for r in results
               if r["task"] == "likelihood" and r["table"] == table}
-      seeds = sorted(s for (m, s) in rows if m == "tfvae_log_positive"
+      seeds = sorted(s for (m, s) in rows if m == "tfvae_real"
                      and ("tfvae", s) in rows)
+      if not seeds:
+        continue
       diffs = np.concatenate([
-          np.asarray(rows[("tfvae_log_positive", s)]["rows"]) -
-          np.asarray(rows[("tfvae", s)]["rows"]) for s in seeds])
-      logged = json.loads(rows[("tfvae_log_positive", seeds[0])]["chosen"])
+          np.asarray(rows[("tfvae", s)]["rows"]) -
+          np.asarray(rows[("tfvae_real", s)]["rows"]) for s in seeds])
+      chosen = json.loads(rows[("tfvae", seeds[0])]["chosen"])
+      kinds = chosen.get("column_types") or ()
+      typed = (f"{kinds.count('positive')} / {kinds.count('count')}"
+               if kinds else "0 / 0")
       lines.append(
-          f"| {table} | {', '.join(logged['log_columns'])} | "
+          f"| {table} | {typed} | "
+          f"{_shown(_stats(results, 'likelihood', table, 'tfvae_real', 'total'))} | "
           f"{_shown(_stats(results, 'likelihood', table, 'tfvae', 'total'))} | "
-          f"{_shown(_stats(results, 'likelihood', table, 'tfvae_log_positive', 'total'))} | "
-          f"{np.mean(diffs):+.2f} ({np.std(diffs) / np.sqrt(len(diffs)):.2f}) |")
+          f"{np.mean(diffs):+.2f} ({np.std(diffs) / np.sqrt(len(diffs)):.2f}) | "
+          f"{_shown(_stats(results, 'impute', table, 'tfvae_real', 'real_error'), 3)} | "
+          f"{_shown(_stats(results, 'impute', table, 'tfvae', 'real_error'), 3)} |")
   return "\n".join(lines)
 
 
@@ -548,18 +511,18 @@ def main():
   chosen = set(args.methods.split(",")) if args.methods else None
   cells = []
   for task in args.tasks.split(","):
-    methods = (LIKELIHOOD_METHODS + LIKELIHOOD_VARIANTS
-               if task == "likelihood" else IMPUTE_METHODS)
+    methods = (LIKELIHOOD_METHODS if task == "likelihood"
+               else IMPUTE_METHODS) + VARIANTS
     for table in tables:
       for seed in (int(s) for s in args.seeds.split(",")):
         for method in methods:
           if (chosen and method not in chosen) or (
-              not chosen and method in LIKELIHOOD_VARIANTS):
+              not chosen and method in VARIANTS):
             continue
           if (task, table, seed, method) not in done:
             cells.append((task, table, seed, method))
   # The slow cells (tfvae, the tree imputer) first, so the pool ends evenly.
-  cells.sort(key=lambda c: c[3] not in ("tfvae", "missforest"))
+  cells.sort(key=lambda c: c[3] not in TFVAE_METHODS + ("missforest",))
   os.makedirs(os.path.dirname(args.results), exist_ok=True)
   for _, result in _bench.run_cells(cells, run_cell, args.jobs, args.results,
                                     _init_worker, max_tasks_per_child=1):

@@ -360,9 +360,15 @@ def test_impute_trains_then_fills_a_file_with_gaps(tmp_path, few_epochs,
       x[:, 0], np.quantile(x[:, 0], [1 / 3, 2 / 3]))]
   flag = np.where(x[:, 1] > np.median(x[:, 1]), "Yes", "no")
   text = np.stack([grade, flag], 1).astype(object)
+  # A count and a skewed positive column, typed as such (the table has
+  # text columns, so numeric columns are typed too).
+  visits = rng.negative_binomial(2, 0.3, len(x)).astype(float)
+  income = np.exp(rng.normal(10.0, 0.8, len(x))).round(2)
+  x = np.concatenate([x, visits[:, None], income[:, None]], 1)
   x[rng.uniform(size=x.shape) < 0.1] = np.nan
   text[rng.uniform(size=text.shape) < 0.1] = ""
-  lines = [",".join(["id"] + [f"c{i}" for i in range(13)] + ["grade", "ok"])]
+  lines = [",".join(["id"] + [f"c{i}" for i in range(13)] +
+                    ["visits", "income", "grade", "ok"])]
   lines += [",".join([f"w{r}"] + ["" if np.isnan(v) else repr(float(v))
                                   for v in row] + list(text[r]))
             for r, row in enumerate(x)]
@@ -375,16 +381,23 @@ def test_impute_trains_then_fills_a_file_with_gaps(tmp_path, few_epochs,
   out = printed.out + printed.err
   assert "grade: categorical, 3 levels (high, low, mid)" in out
   assert "ok: binary, 2 levels (no, yes)" in out
+  assert "visits: count, 0 .. " in out and "income: positive, " in out
   assert "columns not used: id" in out
   with open(tmp_path / "full.csv") as f:
     rows = [line.rstrip("\n").split(",") for line in f]
   assert rows[0] == lines[0].split(",")
   rows = rows[1:]
   assert [row[0] for row in rows] == [f"w{r}" for r in range(len(x))]
-  filled = np.array([row[1:14] for row in rows], np.float64)
+  filled = np.array([row[1:16] for row in rows], np.float64)
   assert filled.shape == x.shape and np.isfinite(filled).all()
   np.testing.assert_array_equal(filled[~np.isnan(x)], x[~np.isnan(x)])
-  filled_text = np.array([row[14:] for row in rows], object)
+  # Counts are filled with integers (written as such), positives above 0.
+  gaps = np.isnan(x[:, 13])
+  assert gaps.sum() > 5
+  assert all("." not in row[14] for row, gap in zip(rows, gaps) if gap)
+  assert np.all(filled[:, 13] == np.round(filled[:, 13]))
+  assert np.all(filled[:, 14] > 0)
+  filled_text = np.array([row[16:] for row in rows], object)
   given = text != ""
   np.testing.assert_array_equal(filled_text[given], text[given])
   assert set(filled_text[~given[:, 0], 0]) <= {"low", "mid", "high"}

@@ -1,5 +1,6 @@
 """Tests for tfvae.data.columns and the readers' column types."""
 
+import re
 import warnings
 
 import numpy as np
@@ -92,7 +93,7 @@ def test_all_numeric_files_are_read_as_before(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("age=count", "unknown type 'count'"),
+    ("age=counts", "unknown type 'counts'"),
     ("age", "is not name=type"),
     ("=real", "is not name=type"),
 ])
@@ -213,3 +214,47 @@ def test_parquet_text_columns_are_typed_as_in_csv(tmp_path):
                    str(tmp_path / "b.parquet"))
     data.read_table(str(tmp_path / "b.parquet"), options=data.ReadOptions(
         column_types={"b": "real"}))
+
+
+def test_numeric_columns_are_typed_real_positive_or_count():
+  rng = np.random.default_rng(0)
+  income = np.exp(rng.normal(10.0, 0.8, 500))
+  visits = rng.negative_binomial(2, 0.3, 500).astype(float)
+  values = np.stack([income, visits, rng.normal(size=500),
+                     rng.uniform(1.0, 2.0, 500),  # positive, not skewed
+                     rng.integers(0, 2, 500).astype(float),  # two values
+                     np.round(rng.normal(5, 2, 500), 1)], 1)
+  values[::10, 0] = np.nan  # gaps do not change a type
+  assert [columns.infer_numeric_type(values[:, i]) for i in range(6)] == [
+      "positive", "count", "real", "real", "real", "real"]
+  # A categorical column keeps its levels' type; overrides win; without
+  # inference every numeric column is real.
+  categories = [None, None, ("a", "b", "c"), None, None, None]
+  assert columns.column_types_of(
+      values, categories, list("abcdef"), {"d": "positive"}) == (
+          "positive", "count", "categorical", "positive", "real", "real")
+  assert columns.column_types_of(values, categories, list("abcdef"),
+                                 {"b": "real"}, infer=False) == (
+      "real", "real", "categorical", "real", "real", "real")
+  lines = columns.describe(categories, list("abcdef"), values,
+                           ("positive", "count", "categorical", "real",
+                            "real", "real"))
+  assert lines[0].startswith("a: positive, ") and "10% missing" in lines[0]
+  assert lines[1].startswith("b: count, 0 .. ")
+
+
+@pytest.mark.parametrize("kind, value, rule", [
+    ("positive", 0.0, "a positive column holds values above 0"),
+    ("positive", -2.5, "a positive column holds values above 0"),
+    ("count", -1.0, "a count column holds non-negative integers"),
+    ("count", 2.5, "a count column holds non-negative integers"),
+])
+def test_a_value_its_type_rules_out_is_named_by_row_and_column(kind, value,
+                                                               rule):
+  values = np.array([[1.0, 2.0], [np.nan, 3.0], [4.0, value]])
+  with pytest.raises(ValueError, match=re.escape(
+      f"t.csv row 3, column 2 ('n'): {value!r} ({rule}")):
+    columns.check_numeric_values(values, ("real", kind), ["m", "n"], "t.csv",
+                                 first_row=1)
+  # NaN is a gap, never an error.
+  columns.check_numeric_values(values[:2], ("real", kind), ["m", "n"])

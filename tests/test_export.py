@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -615,3 +616,46 @@ def test_the_scorer_takes_a_tables_columns_with_text_and_gaps(tmp_path):
   np.testing.assert_allclose(encoded["z_stddev"], posterior["scale"],
                              rtol=1e-6)
   np.testing.assert_array_equal(encoded["unseen_levels"], [0, 0, 1, 0])
+
+
+def test_the_scorer_of_positive_and_count_columns_equals_the_model(tmp_path):
+  """A positive column (log scale inside the graph) and a count column
+  (binned logistic): served scores, imputations and draws are the model's,
+  in data units; the metadata names the types and gives the range in data
+  units."""
+  rng = np.random.default_rng(0)
+  x = np.stack([np.exp(rng.normal(2.0, 0.8, 200)).round(2),
+                rng.negative_binomial(2, 0.4, 200).astype(float),
+                rng.normal(size=200)], 1)
+  model = tfvae.VAE(3, column_types=("positive", "count", "real"),
+                    hidden_units=(8,), latent_dim=1, seed=0)
+  model.adapt(x)
+  module, metadata, warmup = export.scorer_servable(model, 32, 1)
+  assert metadata["column_types"] == ["positive", "count", "real"]
+  assert metadata["range"][0] == pytest.approx([x[:, 0].min(),
+                                                x[:, 0].max()])
+  assert metadata["resolution"][0] == pytest.approx(0.01)
+  export.write_servable(str(tmp_path / "1"), module, metadata, warmup)
+  scorer = tf.saved_model.load(str(tmp_path / "1"))
+  rows = x[:12].copy()
+  rows[::3, 0] = np.nan
+  rows[1::3, 1] = np.nan
+  seed = tf.constant([4, 0], tf.int64)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # untrained
+    served = scorer.signatures["score"](x=tf.constant(rows), seed=seed)
+    np.testing.assert_allclose(
+        served["log_likelihood"],
+        model.marginal_log_likelihood(rows, num_samples=32, seed=4),
+        rtol=1e-7)
+    # float32 mixture weights round by a value's place in the batch.
+    np.testing.assert_allclose(served["anomaly_score"],
+                               model.anomaly_score(rows, 32, seed=4),
+                               rtol=1e-7)
+    imputed = scorer.signatures["impute"](x=tf.constant(rows), seed=seed)
+    mean, std = model.impute(rows, num_samples=32, seed=4, return_std=True)
+  np.testing.assert_allclose(imputed["x_imputed"], mean, rtol=1e-7)
+  np.testing.assert_allclose(imputed["x_stddev"], std, rtol=1e-6)
+  filled = imputed["x_imputed"].numpy()
+  assert np.all(filled[:, 0] > 0)
+  np.testing.assert_array_equal(filled[:, 1], np.round(filled[:, 1]))

@@ -1036,3 +1036,97 @@ def test_categorical_columns_train_score_impute_and_sample():
   config = model.get_config()
   assert config["categories"][1] == ("lo", "mid", "hi")
   assert model_lib.VAE.from_config(config).categories == model.categories
+
+
+def _positive_pair(rng):
+  """A model with a positive column and the same model, weights and all,
+  typed real and given log x: (x, log x, positive model, log model)."""
+  x = np.stack([np.exp(rng.normal(1.0, 0.7, 300)), rng.normal(size=300)], 1)
+  x[::7, 0] = np.nan
+  x[::5, 1] = np.nan
+  log_x = x.copy()
+  log_x[:, 0] = np.log(x[:, 0])
+  options = dict(hidden_units=(8,), latent_dim=1, num_atoms=0,
+                 num_train_samples=1, seed=0)
+  positive = tfvae.VAE(2, column_types=("positive", "real"), **options)
+  positive.adapt(x)
+  plain = tfvae.VAE(2, **options)
+  plain.adapt(log_x)
+  np.testing.assert_allclose(positive.standardization.loc.numpy(),
+                             plain.standardization.loc.numpy())
+  plain.set_weights(positive.get_weights())
+  return x, log_x, positive, plain
+
+
+def test_a_positive_column_is_the_log_scale_model_with_its_jacobian(rng):
+  x, log_x, positive, plain = _positive_pair(rng)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # untrained
+    log_p = positive.marginal_log_likelihood(x, num_samples=50, seed=0)
+    log_p_of_log = plain.marginal_log_likelihood(log_x, num_samples=50, seed=0)
+    # Change of variables: p(x) = p(log x) / x, where x is observed.
+    np.testing.assert_allclose(
+        log_p, log_p_of_log - np.nan_to_num(log_x[:, 0]), rtol=1e-9)
+    # The anomaly score is per standard deviation of the working scale:
+    # the same for both.
+    np.testing.assert_allclose(positive.anomaly_score(x[:20], seed=1),
+                               plain.anomaly_score(log_x[:20], seed=1),
+                               rtol=1e-9)
+    # Outputs in data units: imputation is the log-normal mean with the
+    # log scale's predictive moments (and its standard deviation), draws
+    # are exp of the log-scale draws.
+    filled, spread = positive.impute(x[:30], num_samples=50, seed=2,
+                                     return_std=True)
+    filled_log, spread_log = plain.impute(log_x[:30], num_samples=50, seed=2,
+                                          return_std=True)
+    gap = np.isnan(x[:30, 0])
+    assert gap.sum() >= 4 and np.all(np.isfinite(spread_log[gap, 0]))
+    m, s2 = filled_log[gap, 0], spread_log[gap, 0]**2
+    np.testing.assert_allclose(filled[gap, 0], np.exp(m + s2 / 2))
+    np.testing.assert_allclose(spread[gap, 0],
+                               np.exp(m + s2 / 2) * np.sqrt(np.expm1(s2)))
+    np.testing.assert_array_equal(filled[~gap, 0], x[:30][~gap, 0])
+    np.testing.assert_allclose(filled[:, 1], filled_log[:, 1])
+    drawn = positive.sample(50, seed=3)
+    drawn_log = plain.sample(50, seed=3)
+    np.testing.assert_allclose(drawn[:, 0], np.exp(drawn_log[:, 0]))
+    assert np.all(drawn[:, 0] > 0)
+    # A value at or below 0 has no density: an infinite score.
+    bad = x[:2].copy()
+    bad[:, 0] = [0.0, -1.0]
+    assert np.all(np.isinf(positive.anomaly_score(bad, seed=0)))
+
+
+def test_a_count_column_is_a_probability_mass_function_given_z(rng):
+  counts = rng.negative_binomial(2, 0.3, 400).astype(np.float64)
+  x = np.stack([counts, rng.normal(size=400)], 1)
+  model = tfvae.VAE(2, column_types=("count", "real"), hidden_units=(8,),
+                    latent_dim=1, num_train_samples=1, seed=0)
+  model.adapt(x)
+  assert model.num_atoms > 0  # the commonest counts are atoms
+  z = tf.constant(rng.normal(size=(3, 1)), tf.float32)
+  standard = model.standard_likelihood_parameters(z)
+  k = np.arange(0, 4000, dtype=np.float64)
+  rows = np.stack([k, np.zeros_like(k)], 1)
+  u, observed = model.standardize(tf.constant(rows))
+  total = []
+  for index in range(3):
+    one = {name: value[index] if name == "atom_logits" or value.shape.rank
+           and value.shape[0] == 3 else value
+           for name, value in standard.items()}
+    log_prob = model.column_log_prob(one, u, observed, tf.float64,
+                                     model.atom_index(u)).numpy()
+    total.append(np.exp(log_prob[:, 0]).sum())
+  np.testing.assert_allclose(total, 1.0, rtol=1e-6)
+  # A fraction or a negative count has no mass: an infinite score. Counts
+  # are imputed and drawn as integers.
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # untrained
+    scores = model.anomaly_score(np.array([[1.5, 0.0], [-1.0, 0.0],
+                                           [2.0, 0.0]]), seed=0)
+    assert np.isinf(scores[:2]).all() and np.isfinite(scores[2])
+    filled = model.impute(np.array([[np.nan, 0.3], [np.nan, -1.0]]),
+                          num_samples=50, seed=0)
+    drawn = model.sample(200, seed=0)
+  for values in (filled[:, 0], drawn[:, 0]):
+    assert np.all(values == np.round(values)) and np.all(values >= 0)

@@ -524,3 +524,34 @@ def test_the_summary_splits_a_mixed_tables_likelihood_by_column_type():
   assert text_part < 0  # the log of the levels' probabilities
   assert f"= real columns {real:.4f}" in summary.format()
   assert f"text columns given them {text_part:.4f}" in summary.format()
+
+
+def test_numeric_columns_are_typed_on_mixed_tables_and_when_asked():
+  from tfvae.training import inputs  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  values = np.stack([np.exp(rng.normal(size=300)),
+                     rng.poisson(3.0, 300).astype(float),
+                     rng.integers(0, 2, 300).astype(float)], 1)
+  names = ["income", "visits", "flag"]
+  numeric = [None, None, None]
+  mixed = [None, None, ("no", "yes")]
+
+  def types(numeric_types, categories, overrides=None):
+    return inputs.column_types_for(
+        training.TrainConfig(numeric_types=numeric_types), values, categories,
+        names, "t.csv", data_lib.ReadOptions(column_types=overrides or {}))
+
+  # An all-numeric table is read as before: every column real (None).
+  assert types(None, numeric) is None
+  assert types(None, mixed) == ("positive", "count", "binary")
+  assert types("real", mixed) is None
+  assert types("auto", numeric) == ("positive", "count", "real")
+  # --column-types wins, also on an all-numeric table.
+  assert types(None, numeric, {"visits": "count"}) == ("real", "count",
+                                                        "real")
+  bad = values.copy()
+  bad[7, 1] = 1.5
+  with pytest.raises(ValueError, match=r"t.csv row 8, column 2 \('visits'\)"):
+    inputs.column_types_for(training.TrainConfig(), bad, numeric, names,
+                            "t.csv", data_lib.ReadOptions(
+                                column_types={"visits": "count"}))

@@ -193,8 +193,9 @@ def add_read_options(parser):
   group.add_argument(
       "--column-types", type=_column_types, default=None,
       help="comma-separated name=type overriding the inferred column types "
-      "(real, categorical, binary, drop), e.g. zip=categorical,id=drop; "
-      "a trained model's types are its own")
+      "(real, positive, count, categorical, binary, drop), e.g. "
+      "zip=categorical,visits=count,id=drop; a trained model's types are "
+      "its own")
   chosen = group.add_mutually_exclusive_group()
   chosen.add_argument(
       "--columns", type=_names, default=None,
@@ -267,6 +268,12 @@ def build_train_parser():
   add_read_options(parser)
   model = parser.add_argument_group(
       "model (unset values are chosen from the data's shape: see the README)")
+  model.add_argument(
+      "--numeric-types", choices=("auto", "real"), default=None,
+      help="auto: type each numeric column real, positive (skewed, above 0: "
+      "modelled on the log scale) or count (non-negative integers: a "
+      "probability per integer); real: every numeric column real. Default: "
+      "auto on a table with text columns, real on an all-numeric one")
   model.add_argument("--latent-dim", type=_positive_int,
                      help="default: half the number of columns (at least 2)")
   model.add_argument(

@@ -450,6 +450,7 @@ class ScorerModule(tf.Module):
       mean, deviation = imputation.fill_levels(
           self._model, mean, deviation, imputation.weighted_levels(
               out["log_weights"], out["level_probability"]))
+    mean, deviation = imputation.to_data_units(self._model, mean, deviation)
     missing = tf.math.is_nan(x)
     return {"x_imputed": tf.where(missing, mean, x),
             "x_stddev": tf.where(missing, deviation, 0.0)}
@@ -480,6 +481,12 @@ def _metadata(model, part, version):
       "categories": (None if model.categories is None else
                      [None if levels is None else list(levels)
                       for levels in model.categories]),
+      # Each column's type (real, positive, count, categorical, binary), or
+      # None: every numeric column real. A positive column's decoder
+      # moments (x_mean, x_stddev, x_loc, ...) are of log x; the scorer's
+      # log-likelihoods, imputations and samples are in data units.
+      "column_types": (None if not isinstance(model.column_types, tuple)
+                       else list(model.column_types)),
       "ignored_columns": list(model.ignored_columns or ()),
       "adapted": bool(model.is_adapted),
       "atoms": [[None if np.isnan(a) else float(a) for a in row]
@@ -495,8 +502,10 @@ def _metadata(model, part, version):
       # Each column's training range, which `sample` keeps to (None:
       # unknown, for a model saved before ranges were kept).
       "range": [[float(lo), float(hi)] if np.isfinite(lo) else None
-                for lo, hi in zip(model.standardization.lower.numpy(),
-                                  model.standardization.upper.numpy())],
+                for lo, hi in zip(*(
+                    model.standardization.from_working(bound).numpy()
+                    for bound in (model.standardization.lower,
+                                  model.standardization.upper)))],
       "units": "data units (standardisation is inside the graph)",
       "tfvae_version": tfvae.__version__,
       "tensorflow_version": tf.__version__,

@@ -15,6 +15,7 @@ import numpy as np
 from tfvae import atomic
 from tfvae import data as data_lib
 from tfvae import runtime
+from tfvae import scoring
 
 
 @dataclasses.dataclass
@@ -77,12 +78,17 @@ def impute_file(model, data_path, output_path, num_samples=1000,
   rows = filled = 0
   # A categorical column is filled with a level's text.
   levels = model.categories or (None,) * model.input_dim
+  # A count column is filled with an integer.
+  counts = (np.asarray(model.column_types) == "count"
+            if isinstance(model.column_types, tuple)
+            else np.zeros(model.input_dim, bool))
   with atomic.atomic_file(output_path, overwrite=overwrite,
                           protect=[data_path]) as f:
     writer = csv.writer(f)
     if header is not None:
       writer.writerow((["imputation"] if num_imputations else []) + list(header))
     for values, texts in blocks:
+      scoring.check_types(model, values, f"{data_path} data", rows)
       missing = np.isnan(values)
       if texts is not None and model.categories is not None:
         # A level the model has not seen is read as missing, to condition
@@ -102,8 +108,10 @@ def impute_file(model, data_path, output_path, num_samples=1000,
         for m, version in enumerate(completed):
           out = list(cells)
           for j in np.flatnonzero(missing[i]):
-            out[columns[j]] = (_format(version[i, j]) if levels[j] is None
-                               else levels[j][int(version[i, j])])
+            out[columns[j]] = (
+                levels[j][int(version[i, j])] if levels[j] is not None else
+                str(int(version[i, j])) if counts[j] else
+                _format(version[i, j]))
           writer.writerow(([m + 1] if num_imputations else []) + out)
       rows += len(values)
       filled += int(missing.sum())

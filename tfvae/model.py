@@ -48,7 +48,8 @@ _CONFIG_FIELDS = (
     "beta", "kl_warmup_steps", "free_bits", "num_train_samples",
     "missing_train_samples", "min_df", "df_transform",
     "posterior_scale_floor", "likelihood_scale_floor", "missing_indicator",
-    "num_atoms", "feature_names", "categories", "ignored_columns", "seed")
+    "num_atoms", "feature_names", "categories", "column_types",
+    "ignored_columns", "seed")
 
 
 # The settings that may wait for the data ("auto"): `VAE.resolve`.
@@ -139,6 +140,18 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       is modelled by a softmax over its levels given z (its atoms, with no
       continuous part), enters the encoder one-hot, and is imputed with its
       most probable level. Default: every column real.
+    column_types: the numeric columns' families: None (default) models
+      each as `real` (the continuous family with atoms); a sequence of D
+      types or a dict name -> type chooses `real`, `positive` (strictly
+      positive: the family on log x, with the Jacobian in every reported
+      density; outputs exp of the log-scale values) or `count`
+      (non-negative integers: each integer k gets the family's probability
+      between k - 1/2 and k + 1/2, all of it below 1/2 at 0; outputs
+      rounded); `"auto"`: each numeric column typed from the data by
+      `adapt` (`tfvae.data.columns.infer_numeric_type`). Categorical
+      columns are typed by `categories`. `adapt` checks the values: a
+      value <= 0 in a positive column, or a negative or fractional one in
+      a count column, is an error naming its row and column.
     ignored_columns: optional names of the training file's columns the
       model was trained without (identifiers, free text): readers leave
       them out of files to score.
@@ -166,6 +179,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
                num_atoms=recipe.AUTO,
                feature_names=None,
                categories=None,
+               column_types=None,
                ignored_columns=None,
                seed=None,
                **kwargs):
@@ -186,6 +200,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       setattr(self, name, value)
     self.categories = validation.check_categories(categories, self.input_dim,
                                                   self.num_atoms)
+    self.column_types = validation.check_column_types(
+        column_types, self.input_dim, self.feature_names, self.categories)
     self.ignored_columns = (tuple(str(name) for name in ignored_columns)
                             if ignored_columns else None)
     self.activation = activation
@@ -271,6 +287,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
         self.input_dim, num_atoms=self.num_atoms,
         num_levels=self.num_levels if self.categories else None,
         name="standardization")
+    if isinstance(self.column_types, tuple):
+      self.standardization.set_column_types(self.column_types)
     self.posterior_head = heads.PosteriorNormal(
         self.latent_dim, scale_floor=self.posterior_scale_floor,
         name="posterior")
@@ -384,15 +402,25 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
         params, self.standardization.scale_floor(self.likelihood_scale_floor))
     if self.num_atoms:
       parameters.update(self.standardization.atom_parameters(standardized=True))
+    if self.standardization.has_count:
+      parameters.update({
+          name: tf.cast(value, tf.float32) for name, value in
+          self.standardization.count_parameters().items()})
     return parameters
 
   def data_likelihood_parameters(self, standard):
-    """Standardised parameters -> the same in data units, float64."""
+    """Standardised parameters -> the same in data units, float64: working
+    units, that is, log x for a positive column, and a count column's
+    family before it is binned (`Standardization.from_working` maps values
+    back)."""
     parameters = self.likelihood_head.to_data_units(
-        {name: tf.cast(value, tf.float64) for name, value in standard.items()},
+        {name: tf.cast(value, tf.float64) for name, value in standard.items()
+         if not name.startswith("count_")},
         self.standardization.loc, self.standardization.scale)
     if self.num_atoms:
       parameters.update(self.standardization.atom_parameters(standardized=False))
+    if self.standardization.has_count:
+      parameters["count_mask"] = tf.constant(self.standardization.count_mask)
     return parameters
 
   def likelihood_parameters(self, z):
@@ -448,7 +476,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       atom_index = self.atom_index(u)
     log_prob = self.column_log_prob(standard, u, observed, dtype, atom_index)
     return tf.reduce_sum(log_prob, axis=-1) - tf.cast(
-        self.log_jacobian(observed, atom_index), dtype)
+        self.log_jacobian(observed, atom_index, u), dtype)
 
   def column_log_prob(self, standard, u, observed, dtype, atom_index):
     """Each observed value's log p(x_d|z) in standardised units (densities
@@ -461,6 +489,17 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
                 for name, value in standard.items()}
     u_filled = tf.cast(tf.where(observed, u, 0.0), dtype)
     log_prob = self.likelihood_head.log_prob(standard, u_filled, atom_index)
+    if self.standardization.has_count:
+      # A count column's non-integers and negative values have no mass.
+      w = self.standardization.loc + self.standardization.scale * tf.cast(
+          tf.where(observed, u, 0.0), tf.float64)
+      nearest = tf.round(w)
+      off = tf.logical_or(
+          tf.abs(w - nearest) > 1e-6 * tf.maximum(tf.abs(w), 1.0),
+          nearest < 0)
+      impossible = tf.logical_and(off, self.standardization.count_mask)
+      log_prob = tf.where(impossible, tf.constant(-float("inf"), dtype),
+                          log_prob)
     return tf.where(observed, log_prob, tf.zeros([], dtype))
 
   def atom_index(self, u):
@@ -470,18 +509,31 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       return tf.zeros(tf.shape(u), tf.int32)
     return self.standardization.atom_index(u)
 
-  def log_jacobian(self, observed, atom_index):
-    """sum of log(scale) over each row's observed values not at an atom,
-    float64 [batch_size]: what maps densities per standard deviation to
-    densities in data units.
+  def log_jacobian(self, observed, atom_index, u=None):
+    """What maps densities per standard deviation to densities in data
+    units, float64 [batch_size]: the sum over each row's observed values
+    not at an atom of log(scale), and log x in positive columns (given u).
+    Count columns score probabilities: nothing.
 
     Args:
       observed: bool [batch_size, input_dim].
       atom_index: int32 [batch_size, input_dim] (`atom_index`).
+      u: float64 [batch_size, input_dim], standardised x: needed when the
+        model has positive columns.
     """
     counted = tf.logical_and(observed, tf.equal(atom_index, 0))
-    return tf.reduce_sum(
-        tf.where(counted, self.standardization.log_scale(), 0.0), axis=-1)
+    standardization = self.standardization
+    per_value = tf.broadcast_to(standardization.log_scale(), tf.shape(counted))
+    if standardization.has_positive:
+      if u is None:
+        raise ValueError("log_jacobian of a model with positive columns "
+                         "needs u")
+      per_value = per_value - standardization.working_log_jacobian(
+          tf.where(observed, u, 0.0))
+    if standardization.has_count:
+      counted = tf.logical_and(counted,
+                               tf.logical_not(standardization.count_mask))
+    return tf.reduce_sum(tf.where(counted, per_value, 0.0), axis=-1)
 
   def call(self, x, training=None):
     """The deterministic reconstruction: decoder mean at the posterior mean.
@@ -493,7 +545,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       float64 Tensor [batch_size, input_dim], data units.
     """
     del training
-    return self.likelihood_parameters(self.posterior_parameters(x)["loc"])["mean"]
+    mean = self.likelihood_parameters(self.posterior_parameters(x)["loc"])["mean"]
+    return self.standardization.from_working(mean)
 
   # -- Training -----------------------------------------------------------------
 
@@ -719,10 +772,37 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     each column's range (lower, upper) [input_dim] (default: the rows')
     and the number of training rows (default n), which settings left
     "auto" are chosen for (`resolve`)."""
+    sample = np.asarray(sample, np.float64)
+    if isinstance(self.column_types, str):  # "auto": typed from the rows
+      from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+      self.column_types = columns.column_types_of(sample, self.categories)
+    # Resolutions are in data units (a positive column's too: its values'
+    # grid); the atoms of a positive column are found on the log scale,
+    # where its grid is not even.
     resolution = statistics.compute_resolution(sample)
+    atom_resolution = resolution
+    if self.column_types is not None:
+      from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+      columns.check_numeric_values(sample, self.column_types,
+                                   self.feature_names, "the training rows")
+      if self.standardization is not None:
+        self.standardization.set_column_types(self.column_types)
+      positive = np.asarray(self.column_types) == columns.POSITIVE
+      if positive.any():  # their statistics are those of log x
+        with np.errstate(invalid="ignore", divide="ignore"):
+          sample = np.where(positive, np.log(sample), sample)
+        loc, scale = (np.array(v, np.float64) for v in (loc, scale))
+        working_loc, working_scale = statistics.compute_standardization(
+            sample[:, positive])
+        loc[positive], scale[positive] = working_loc, working_scale
+        if value_range is not None:
+          with np.errstate(invalid="ignore", divide="ignore"):
+            value_range = tuple(np.where(positive, np.log(bound), bound)
+                                for bound in value_range)
+        atom_resolution = np.where(positive, 0.0, resolution)
     if value_range is None:
       value_range = statistics.compute_range(sample)
-    atoms, frequencies = self.find_atoms(sample, scale, resolution)
+    atoms, frequencies = self.find_atoms(sample, scale, atom_resolution)
     if self.unresolved_settings:
       self.resolve(len(sample) if num_rows is None else num_rows,
                    statistics.most_atoms(atoms))

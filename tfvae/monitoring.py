@@ -191,7 +191,8 @@ class VAEMonitor(tf_keras.callbacks.Callback):
   def _write_column_types(self, loc):
     """Reconstruction by column type at the posterior mean: nats per
     observed value (`reconstruction/nats/<type>`: -log p(x_d|z), real
-    values per standard deviation, levels by their probability) and, for
+    values per standard deviation, positive ones per standard deviation of
+    log x, counts and levels by their probability) and, for
     text columns, how often the most probable level is the value
     (`reconstruction/accuracy/<categorical|binary>`)."""
     model = self.model
@@ -202,8 +203,12 @@ class VAEMonitor(tf_keras.callbacks.Callback):
                                   atom_index).numpy()
     observed = observed.numpy()
     levels = np.asarray(model.num_levels)
-    kinds = {"real": levels == 0, "binary": levels == 2,
-             "categorical": levels > 2}
+    numeric_types = (np.asarray(model.column_types)
+                     if isinstance(model.column_types, tuple)
+                     else np.full(model.input_dim, "real"))
+    kinds = {kind: (levels == 0) & (numeric_types == kind)
+             for kind in ("real", "positive", "count")}
+    kinds.update(binary=levels == 2, categorical=levels > 2)
     predicted = None
     if levels.any():
       probabilities = model.likelihood_head.component_probabilities(
@@ -215,7 +220,7 @@ class VAEMonitor(tf_keras.callbacks.Callback):
         continue
       tf.summary.scalar(f"reconstruction/nats/{kind}",
                         float(np.mean(nats[cells])))
-      if kind != "real":
+      if kind in ("binary", "categorical"):
         right = predicted == np.where(cells, self.x, -1)
         tf.summary.scalar(f"reconstruction/accuracy/{kind}",
                           float(np.mean(right[cells])))

@@ -1,7 +1,9 @@
 """The standardisation layer: float64 statistics inside the model.
 
-The encoder sees `(x - loc) / scale` and the decoder's distribution is
-mapped back with `x = loc + scale * u`. The subtraction happens in float64,
+The encoder sees `(w - loc) / scale` and the decoder's distribution is
+mapped back with `w = loc + scale * u`, where w is the column's working
+value: x itself, or log x for a `positive` column (whose statistics, atoms
+and range are then those of log x; `to_working`, `from_working`). The subtraction happens in float64,
 so a column like `1e6 + N(0, 0.01)` or Unix seconds (1.7e9) keeps its
 variation; only the standardised values, of order one, are cast to float32
 for the networks. The statistics come from `tfvae.statistics`.
@@ -70,7 +72,8 @@ class Standardization(tf_keras.layers.Layer):
         initializer=tf_keras.initializers.Constant(float("nan")),
         trainable=False)
     # Each column's recording resolution in data units
-    # (`tfvae.statistics.compute_resolution`), 0 where it has none.
+    # (`tfvae.statistics.compute_resolution`), 0 where it has none; a
+    # positive column's too (the grid of x, not of log x).
     self.resolution = self.add_weight(
         name="resolution", shape=[self.input_dim], dtype=tf.float64,
         initializer="zeros", trainable=False)
@@ -84,6 +87,82 @@ class Standardization(tf_keras.layers.Layer):
         name="upper", shape=[self.input_dim], dtype=tf.float64,
         initializer=tf_keras.initializers.Constant(float("inf")),
         trainable=False)
+    self.set_column_types(None)
+
+  def set_column_types(self, column_types):
+    """Which columns are `positive` (worked on as log x) and `count`
+    (integers, rounded on the way out): `column_types` D strings, or None
+    for none."""
+    kinds = np.asarray(column_types if column_types is not None
+                       else ["real"] * self.input_dim)
+    self.positive_mask = kinds == "positive"
+    self.count_mask = kinds == "count"
+
+  @property
+  def has_positive(self):
+    return bool(self.positive_mask.any())
+
+  @property
+  def has_count(self):
+    return bool(self.count_mask.any())
+
+  def to_working(self, x):
+    """x [..., D] -> the working values, float64: log x in positive
+    columns (-inf where x <= 0: no density there), x elsewhere; NaN stays
+    NaN. numpy in, numpy out; Tensors in, Tensors out."""
+    if not self.has_positive:
+      return x if tf.is_tensor(x) else np.asarray(x, np.float64)
+    if not tf.is_tensor(x):
+      x = np.asarray(x, np.float64)
+      with np.errstate(divide="ignore", invalid="ignore"):
+        logged = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), -np.inf)
+      return np.where(self.positive_mask & ~np.isnan(x), logged, x)
+    x = tf.cast(x, tf.float64)
+    safe = tf.where(x > 0, x, tf.ones([], tf.float64))
+    logged = tf.where(x > 0, tf.math.log(safe),
+                      tf.constant(-float("inf"), tf.float64))
+    positive = tf.logical_and(tf.constant(self.positive_mask),
+                              tf.logical_not(tf.math.is_nan(x)))
+    return tf.where(positive, logged, x)
+
+  def impossible(self, x):
+    """Which rows of x [N, D] (numpy, data units) hold a value their
+    column's type rules out: <= 0 in a positive column, a negative or
+    fractional value in a count column. bool [N]."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore"):
+      bad = (self.positive_mask & (x <= 0)) | (self.count_mask & (
+          (x < 0) | (x != np.round(x))))
+    return (bad & ~np.isnan(x)).any(axis=1)
+
+  def from_working(self, w):
+    """Working values [..., D] (float64 Tensor) -> data units: exp in
+    positive columns, counts rounded to integers >= 0."""
+    if self.has_positive:
+      w = tf.where(tf.constant(self.positive_mask), tf.exp(w), w)
+    if self.has_count:
+      w = tf.where(tf.constant(self.count_mask),
+                   tf.maximum(tf.round(w), 0.0) + 0.0, w)
+    return w
+
+  def working_log_jacobian(self, u):
+    """log |dw/dx| per value [..., D] for standardised values u (float64):
+    -log x = -w in positive columns, 0 elsewhere."""
+    if not self.has_positive:
+      return tf.zeros_like(u)
+    w = self.loc + self.scale * u
+    # x <= 0 has no density (w = -inf): its log-density is -inf already.
+    return tf.where(tf.logical_and(tf.constant(self.positive_mask),
+                                   tf.math.is_finite(w)), -w, tf.zeros_like(w))
+
+  def count_parameters(self):
+    """A count column's bin in standardised units, float64 [D] each:
+    `count_half_width`, half of one unit (0 in other columns), and
+    `count_zero_edge`, the edge between the bins of 0 and 1."""
+    count = tf.constant(self.count_mask)
+    return {"count_half_width": tf.where(count, 0.5 / self.scale, 0.0),
+            "count_zero_edge": tf.where(count, (0.5 - self.loc) / self.scale,
+                                        0.0)}
 
   def set_statistics(self, loc, scale, atoms=None, resolution=None,
                      value_range=None):
@@ -107,6 +186,9 @@ class Standardization(tf_keras.layers.Layer):
     density exceeds about one over the resolution (a Normal of that scale
     peaks at exactly 1 / resolution)."""
     resolution = self.resolution / (self.scale * math.sqrt(2.0 * math.pi))
+    if self.has_positive:  # on the log scale a grid's step is not one width
+      resolution = tf.where(self.positive_mask, tf.zeros_like(resolution),
+                            resolution)
     return tf.cast(tf.maximum(resolution, floor), dtype)
 
   def load_own_variables(self, store):
@@ -134,7 +216,13 @@ class Standardization(tf_keras.layers.Layer):
     as float32 still matches the float64 atom)."""
     atoms = tf.where(tf.math.is_nan(self.atoms), tf.zeros([], tf.float64),
                      self.atoms)
-    return tf.maximum(0.5 * self.resolution[:, None],
+    half_bin = 0.5 * self.resolution[:, None]
+    if self.has_positive:
+      # A positive column's atoms are log x: half its bin, r / 2, is
+      # r / (2 x) there (to first order).
+      half_bin = tf.where(self.positive_mask[:, None],
+                          half_bin * tf.exp(-atoms), half_bin)
+    return tf.maximum(half_bin,
                       ATOM_RELATIVE_TOLERANCE * tf.maximum(
                           tf.abs(atoms), 1e-6 * self.scale[:, None]))
 
@@ -171,8 +259,9 @@ class Standardization(tf_keras.layers.Layer):
     return heads.match_atoms(u, standard["atom_loc"], standard["atom_tolerance"])
 
   def call(self, x):
-    """(x - loc) / scale in float64, x [..., input_dim] (NaN stays NaN)."""
-    return (tf.cast(x, tf.float64) - self.loc) / self.scale
+    """(w - loc) / scale in float64, x [..., input_dim] in data units, w
+    its working value (`to_working`; NaN stays NaN)."""
+    return (self.to_working(tf.cast(x, tf.float64)) - self.loc) / self.scale
 
   def log_scale(self):
     """log(scale) per feature, float64 [input_dim]: the log-Jacobian of the

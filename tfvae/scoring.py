@@ -118,6 +118,7 @@ def score_file(model, data_path, output_path, num_samples=100,
                     (["percentile"] if reference is not None else []) +
                     (["anomaly"] if threshold is not None else []))
     for batch, start in reader.iter_blocks(batch_size):
+      check_types(model, batch, f"{data_path} data", start)
       if per_column:
         shares = model.anomaly_score_shares(batch, num_samples=num_samples,
                                             seed=seed)
@@ -152,3 +153,13 @@ def score_file(model, data_path, output_path, num_samples=100,
   median = float(np.median(np.concatenate(median_sample)))
   return ScoreResult(rows=total, median=median, max=best[0], argmax=best[1],
                      threshold=threshold, flagged=flagged)
+
+
+def check_types(model, rows, source, first_row):
+  """Raises ValueError naming the row and column of a value the model's
+  column types rule out (no density or mass: it would score infinity)."""
+  from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+  if isinstance(model.column_types, tuple):
+    columns.check_numeric_values(
+        rows, model.column_types, model.feature_names, source, first_row,
+        hint="the model gives it no likelihood")

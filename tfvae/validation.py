@@ -503,6 +503,56 @@ def refuse_non_finite(value, name):
       value, f"{name} holds a NaN or infinite value")
 
 
+def check_column_types(column_types, input_dim, feature_names=None,
+                       categories=None):
+  """Checks a model's `column_types` (see `tfvae.VAE`).
+
+  Returns:
+    None (every numeric column real), "auto" (typed by `adapt`), or a tuple
+    of `input_dim` type strings, categorical columns typed by their levels.
+
+  Raises:
+    ValueError: an unknown type, a wrong length, a name that is not a
+      column, a numeric type for a categorical column.
+  """
+  from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+  if column_types is None or (isinstance(column_types, str) and
+                              column_types == "auto"):
+    return column_types
+  if isinstance(column_types, str):
+    raise ValueError(f"column_types must be None, 'auto', a sequence of "
+                     f"{input_dim} types or a dict name -> type, got "
+                     f"{column_types!r}")
+  if isinstance(column_types, dict):
+    if feature_names is None:
+      raise ValueError("column_types as a dict needs feature_names")
+    unknown = [name for name in column_types if name not in feature_names]
+    if unknown:
+      raise ValueError(f"column_types names {unknown[0]!r}, not one of the "
+                       f"columns ({', '.join(map(repr, feature_names))})")
+    column_types = [column_types.get(name, columns.REAL)
+                    for name in feature_names]
+  column_types = [str(kind).lower() for kind in column_types]
+  if len(column_types) != input_dim:
+    raise ValueError(f"column_types must give {input_dim} types, got "
+                     f"{len(column_types)}")
+  levels = categories or (None,) * input_dim
+  checked = []
+  for index, kind in enumerate(column_types):
+    label = column_label(index, feature_names)
+    if levels[index] is not None:
+      if kind in columns.NUMERIC_TYPES and kind != columns.REAL:
+        raise ValueError(f"column_types: {label} is categorical, not {kind}")
+      checked.append(columns.type_name(levels[index]))
+      continue
+    if kind not in columns.NUMERIC_TYPES:
+      raise ValueError(f"column_types: {label}: {kind!r} is not a numeric "
+                       f"type ({', '.join(columns.NUMERIC_TYPES)}; "
+                       "categorical columns come from `categories`)")
+    checked.append(kind)
+  return tuple(checked)
+
+
 def check_categories(categories, input_dim, num_atoms):
   """Checks a model's `categories` and returns them as a tuple.
 

@@ -34,10 +34,22 @@ import numpy as np
 from tfvae import validation
 
 REAL = "real"
+POSITIVE = "positive"
+COUNT = "count"
 CATEGORICAL = "categorical"
 BINARY = "binary"
 DROP = "drop"
-TYPES = (REAL, CATEGORICAL, BINARY, DROP)
+TYPES = (REAL, POSITIVE, COUNT, CATEGORICAL, BINARY, DROP)
+# The types of numeric columns (read as numbers; `NUMERIC_TYPES` of the
+# model's `column_types`).
+NUMERIC_TYPES = (REAL, POSITIVE, COUNT)
+# A strictly positive column is `positive` when its skewness is above this
+# and its logarithm's is smaller in magnitude (the log scale suits it).
+POSITIVE_MIN_SKEW = 1.0
+# A column of non-negative integers is a `count` with at least this many
+# distinct values (fewer are atoms of a real column: two values are a
+# binary column written as numbers).
+COUNT_MIN_VALUES = 3
 # Above this many distinct texts a column is not a category (each level is
 # an atom slot of every column, `tfvae.heads.LikelihoodHead`).
 MAX_LEVELS = 64
@@ -235,7 +247,7 @@ def decide(names, sample_cells, level_counts, column_types, source):
   for index, kind in enumerate(kinds):
     if kind == DROP:
       continue
-    if kind == REAL:
+    if kind in NUMERIC_TYPES:
       categories.append(None)
       kept.append(index)
       continue
@@ -276,13 +288,123 @@ def decide(names, sample_cells, level_counts, column_types, source):
   return categories, kept
 
 
-def describe(categories, feature_names, values):
+def infer_numeric_type(column):
+  """`REAL`, `POSITIVE` or `COUNT` for a numeric column from its values.
+
+  - strictly positive values whose skewness is above `POSITIVE_MIN_SKEW`
+    and whose logarithms are less skewed: `positive` (modelled on the log
+    scale, `tfvae.preprocessing.Standardization`);
+  - otherwise non-negative integers with at least `COUNT_MIN_VALUES`
+    distinct values, on the grid of the integers (their differences have
+    no common divisor above 1: grams recorded by 25 are a measurement, not
+    a count): `count` (a probability for each integer);
+  - otherwise `real`.
+
+  Args:
+    column: float64 [N], NaN where missing.
+  """
+  observed = np.asarray(column, np.float64)
+  observed = observed[np.isfinite(observed)]
+  if len(np.unique(observed[:10_000])) < COUNT_MIN_VALUES:
+    return REAL
+  if observed.min() > 0 and _skewness(observed) > POSITIVE_MIN_SKEW and (
+      abs(_skewness(np.log(observed))) < _skewness(observed)):
+    return POSITIVE
+  if (observed.min() >= 0 and np.all(observed == np.round(observed)) and
+      observed.max() < 2.0**53 and np.gcd.reduce(
+          (observed - observed.min()).astype(np.int64)) == 1):
+    return COUNT
+  return REAL
+
+
+def _skewness(values):
+  centred = values - values.mean()
+  spread = np.sqrt(np.mean(centred ** 2))
+  return float(np.mean(centred ** 3) / spread ** 3) if spread > 0 else 0.0
+
+
+def column_types_of(values, categories, names=None, overrides=None,
+                    infer=True):
+  """Every column's type, a tuple of D strings (`TYPES` but `drop`).
+
+  Categorical columns are `categorical` or `binary` (their levels say);
+  a numeric column takes its type from `overrides` (name -> type), else
+  `infer_numeric_type` when `infer`, else `real`.
+
+  Args:
+    values: float64 [N, D] numbers and level codes (NaN missing).
+    categories: the columns' `categories` (None: every column numeric).
+    names: the column names or None.
+    overrides: optional dict name -> type (the `--column-types`).
+    infer: whether numeric columns not overridden are typed from values.
+  """
+  values = np.asarray(values, np.float64)
+  width = values.shape[1]
+  categories = categories or (None,) * width
+  overrides = overrides or {}
+  types = []
+  for index in range(width):
+    levels = categories[index]
+    if levels is not None:
+      types.append(type_name(levels))
+      continue
+    forced = overrides.get(names[index]) if names is not None else None
+    if forced in NUMERIC_TYPES:
+      types.append(forced)
+    elif infer:
+      types.append(infer_numeric_type(values[:, index]))
+    else:
+      types.append(REAL)
+  return tuple(types)
+
+
+def check_numeric_values(values, column_types, names=None, source="x",
+                         first_row=0, hint="type it real with --column-types "
+                         "to model it as is"):
+  """Raises ValueError naming the row and column of the first value a
+  column's type rules out: a value <= 0 in a `positive` column, a negative
+  or fractional one in a `count` column (NaN is missing, never an error).
+
+  Args:
+    values: float [N, D].
+    column_types: D type strings (None: nothing to check).
+    names: column names or None.
+    source: what the rows are, for the message.
+    first_row: the row number of values[0] in `source` (1-based rows are
+      the caller's choice).
+  """
+  if column_types is None:
+    return
+  values = np.asarray(values, np.float64)
+  for index, kind in enumerate(column_types):
+    if kind not in (POSITIVE, COUNT):
+      continue
+    column = values[:, index]
+    with np.errstate(invalid="ignore"):
+      if kind == POSITIVE:
+        bad = column <= 0
+        rule = "a positive column holds values above 0"
+      else:
+        bad = (column < 0) | (column != np.round(column))
+        rule = "a count column holds non-negative integers"
+    bad &= ~np.isnan(column)
+    if bad.any():
+      row = int(np.flatnonzero(bad)[0])
+      raise ValueError(
+          f"{source} row {first_row + row}, "
+          f"{validation.column_label(index, names)}: {float(column[row])!r} "
+          f"({rule}; {hint})")
+
+
+def describe(categories, feature_names, values, column_types=None):
   """One line per column for the summary: name, type, levels or range.
 
   Args:
     categories: the model's `categories` (None: every column real).
     feature_names: names or None.
     values: float64 [N, D] codes and numbers (NaN missing).
+    column_types: optional D type strings (the model's `column_types`);
+      default real for every numeric column.
   """
   width = values.shape[1]
   categories = categories or (None,) * width
@@ -298,7 +420,8 @@ def describe(categories, feature_names, values):
     if levels is None:
       span = (f"{observed.min():.4g} .. {observed.max():.4g}" if len(observed)
               else "no values")
-      lines.append(f"{name}: real, {span}{gaps}")
+      kind = REAL if column_types is None else column_types[index]
+      lines.append(f"{name}: {kind}, {span}{gaps}")
       continue
     shown = ", ".join(levels[:6]) + (", ..." if len(levels) > 6 else "")
     lines.append(f"{name}: {type_name(levels)}, {len(levels)} levels "

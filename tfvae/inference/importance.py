@@ -229,7 +229,7 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
   z, log_weights, standard, atom_index = _draw_and_weigh(
       model, u, observed, locs, scales, noise, first_sample)
   out = {"z": z, "log_weights": log_weights,
-         "log_jacobian": model.log_jacobian(observed, atom_index)}
+         "log_jacobian": model.log_jacobian(observed, atom_index, u)}
   if with_column_log_prob:
     out["column_log_prob"] = model.column_log_prob(standard, u, observed,
                                                    tf.float64, atom_index)
@@ -339,11 +339,15 @@ def basis_offset(model, x, basis):
   u, observed = model.standardize(x)
   atom_index = model.atom_index(u)
   if basis == "standardized":
-    return model.log_jacobian(observed, atom_index)
+    return model.log_jacobian(observed, atom_index, u)
   if basis == "dequantized":
     resolution = model.standardization.resolution
-    counted = tf.logical_and(
-        tf.logical_and(observed, atom_index > 0), resolution > 0)
+    at_atom = atom_index > 0
+    if model.standardization.has_count:
+      # A count's probability (atom or not) spread over its resolution.
+      at_atom = tf.logical_or(at_atom, model.standardization.count_mask)
+    counted = tf.logical_and(tf.logical_and(observed, at_atom),
+                             resolution > 0)
     log_resolution = tf.math.log(tf.where(resolution > 0, resolution, 1.0))
     return -tf.reduce_sum(tf.where(counted, log_resolution, 0.0), -1)
   return tf.zeros(tf.shape(x)[:1], tf.float64)
@@ -446,6 +450,8 @@ def marginal_log_likelihood(model, x, num_samples=1000, seed=None, verbose=0,
   if basis != "data":
     estimates += basis_offset(model, tf.constant(x), basis).numpy()
   estimates[np.isnan(x).all(axis=1)] = 0.0
+  # A value its column's type rules out has no density or mass.
+  estimates[model.standardization.impossible(x)] = -np.inf
   return estimates
 
 

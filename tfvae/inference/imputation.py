@@ -64,6 +64,38 @@ def fill_levels(model, mean, spread_, level_probability):
   return mean, spread_
 
 
+def to_data_units(model, mean, spread_):
+  """Imputations in working units -> data units (`Standardization`): a
+  positive column's predictive mean m and standard deviation s of log x
+  become the mean and standard deviation of a log-normal with those
+  moments, exp(m + s^2 / 2) and exp(m + s^2 / 2) sqrt(exp(s^2) - 1) (the
+  exact moments for a Gaussian family; a Student's t on the log scale has
+  no finite mean in data units); a count column's mean its nearest
+  integer. Tensors or numpy arrays [B, D]; returns the pair."""
+  standardization = model.standardization
+  if not (standardization.has_positive or standardization.has_count):
+    return mean, spread_
+  as_numpy = not tf.is_tensor(mean)
+  mean = tf.convert_to_tensor(mean, tf.float64)
+  spread_ = tf.convert_to_tensor(spread_, tf.float64)
+  if standardization.has_positive:
+    # A log-normal with the predictive's log-scale mean and variance: its
+    # mean exp(m + s^2 / 2) and standard deviation; where s is infinite (a
+    # Student's t with df <= 2), the median exp(m) and an infinite spread.
+    positive = tf.constant(standardization.positive_mask)
+    finite = tf.math.is_finite(spread_)
+    variance = tf.where(finite, tf.square(spread_), tf.zeros([], tf.float64))
+    log_mean = mean + 0.5 * variance
+    deviation = tf.exp(log_mean) * tf.sqrt(tf.math.expm1(variance))
+    spread_ = tf.where(positive, tf.where(finite, deviation, spread_),
+                       spread_)
+    mean = tf.where(positive, log_mean, mean)
+  mean = standardization.from_working(mean)
+  if as_numpy:
+    return mean.numpy(), spread_.numpy()
+  return mean, spread_
+
+
 def spread(mean, second):
   """The predictive standard deviation from the mean and the second moment
   (law of total variance); infinite where the second moment is (a
@@ -219,6 +251,7 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
     mean, deviation = merged[1], spread(merged[1], merged[2])
     if len(merged) > 3:
       mean, deviation = fill_levels(model, mean, deviation, merged[3])
+    mean, deviation = to_data_units(model, mean, deviation)
     imputed[rows] = np.where(missing[rows], mean, x[rows])
     std[rows] = np.where(missing[rows], deviation, 0.0)
     progress.update(chunk.stop)

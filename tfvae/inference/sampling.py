@@ -73,14 +73,18 @@ def draw_given_z(model, z, components, values, as_recorded=True):
   """
   parameters = model.data_likelihood_parameters(
       model.standard_likelihood_parameters(z))
-  if not as_recorded:
-    return model.likelihood_head.draw(parameters, components, values)
   standardization = model.standardization
+  if not as_recorded:
+    return standardization.from_working(
+        model.likelihood_head.draw(parameters, components, values))
   drawn = model.likelihood_head.draw(parameters, components, values,
                                      lower=standardization.lower,
                                      upper=standardization.upper)
-  return round_to_resolution(drawn, standardization.resolution,
-                             standardization.lower, standardization.upper)
+  # Rounded in data units (a positive column's grid is one of x).
+  return round_to_resolution(
+      standardization.from_working(drawn), standardization.resolution,
+      standardization.from_working(standardization.lower),
+      standardization.from_working(standardization.upper))
 
 
 def round_to_resolution(x, resolution, lower, upper):

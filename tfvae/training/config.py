@@ -18,6 +18,11 @@ class TrainConfig:
   data: str = None  # None: the embedded default data
   read_options: data_lib.ReadOptions = None
   stream: str = "auto"  # "auto" (files over STREAM_BYTES), "on", "off"
+  # Numeric columns' types: "auto" infers real / positive / count
+  # (`tfvae.data.columns.infer_numeric_type`), "real" keeps every one real;
+  # None: "auto" on a table with text columns, "real" on an all-numeric
+  # one (read as before types existed). `--column-types` overrides both.
+  numeric_types: str = None
   latent_dim: int = None
   hidden_units: tuple = None
   likelihood: str = families.DEFAULT

@@ -38,6 +38,9 @@ class TrainingData(input_pipeline.Scan):
   # columns left out.
   categories: tuple = None
   ignored_columns: tuple = ()
+  # Every column's type (`tfvae.data.columns.column_types_of`), or None:
+  # every numeric column real.
+  column_types: tuple = None
 
   @property
   def streamed(self):
@@ -77,12 +80,15 @@ def prepare_data(config, table=None):
   if table is None and _should_stream(config):
     scan = input_pipeline.scan(config.data, config.validation_split,
                                config.seed, options)
+    categories = options.categories or None
     return TrainingData(
         **{field.name: getattr(scan, field.name)
            for field in dataclasses.fields(scan)},
-        path=config.data, read_options=options,
-        categories=options.categories or None,
-        ignored_columns=options.ignored_columns)
+        path=config.data, read_options=options, categories=categories,
+        ignored_columns=options.ignored_columns,
+        column_types=column_types_for(
+            config, scan.train_sample, categories, scan.feature_names,
+            f"{config.data} (a sample of its rows)", options))
   if table is None:
     table = (data_lib.load_default() if config.data is None else
              data_lib.read_table(config.data, options=options))
@@ -97,6 +103,8 @@ def prepare_data(config, table=None):
         "training rows are needed (add rows, or lower validation_split)")
   validation.check_columns_observed(x_train, f"{table.source} (training rows)",
                                   table.feature_names)
+  column_types = column_types_for(config, table.values, table.categories,
+                                  table.feature_names, table.source, options)
   return TrainingData(
       source=table.source, width=table.values.shape[1],
       feature_names=table.feature_names, num_train=len(x_train),
@@ -105,7 +113,31 @@ def prepare_data(config, table=None):
       train_sample=subset(x_train, MAX_SUMMARY_ROWS, config.seed),
       validation_sample=subset(x_validation, MAX_SUMMARY_ROWS, config.seed),
       train=x_train, validation=x_validation, categories=table.categories,
-      ignored_columns=table.ignored_columns)
+      ignored_columns=table.ignored_columns, column_types=column_types)
+
+
+def column_types_for(config, values, categories, names, source,
+                     options=None):
+  """The run's column types (`TrainConfig.numeric_types`, the
+  `--column-types` overrides), checked against the rows: None when every
+  numeric column is real.
+
+  Raises:
+    ValueError: a value its column's type rules out, named by row (1-based,
+      among the file's data rows) and column.
+  """
+  from tfvae.data import columns  # pylint: disable=g-import-not-at-top
+  overrides = dict((options.column_types if options else None) or {})
+  infer = config.numeric_types
+  if infer is None:
+    infer = "auto" if categories and any(
+        levels is not None for levels in categories) else "real"
+  types = columns.column_types_of(values, categories, names, overrides,
+                                  infer=infer == "auto")
+  columns.check_numeric_values(values, types, names, source, first_row=1)
+  if all(kind not in (columns.POSITIVE, columns.COUNT) for kind in types):
+    return None
+  return types
 
 
 def typed_options(path, options=None):

@@ -191,6 +191,7 @@ def _build_model(job, adapt_rows):
     model = model_lib.VAE(input_dim=data.width,
                           feature_names=data.feature_names, seed=config.seed,
                           categories=data.categories,
+                          column_types=data.column_types,
                           ignored_columns=data.ignored_columns or None,
                           **options)
     if config.adapt:
@@ -435,8 +436,8 @@ def _summarize(job, model, history, best_epoch, evaluation):
                         if data.missing_fraction.any() else None),
       dropped_rows=data.dropped_rows,
       column_lines=(columns.describe(data.categories, data.feature_names,
-                                     data.train_sample)
-                    if data.categories else None),
+                                     data.train_sample, data.column_types)
+                    if data.categories or data.column_types else None),
       ignored_columns=tuple(data.ignored_columns or ()),
       logdir=config.logdir if job.chief else None,
       fit_seconds=job.timing.get("fit_seconds"),
