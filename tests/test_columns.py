@@ -223,10 +223,13 @@ def test_numeric_columns_are_typed_real_positive_or_count():
   values = np.stack([income, visits, rng.normal(size=500),
                      rng.uniform(1.0, 2.0, 500),  # positive, not skewed
                      rng.integers(0, 2, 500).astype(float),  # two values
-                     np.round(rng.normal(5, 2, 500), 1)], 1)
+                     np.round(rng.normal(5, 2, 500), 1),
+                     25.0 * rng.integers(0, 100, 500),  # grams by 25
+                     rng.integers(172, 232, 500).astype(float)], 1)  # mm
   values[::10, 0] = np.nan  # gaps do not change a type
-  assert [columns.infer_numeric_type(values[:, i]) for i in range(6)] == [
-      "positive", "count", "real", "real", "real", "real"]
+  assert [columns.infer_numeric_type(values[:, i]) for i in range(8)] == [
+      "positive", "count", "real", "real", "real", "real", "real", "real"]
+  values = values[:, :6]
   # A categorical column keeps its levels' type; overrides win; without
   # inference every numeric column is real.
   categories = [None, None, ("a", "b", "c"), None, None, None]

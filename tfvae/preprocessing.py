@@ -3,9 +3,9 @@
 The encoder sees `(w - loc) / scale` and the decoder's distribution is
 mapped back with `w = loc + scale * u`, where w is the column's working
 value: x itself, or log x for a `positive` column (whose statistics, atoms
-and range are then those of log x; `to_working`, `from_working`). The subtraction happens in float64,
-so a column like `1e6 + N(0, 0.01)` or Unix seconds (1.7e9) keeps its
-variation; only the standardised values, of order one, are cast to float32
+and range are then those of log x; `to_working`, `from_working`). The
+subtraction happens in float64, so a column like `1e6 + N(0, 0.01)` or Unix
+seconds (1.7e9) keeps its variation; only the standardised values, of order one, are cast to float32
 for the networks. The statistics come from `tfvae.statistics`.
 """
 
@@ -107,17 +107,11 @@ class Standardization(tf_keras.layers.Layer):
     return bool(self.count_mask.any())
 
   def to_working(self, x):
-    """x [..., D] -> the working values, float64: log x in positive
-    columns (-inf where x <= 0: no density there), x elsewhere; NaN stays
-    NaN. numpy in, numpy out; Tensors in, Tensors out."""
+    """x [..., D] (float64 Tensor) -> the working values: log x in
+    positive columns (-inf where x <= 0: no density there), x elsewhere;
+    NaN stays NaN."""
     if not self.has_positive:
-      return x if tf.is_tensor(x) else np.asarray(x, np.float64)
-    if not tf.is_tensor(x):
-      x = np.asarray(x, np.float64)
-      with np.errstate(divide="ignore", invalid="ignore"):
-        logged = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), -np.inf)
-      return np.where(self.positive_mask & ~np.isnan(x), logged, x)
-    x = tf.cast(x, tf.float64)
+      return x
     safe = tf.where(x > 0, x, tf.ones([], tf.float64))
     logged = tf.where(x > 0, tf.math.log(safe),
                       tf.constant(-float("inf"), tf.float64))

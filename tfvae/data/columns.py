@@ -297,7 +297,9 @@ def infer_numeric_type(column):
   - otherwise non-negative integers with at least `COUNT_MIN_VALUES`
     distinct values, on the grid of the integers (their differences have
     no common divisor above 1: grams recorded by 25 are a measurement, not
-    a count): `count` (a probability for each integer);
+    a count), starting near 0 (the smallest below the range: years such as
+    2007 .. 2009 or lengths of 172 .. 231 mm are measurements in whole
+    units): `count` (a probability for each integer);
   - otherwise `real`.
 
   Args:
@@ -310,9 +312,10 @@ def infer_numeric_type(column):
   if observed.min() > 0 and _skewness(observed) > POSITIVE_MIN_SKEW and (
       abs(_skewness(np.log(observed))) < _skewness(observed)):
     return POSITIVE
-  if (observed.min() >= 0 and np.all(observed == np.round(observed)) and
-      observed.max() < 2.0**53 and np.gcd.reduce(
-          (observed - observed.min()).astype(np.int64)) == 1):
+  low, high = observed.min(), observed.max()
+  if (low >= 0 and low < high - low and high < 2.0**53 and
+      np.all(observed == np.round(observed)) and
+      np.gcd.reduce((observed - low).astype(np.int64)) == 1):
     return COUNT
   return REAL
 
