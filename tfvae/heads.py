@@ -649,10 +649,6 @@ def count_quantile(loc, scale, uniforms, atom_loc=None):
   """
   dtype = loc.dtype
   tiny = tf.constant(1e-12, dtype)
-
-  def cdf(x):
-    return tf.sigmoid((x - loc[..., None]) / scale[..., None])
-
   if atom_loc is None:
     masses = tf.zeros(tf.concat([tf.shape(loc), [1]], 0), dtype)
     places = tf.fill(tf.shape(masses), tf.constant(-1.0, dtype))
@@ -661,8 +657,10 @@ def count_quantile(loc, scale, uniforms, atom_loc=None):
     atom_loc = tf.cast(atom_loc, dtype)
     present = tf.logical_not(tf.math.is_nan(atom_loc))
     places = tf.where(present, atom_loc, -tf.ones([], dtype))  # [D, A]
-    lower = tf.where(places < 0.5, tf.zeros([], dtype), cdf(places - 0.5))
-    masses = tf.where(present, cdf(places + 0.5) - lower, tf.zeros([], dtype))
+    half = tf.constant(0.5, dtype)  # data units: unit bins, 0's below 1/2
+    masses = tf.where(present, tf.exp(logistic_log_bin_mass(
+        loc[..., None], scale[..., None], places, half, half)),
+                      tf.zeros([], dtype))
     rounds = int(atom_loc.shape[-1]) + 1
   target = tf.cast(uniforms, dtype) * (1.0 - tf.reduce_sum(masses, -1))
   k = -tf.ones_like(loc)
@@ -678,8 +676,8 @@ def count_quantile(loc, scale, uniforms, atom_loc=None):
 class CountAwareFamily:
   """The family of each column with a count column's logistic in its
   place: log_prob, cdf, quantile, mean and variance per column, [..., D].
-  (Count columns' binning is `count_log_prob`'s; draws are rounded by the
-  model.)"""
+  (Count columns' binning is `count_log_prob`'s, their draws
+  `count_quantile`'s.)"""
 
   def __init__(self, base, parameters, count_mask):
     self.base = base
