@@ -577,8 +577,13 @@ def test_the_scorer_takes_a_tables_columns_with_text_and_gaps(tmp_path):
                     feature_names=["x 1", "grade", "smoker?", "unseen_levels"],
                     seed=0)
   model.adapt(x)
+  # Imputation of `grade` recalibrated to its frequencies alone
+  # (`VAE.calibrate_levels`): the graph fills its gaps with "mid".
+  model.level_calibration = {"weights": [0.0, 1.0],
+                             "frequencies": [[0.1, 0.2, 0.7], [0.5, 0.5]]}
   # The scorer alone (what export_model writes as scorer/1/).
   module, metadata, warmup = export.scorer_servable(model, 32, 1)
+  assert metadata["level_calibration"] == model.level_calibration
   export.write_servable(str(tmp_path / "1"), module, metadata, warmup)
   keys = metadata["column_inputs"]
   assert keys == {"x 1": "x_1", "grade": "grade", "smoker?": "smoker_",
@@ -599,7 +604,8 @@ def test_the_scorer_takes_a_tables_columns_with_text_and_gaps(tmp_path):
   filled = scorer.signatures["impute_rows"](**request)
   expected = model.impute(codes, num_samples=32, seed=0)
   assert [v.decode() for v in filled["grade"].numpy()] == [
-      categories[1][int(c)] for c in expected[:, 1]]
+      categories[1][int(c)] for c in expected[:, 1]] == [
+          "mid", "hi", "mid", "mid"]
   assert [v.decode() for v in filled["smoker_"].numpy()][:2] == ["true",
                                                                  "false"]
   np.testing.assert_allclose(filled["x_1"], expected[:, 0], rtol=1e-7,

@@ -1027,15 +1027,49 @@ def test_categorical_columns_train_score_impute_and_sample():
   with pytest.raises(ValueError, match="'maybe' is not one of its levels"):
     model.sample_given({2: "maybe"}, 5)
   # Draws are levels at about the data's rates.
+  model_sample, scores = (model.sample(50, seed=0),
+                          model.anomaly_score(texts, seed=3))
   drawn = model.sample(2000, seed=0)
   assert set(np.unique(drawn[:, 2])) <= {0.0, 1.0}
   for level in range(3):
     assert np.mean(drawn[:, 1] == level) == pytest.approx(
         np.mean(x[:, 1] == level), abs=0.05)
-  # The levels survive a save and load.
+  # Imputation recalibrated on held-out rows (`calibrate_levels`): both
+  # categorical columns follow the latent, so the model keeps a weight
+  # near 1 and its imputations.
+  assert model.level_calibration is None
+  report = model.calibrate_levels(x_test[150:], frequency_rows=x, seed=0)
+  assert set(report) == {"column 2", "column 3"}
+  for weight, gain, rows in report.values():
+    assert weight > 0.5 and gain > 10 and rows == 150
+  refilled = model.impute(hidden, num_samples=100, seed=0)
+  assert np.mean(refilled[:, 1] == filled[:, 1]) > 0.95
+  # A weight of 0 imputes the frequencies' mode with its chance of being
+  # wrong, and multiple imputation draws the level at the frequencies.
+  shares = [0.2, 0.3, 0.5]
+  model.level_calibration = {
+      "weights": [0.0, model.level_calibration["weights"][1]],
+      "frequencies": [shares, model.level_calibration["frequencies"][1]]}
+  refilled, wrong = model.impute(hidden[:20], num_samples=100, seed=0,
+                                 return_std=True)
+  np.testing.assert_array_equal(refilled[:, 1], 2.0)
+  np.testing.assert_allclose(wrong[:, 1], 0.5)
+  # (The M draws share their uniforms across rows: M are independent.)
+  drawn = model.impute(hidden[:1], num_samples=100, seed=0,
+                       num_imputations=2000)[:, 0, 1]
+  for level, share in enumerate(shares):
+    assert np.mean(drawn == level) == pytest.approx(
+        share, abs=4 * np.sqrt(share * (1 - share) / drawn.size))
+  # Unconditional draws stay the model's own (levels at the data's rates,
+  # as above), and the likelihood does not change.
+  np.testing.assert_array_equal(model.sample(50, seed=0), model_sample)
+  np.testing.assert_allclose(model.anomaly_score(texts, seed=3), scores)
+  # The levels and the calibration survive a save and load.
   config = model.get_config()
   assert config["categories"][1] == ("lo", "mid", "hi")
-  assert model_lib.VAE.from_config(config).categories == model.categories
+  loaded = model_lib.VAE.from_config(config)
+  assert loaded.categories == model.categories
+  assert loaded.level_calibration == model.level_calibration
 
 
 def _positive_pair(rng):

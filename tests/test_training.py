@@ -524,6 +524,18 @@ def test_the_summary_splits_a_mixed_tables_likelihood_by_column_type():
   assert text_part < 0  # the log of the levels' probabilities
   assert f"= real columns {real:.4f}" in summary.format()
   assert f"text columns given them {text_part:.4f}" in summary.format()
+  # The imputation of `flag` is calibrated on the validation rows with the
+  # frequencies of every row (`VAE.calibrate_levels`).
+  kept = summary.model.level_calibration
+  assert summary.level_weights == {"flag": kept["weights"][0]}
+  assert (f"imputed levels calibrated on them (weight of the model against "
+          f"the column's frequencies; 0: its mode): flag "
+          f"{kept['weights'][0]:.2f}") in summary.format()
+  assert kept["frequencies"] == [pytest.approx(
+      [np.mean(x[:, 1] == 0), np.mean(x[:, 1] == 1)])]
+  summary.model.calibrate_levels(validation_rows, frequency_rows=x, seed=0)
+  assert summary.model.level_calibration["weights"] == pytest.approx(
+      kept["weights"])
 
 
 def test_numeric_columns_are_typed_on_mixed_tables_and_when_asked():

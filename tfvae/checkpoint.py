@@ -156,10 +156,11 @@ def save_checkpoint(model, directory, overwrite=False, metadata=None):
   from tfvae import __version__  # pylint: disable=g-import-not-at-top
   fields = {"complete": True, "tfvae_version": __version__,
             # What commands check their input against before TensorFlow.
-            # (The score reference, a result of up to 1,001 numbers, is
-            # in model.keras only.)
+            # (The score reference and the level calibration, results,
+            # are in model.keras only.)
             "model": {name: value for name, value in model.get_config().items()
-                      if name not in ("name", "score_reference")},
+                      if name not in ("name", "score_reference",
+                                      "level_calibration")},
             **(metadata or {})}
   write_marker(directory, **{**fields, "complete": False})
   with atomic.atomic_path(os.path.join(directory, MODEL_FILE),

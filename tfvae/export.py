@@ -495,6 +495,10 @@ def _metadata(model, part, version):
       # None: the served percentiles' reference.
       "score_reference": (None if model.score_reference is None else
                           [float(v) for v in model.score_reference]),
+      # Each categorical column's weight of the model's level
+      # probabilities against its frequencies in `impute`
+      # (`VAE.calibrate_levels`), or None.
+      "level_calibration": getattr(model, "level_calibration", None),
       # Each column's recording resolution (0: none); a density there is
       # a probability per resolution (docs/likelihoods.md).
       "resolution": [float(r) for r in

@@ -30,6 +30,7 @@ from tfvae import networks
 from tfvae import objectives
 from tfvae import preprocessing
 from tfvae import statistics
+from tfvae.inference import levels
 from tfvae.inference import methods
 from tfvae import validation
 from tfvae.training import recipe
@@ -209,6 +210,9 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     self._data_has_gaps = None  # unknown until `fit` sees the data
     # Quantiles of held-out rows' anomaly scores (`calibrate`), or None.
     self.score_reference = None
+    # Each categorical column's weight of its level probabilities against
+    # its frequencies in imputation (`calibrate_levels`), or None.
+    self.level_calibration = None
     seed = validation.check_seed(seed)
     if seed is None:  # follow TensorFlow's global seed
       seed = int(tf.random.uniform([], 0, 2**62, dtype=tf.int64))
@@ -902,6 +906,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     config["name"] = self.name
     if self.score_reference is not None:
       config["score_reference"] = [float(v) for v in self.score_reference]
+    if self.level_calibration is not None:
+      config["level_calibration"] = dict(self.level_calibration)
     return config
 
   @classmethod
@@ -912,9 +918,12 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       if config.get(name) is None:  # saved before the setting existed
         config[name] = value
     reference = config.pop("score_reference", None)
+    level_calibration = config.pop("level_calibration", None)
     model = cls(**config)
     if reference is not None:
       model.score_reference = np.asarray(reference, np.float64)
+    model.level_calibration = levels.check(level_calibration,
+                                           model.num_levels)
     return model
 
   # -- Input checks -------------------------------------------------------------

@@ -10,6 +10,7 @@ from tfvae import objectives
 from tfvae import runtime
 from tfvae import validation
 from tfvae.inference import importance
+from tfvae.inference import levels
 from tfvae.inference import sampling
 
 
@@ -42,12 +43,25 @@ def weighted_levels(log_weights, level_probability):
                    tf.cast(level_probability, tf.float64))
 
 
+def calibrated_levels(model, level_probability):
+  """The level probabilities [B, C, A] (Tensor or numpy) that imputation
+  uses: the model's, blended with each column's frequencies by the weights
+  of `VAE.calibrate_levels` (`tfvae.inference.levels`), if it has them."""
+  if getattr(model, "level_calibration", None) is None:
+    return level_probability
+  weights, shares = levels.as_arrays(model.level_calibration,
+                                     int(level_probability.shape[-1]))
+  return levels.blend(level_probability, weights, shares)
+
+
 def fill_levels(model, mean, spread_, level_probability):
   """Puts each categorical column's most probable level (its code) in
   `mean` [B, D] and the probability that it is wrong in `spread_` [B, D]:
-  the imputation of a category is a level, not an average of codes.
+  the imputation of a category is a level, not an average of codes. The
+  probabilities are the calibrated ones (`calibrated_levels`).
   Tensors or numpy arrays; returns the pair."""
   columns = [i for i, n in enumerate(model.num_levels) if n]
+  level_probability = calibrated_levels(model, level_probability)
   if tf.is_tensor(mean):
     code = tf.cast(tf.argmax(level_probability, -1), mean.dtype)  # [B, C]
     wrong = 1.0 - tf.reduce_max(level_probability, -1)
@@ -162,7 +176,8 @@ def draws(model, x, noise, uniforms, as_recorded=False):
   shape = tf.concat([tf.shape(z)[:-1], [model.input_dim]], 0)
   components = tf.broadcast_to(uniforms[:, None, 1:1 + model.input_dim], shape)
   values = tf.broadcast_to(uniforms[:, None, 1 + model.input_dim:], shape)
-  return sampling.draw_given_z(model, z, components, values, as_recorded)
+  return sampling.draw_given_z(model, z, components, values, as_recorded,
+                              calibrated_levels=True)
 
 
 def effective_sample_size(log_weights):
@@ -242,12 +257,7 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
       len(gaps), num_samples, importance.decoding_budget(num_samples))
   for chunk in row_slices:
     rows = gaps[chunk]
-    merged = None
-    for samples in sample_slices:
-      merged = merge_moments(merged, tuple(t.numpy() for t in (
-          model.imputation_moments(tf.constant(x[rows]),
-                                   noise[samples.start:samples.stop],
-                                   tf.constant(samples.start)))))
+    merged = _row_moments(model, x[rows], noise, sample_slices)
     mean, deviation = merged[1], spread(merged[1], merged[2])
     if len(merged) > 3:
       mean, deviation = fill_levels(model, mean, deviation, merged[3])
@@ -257,6 +267,105 @@ def impute(model, x, num_samples=1000, seed=None, num_imputations=None,
     progress.update(chunk.stop)
   progress.close()
   return (imputed, std) if return_std else imputed
+
+
+def _row_moments(model, x, noise, sample_slices):
+  """The moments of `moments` (numpy) of rows x [B, D] over the draws
+  `noise` [K, L], taken in `sample_slices`."""
+  merged = None
+  for samples in sample_slices:
+    merged = merge_moments(merged, tuple(t.numpy() for t in (
+        model.imputation_moments(tf.constant(x),
+                                 noise[samples.start:samples.stop],
+                                 tf.constant(samples.start)))))
+  return merged
+
+
+def level_probabilities(model, x, num_samples=1000, seed=None):
+  """The model's own P(level | x_obs) of each categorical column (before
+  `calibrated_levels`), by the importance sampling of `impute`.
+
+  Args:
+    model: a `tfvae.VAE` with categorical columns.
+    x: float array [N, input_dim] in data units (codes for categorical
+      columns; NaN: missing).
+    num_samples: importance samples K per row.
+    seed: optional int; the draws of `impute` with the same seed.
+
+  Returns:
+    float64 [N, C, A]: column c's (the c-th categorical one) probability
+    of level a in slot a, 0 past its levels.
+  """
+  x = np.asarray(x, np.float64)
+  noise = tf.random.stateless_normal([num_samples, model.latent_dim],
+                                     seed=keyed_random.seed_pair(seed))
+  row_slices, sample_slices = objectives.compute_iwae_chunks(
+      len(x), num_samples, importance.decoding_budget(num_samples))
+  return np.concatenate([_row_moments(model, x[chunk], noise,
+                                      sample_slices)[3]
+                         for chunk in row_slices])
+
+
+# Held-out rows per column that `calibrate_levels` hides and imputes.
+MAX_CALIBRATION_ROWS = 2000
+
+
+def calibrate_levels(model, x, frequency_rows=None, num_samples=100,
+                     seed=None):
+  """Fits each categorical column's weight of `tfvae.inference.levels` on
+  held-out rows and keeps it in `model.level_calibration`.
+
+  For each categorical column, the rows of x where it is observed (at most
+  MAX_CALIBRATION_ROWS) have that cell hidden and imputed; the weight of
+  the model's level probabilities against the column's frequencies is the
+  one that gives the true levels the highest total log probability
+  (`levels.fit_weight`; 0 where the gain is at most
+  `levels.MIN_GAIN_NATS`).
+
+  Args:
+    model: a `tfvae.VAE` with categorical columns.
+    x: float array or DataFrame [N, input_dim]: rows the model did not
+      train on.
+    frequency_rows: optional rows (array or DataFrame) whose level
+      frequencies the blend uses, e.g. every row the model saw and x;
+      None: x's.
+    num_samples: importance samples K per row.
+    seed: optional int.
+
+  Returns:
+    dict {column name: (weight, gain in nats, rows)}.
+  """
+  columns = [i for i, n in enumerate(model.num_levels) if n]
+  if not columns:
+    raise ValueError("calibrate_levels needs a model with categorical "
+                     "columns")
+  x = validation.validate_array(model.encode_table(x), "x", model.input_dim,
+                                expected_names=model.feature_names)
+  reference = x if frequency_rows is None else validation.validate_array(
+      model.encode_table(frequency_rows), "frequency_rows", model.input_dim,
+      expected_names=model.feature_names)
+  num_samples = validation.check_num_samples(num_samples)
+  names = model.feature_names or tuple(
+      f"column {i + 1}" for i in range(model.input_dim))
+  weights, shares, report = [], [], {}
+  for slot, column in enumerate(columns):
+    count = model.num_levels[column]
+    column_frequencies = levels.frequencies(reference[:, column], count)
+    rows = np.flatnonzero(~np.isnan(x[:, column]))[:MAX_CALIBRATION_ROWS]
+    hidden = x[rows].copy()
+    truth = hidden[:, column].astype(np.int64)
+    hidden[:, column] = np.nan
+    weight, gain = 0.0, 0.0
+    if len(rows):
+      probabilities = level_probabilities(model, hidden, num_samples,
+                                          seed)[:, slot, :count]
+      weight, gain = levels.fit_weight(probabilities, truth,
+                                       column_frequencies)
+    weights.append(weight)
+    shares.append([float(v) for v in column_frequencies])
+    report[names[column]] = (weight, gain, len(rows))
+  model.level_calibration = {"weights": weights, "frequencies": shares}
+  return report
 
 
 # Conditional generation raises its importance samples (x4 at a time, up to

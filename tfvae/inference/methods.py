@@ -225,6 +225,18 @@ class InferenceMethods:
     self.score_reference = calibration.reference_quantiles(scores)
     return scores
 
+  def calibrate_levels(self, x, frequency_rows=None,
+                       num_samples=calibration.SCORE_SAMPLES, seed=None):
+    """Recalibrates the imputation of categorical columns on held-out rows
+    x: each column's level probabilities given a row are blended with its
+    level frequencies (those of `frequency_rows`, default x) by a weight
+    fitted on x's cells of that column, hidden in turn (saved with the
+    model; `tfvae-train` calibrates on its validation rows with the
+    frequencies of all its rows). Returns {column: (weight, gain in nats,
+    rows)} (`tfvae.inference.levels`)."""
+    return imputation.calibrate_levels(self, x, frequency_rows, num_samples,
+                                       seed)
+
   def score_percentile(self, scores):
     """Each anomaly score's percentile among the reference rows', float64
     in [0, 100] (100: stranger than every one of them)."""

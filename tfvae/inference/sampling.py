@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from tfvae import keyed_random
 from tfvae import validation
+from tfvae.inference import levels
 
 # Rows drawn per call of the decoder; also the unit of reproducibility.
 CHUNK_ROWS = 65536
@@ -56,7 +57,8 @@ def draw_rows(model, num_examples, seed_pair, as_recorded=True):
   return draw_given_z(model, z, components, values, as_recorded)
 
 
-def draw_given_z(model, z, components, values, as_recorded=True):
+def draw_given_z(model, z, components, values, as_recorded=True,
+                 calibrated_levels=False):
   """x ~ p(x|z) by inverse CDF, float64 [..., D], in data units.
 
   The one place where values are drawn from the decoder: `sample`,
@@ -70,9 +72,16 @@ def draw_given_z(model, z, components, values, as_recorded=True):
       itself), the second the family's quantile.
     as_recorded: truncate each column's family to its training range and
       round to its resolution.
+    calibrated_levels: draw categorical columns from the level
+      probabilities blended with their frequencies by the model's
+      `level_calibration` (draws given observed cells: imputation), if it
+      has one (`tfvae.inference.levels`).
   """
   parameters = model.data_likelihood_parameters(
       model.standard_likelihood_parameters(z))
+  if calibrated_levels and getattr(model, "level_calibration",
+                                   None) is not None:
+    parameters = _calibrated_parameters(model, parameters)
   standardization = model.standardization
   if not as_recorded:
     return standardization.from_working(
@@ -85,6 +94,26 @@ def draw_given_z(model, z, components, values, as_recorded=True):
       standardization.from_working(drawn), standardization.resolution,
       standardization.from_working(standardization.lower),
       standardization.from_working(standardization.upper))
+
+
+def _calibrated_parameters(model, parameters):
+  """The likelihood parameters with each categorical column's level
+  probabilities w p(level | z) + (1 - w) f(level) (the blend of
+  `tfvae.inference.levels`, per z: averaged over the posterior it is the
+  blend of the posterior's probabilities)."""
+  probabilities = model.likelihood_head.component_probabilities(
+      parameters)  # [..., D, A + 1]
+  slots = int(probabilities.shape[-1])
+  weights, shares = levels.as_arrays(model.level_calibration, slots - 1)
+  columns = [i for i, n in enumerate(model.num_levels) if n]
+  every_weight = np.ones(model.input_dim)
+  every_weight[columns] = weights
+  every_share = np.zeros([model.input_dim, slots])
+  every_share[columns, 1:] = shares
+  blended = levels.blend(probabilities, every_weight, every_share)
+  logits = parameters["atom_logits"]
+  return {**parameters,
+          "atom_logits": tf.cast(tf.math.log(blended), logits.dtype)}
 
 
 def round_to_resolution(x, resolution, lower, upper):

@@ -365,6 +365,7 @@ def _closing_evaluation(job, model, calibrate=True):
     summary_rows["train"] = len(data.train_sample)
   validation_metrics = {}
   validation_ll, ll_rows, real_ll = float("nan"), 0, None
+  level_weights = None
   if job.has_validation:
     validation_metrics = _evaluate(model, data.validation_sample,
                                    config.batch_size)
@@ -386,6 +387,14 @@ def _closing_evaluation(job, model, calibrate=True):
       model.score_reference = calibration.reference_quantiles(
           importance.scores_from_log_likelihoods(model, scored,
                                                  log_likelihoods))
+    if calibrate and model.categories is not None:
+      # Imputing a category: each categorical column's level probabilities
+      # blended with the frequencies of every row by a weight fitted on
+      # the validation rows (`VAE.calibrate_levels`).
+      level_weights = model.calibrate_levels(
+          scored, frequency_rows=np.concatenate(
+              [data.train_sample, data.validation_sample]),
+          seed=config.seed)
   reported = dict(train_metrics)
   reported.update({f"val_{k}": v for k, v in validation_metrics.items()})
   if job.has_validation:
@@ -400,7 +409,7 @@ def _closing_evaluation(job, model, calibrate=True):
           "validation_log_likelihood": validation_ll,
           "validation_log_likelihood_real": real_ll,
           "log_likelihood_rows": ll_rows, "summary_rows": summary_rows,
-          "reported": reported}
+          "level_weights": level_weights, "reported": reported}
 
 
 def _summarize(job, model, history, best_epoch, evaluation):
@@ -425,6 +434,9 @@ def _summarize(job, model, history, best_epoch, evaluation):
       log_likelihood_rows=evaluation["log_likelihood_rows"],
       score_threshold=(model.anomaly_threshold(0.01)
                        if model.score_reference is not None else None),
+      level_weights=({name: weight for name, (weight, _, _) in
+                      evaluation["level_weights"].items()}
+                     if evaluation["level_weights"] else None),
       summary_rows=evaluation["summary_rows"],
       recipe={name: getattr(config, name)
               for name in recipe_lib.RECIPE_FIELDS},
@@ -461,6 +473,7 @@ def _model_settings(model):
   config = _jsonable(model.get_config())
   config.pop("name", None)
   config.pop("score_reference", None)  # a result, kept in model.keras
+  config.pop("level_calibration", None)  # likewise
   return config
 
 

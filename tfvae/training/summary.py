@@ -29,6 +29,9 @@ class TrainSummary:
   log_likelihood_rows: int = 0
   # The anomaly score above which 1% of those rows lie (`VAE.calibrate`).
   score_threshold: float = None
+  # Each categorical column's weight of the model's level probabilities
+  # against its frequencies in imputation (`VAE.calibrate_levels`).
+  level_weights: dict = None
   summary_rows: dict = None
   recipe: dict = None
   search_table: list = None
@@ -134,6 +137,14 @@ class TrainSummary:
       lines.append(
           "  their anomaly scores are kept for percentiles: 1% score above "
           f"{self.score_threshold:.4f} (tfvae-score --contamination 0.01)")
+    if self.level_weights:
+      shown = list(self.level_weights.items())[:MAX_COLUMN_LINES]
+      more = len(self.level_weights) - len(shown)
+      lines.append(
+          "  imputed levels calibrated on them (weight of the model against "
+          "the column's frequencies; 0: its mode): " + ", ".join(
+              f"{name} {weight:.2f}" for name, weight in shown) +
+          (f", ... and {more} more" if more > 0 else ""))
     if self.logdir:
       lines.append(f"  TensorBoard logs: {self.logdir}  "
                    f"(tensorboard --logdir {self.logdir})")
