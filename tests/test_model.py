@@ -1067,6 +1067,7 @@ def test_categorical_columns_train_score_impute_and_sample():
   # The levels and the calibration survive a save and load.
   config = model.get_config()
   assert config["categories"][1] == ("lo", "mid", "hi")
+  assert type(config["level_calibration"]["weights"]) is list  # plain JSON
   loaded = model_lib.VAE.from_config(config)
   assert loaded.categories == model.categories
   assert loaded.level_calibration == model.level_calibration

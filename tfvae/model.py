@@ -907,7 +907,9 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     if self.score_reference is not None:
       config["score_reference"] = [float(v) for v in self.score_reference]
     if self.level_calibration is not None:
-      config["level_calibration"] = dict(self.level_calibration)
+      # Plain lists (Keras wraps a dict attribute in trackable wrappers).
+      config["level_calibration"] = levels.check(self.level_calibration,
+                                                 self.num_levels)
     return config
 
   @classmethod
