@@ -72,7 +72,7 @@ from tfvae.data import formats
 from tfvae.inference import calibration
 from tfvae.inference import importance
 from tfvae.inference import imputation
-from tfvae.inference import levels
+from tfvae.inference import levels as levels_lib
 from tfvae.inference import sampling
 from tfvae.inference.importance import MAX_DECODED_ROWS
 
@@ -499,7 +499,7 @@ def _metadata(model, part, version):
       # Each categorical column's weight of the model's level
       # probabilities against its frequencies in `impute`
       # (`VAE.calibrate_levels`), or None.
-      "level_calibration": levels.check(
+      "level_calibration": levels_lib.check(
           getattr(model, "level_calibration", None), model.num_levels),
       # Each column's recording resolution (0: none); a density there is
       # a probability per resolution (docs/likelihoods.md).

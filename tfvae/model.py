@@ -30,7 +30,7 @@ from tfvae import networks
 from tfvae import objectives
 from tfvae import preprocessing
 from tfvae import statistics
-from tfvae.inference import levels
+from tfvae.inference import levels as levels_lib
 from tfvae.inference import methods
 from tfvae import validation
 from tfvae.training import recipe
@@ -908,7 +908,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       config["score_reference"] = [float(v) for v in self.score_reference]
     if self.level_calibration is not None:
       # Plain lists (Keras wraps a dict attribute in trackable wrappers).
-      config["level_calibration"] = levels.check(self.level_calibration,
+      config["level_calibration"] = levels_lib.check(self.level_calibration,
                                                  self.num_levels)
     return config
 
@@ -924,7 +924,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     model = cls(**config)
     if reference is not None:
       model.score_reference = np.asarray(reference, np.float64)
-    model.level_calibration = levels.check(level_calibration,
+    model.level_calibration = levels_lib.check(level_calibration,
                                            model.num_levels)
     return model
 
