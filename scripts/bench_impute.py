@@ -53,6 +53,8 @@ VARIANTS = {
     "tfvae_k1": {"model_options": {"missing_train_samples": 1}},
     "tfvae_gaussian": {"likelihood": "gaussian"},
     "tfvae_latent_full": lambda columns: {"latent_dim": columns},
+    # The recipe's latent size before tfvae 0.10.
+    "tfvae_latent_half": lambda columns: {"latent_dim": max(2, columns // 2)},
     "tfvae_k50": {"num_train_samples": 50},
     "tfvae_patience200": {"patience": 200},
     "tfvae_no_atoms": {"num_atoms": 0},

@@ -83,8 +83,10 @@ VARIANTS = {
     "laplace": {"likelihood": "laplace"},
     "gaussian_shared": {"likelihood": "gaussian_shared"},
     "student_t_df2": {"model_options": {"min_df": 2.1}},
-    # The latent as wide as the data, and one narrower than the recipe's.
+    # The latent as wide as the data, half as wide (the recipe's rule before
+    # tfvae 0.10), and one narrower than the recipe's.
     "latent_full": lambda rows, columns: {"latent_dim": columns},
+    "latent_half": lambda rows, columns: {"latent_dim": max(2, columns // 2)},
     "latent_2": {"latent_dim": 2},
     "latent_full_no_atoms": lambda rows, columns: {"latent_dim": columns,
                                                    "num_atoms": 0},

@@ -247,10 +247,10 @@ def test_train_export_then_encode(tmp_path, capsys):
   with open(tmp_path / "z.csv") as f:
     header = f.readline().strip().split(",")
   z = np.loadtxt(tmp_path / "z.csv", delimiter=",", skiprows=1)
-  # The recipe's latent size for 13 columns is 13 // 2 = 6: loc and scale.
-  assert header == [f"z_mean_{i}" for i in range(6)] + [
-      f"z_stddev_{i}" for i in range(6)]
-  assert z.shape == (178, 12) and np.isfinite(z).all()
+  # The recipe's latent size for 13 columns is 8: loc and scale.
+  assert header == [f"z_mean_{i}" for i in range(8)] + [
+      f"z_stddev_{i}" for i in range(8)]
+  assert z.shape == (178, 16) and np.isfinite(z).all()
   assert cli.encode_main(argv) == 2
   assert capsys.readouterr().err.strip().endswith(
       "already exists; pass --overwrite to replace it")

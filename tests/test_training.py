@@ -300,7 +300,7 @@ def test_search_keeps_the_best_candidate_and_stores_its_settings(
   # The summary and the checkpoint say which configuration won.
   assert best["name"] in summary.format()
   restored = checkpoint.load_checkpoint(tmp_path / "ckpt")
-  expected_latent = 1 if best["name"] == "tiny_latent" else 6
+  expected_latent = 1 if best["name"] == "tiny_latent" else 8
   assert restored.latent_dim == expected_latent
   x = data_lib.load_default().values
   _, validation_rows = data_lib.split(x, 0.2, seed=0)
@@ -346,7 +346,7 @@ def test_the_python_route_with_its_defaults_trains_what_tfvae_train_trains():
   tf_keras.utils.set_random_seed(4)
   train_rows, held_out = data_lib.split(x, 0.2, seed=4)
   model = tfvae.VAE(input_dim=5, seed=4)
-  assert model.latent_dim == 2 and "hidden_units" in model.unresolved_settings
+  assert model.latent_dim == 5 and "hidden_units" in model.unresolved_settings
   model.adapt(train_rows)
   model.compile()
   history = model.fit(train_rows, validation_data=held_out, patience=8,
@@ -369,7 +369,7 @@ def test_the_python_route_with_its_defaults_trains_what_tfvae_train_trains():
 def test_unset_settings_are_chosen_from_the_data_as_tfvae_train_chooses():
   model = tfvae.VAE(input_dim=6, seed=0)
   # The latent width needs only D; the rest waits for the rows.
-  assert model.latent_dim == 3
+  assert model.latent_dim == 6
   assert set(model.unresolved_settings) == {
       "hidden_units", "num_train_samples", "df_transform", "num_atoms"}
   with pytest.raises(ValueError, match="call adapt"):
@@ -422,8 +422,19 @@ def test_a_config_saved_before_auto_loads_as_it_was_built():
 def test_the_recipe_follows_the_tables_shape():
   small, large = (training.default_recipe(500, 4),
                   training.default_recipe(training.LARGE_FROM_ROWS, 24))
-  # Half the columns for the latent, at least 2.
-  assert small["latent_dim"] == 2 and large["latent_dim"] == 12
+  # The latent: as wide as the data up to 8 columns, then 8, then half
+  # the columns; at least 2.
+  assert small["latent_dim"] == 4 and large["latent_dim"] == 12
+  assert [training.default_recipe(500, d)["latent_dim"]
+          for d in (1, 2, 8, 9, 13, 16, 17, 18, 64)] == [
+              2, 2, 8, 8, 8, 8, 8, 9, 32]
+  # `--search` never tries the defaults twice: each other candidate
+  # changes at least one setting of the recipe.
+  for columns in (4, 13, 24):
+    recipe = training.default_recipe(500, columns)
+    for name, overrides in training.search_candidates(500, columns)[1:]:
+      assert any(recipe.get(key) != value
+                 for key, value in overrides.items()), (columns, name)
   # Large tables get wider layers, a tighter bound and df on the log scale.
   assert min(large["hidden_units"]) > max(small["hidden_units"])
   assert large["num_train_samples"] > small["num_train_samples"] > 1

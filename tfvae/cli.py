@@ -275,7 +275,8 @@ def build_train_parser():
       "probability per integer); real: every numeric column real. Default: "
       "auto on a table with text columns, real on an all-numeric one")
   model.add_argument("--latent-dim", type=_positive_int,
-                     help="default: half the number of columns (at least 2)")
+                     help="default: as many as the columns up to 8, then "
+                     "8 up to 16 columns, then half the columns")
   model.add_argument(
       "--hidden-units", type=_hidden_units, default=None,
       help="comma-separated widths, e.g. 64,64; 'linear' for none; 'snippet' "

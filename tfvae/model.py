@@ -100,8 +100,9 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
 
   Args:
     input_dim: Python int, number of features D.
-    latent_dim: Python int, size of z; `"auto"`: max(2, D // 2) (5 with
-      the snippet's architecture). Default value: `"auto"`.
+    latent_dim: Python int, size of z; `"auto"`:
+      `recipe.latent_width(D)`, min(D, max(8, D // 2)) and at least 2 (5
+      with the snippet's architecture). Default value: `"auto"`.
     hidden_units: hidden-layer widths of the encoder and (reversed) the
       decoder; `()`: linear maps; `"snippet"`: one layer of width
       `input_dim` (the original TF1 snippet); `"auto"`: two layers of 128
