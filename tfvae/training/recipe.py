@@ -138,14 +138,16 @@ def search_candidates(num_rows, num_features):
                  if num_rows >= LARGE_FROM_ROWS else
                  ("wide_256", {"hidden_units": (256, 256)}))
   # The other latent size: half the columns where the recipe's is all of
-  # them, all of them elsewhere.
-  other_latent = (
-      ("latent_half", {"latent_dim": max(2, num_features // 2)})
-      if latent_width(num_features) == max(2, num_features) else
-      ("latent_full", {"latent_dim": max(2, num_features)}))
+  # them, all of them elsewhere; none where both are the minimum of 2.
+  latent = latent_width(num_features)
+  other_latent = ([("latent_half", {"latent_dim": max(2, num_features // 2)})]
+                  if latent == max(2, num_features) else
+                  [("latent_full", {"latent_dim": max(2, num_features)})])
+  if other_latent[0][1]["latent_dim"] == latent:
+    other_latent = []
   return [
       ("defaults", {}),
-      other_latent,
+      *other_latent,
       ("atoms_16", {"num_atoms": 16}),
       other_width,
       ("gaussian", {"likelihood": "gaussian"}),
