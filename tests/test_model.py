@@ -156,12 +156,19 @@ def test_fast_default_steps_report_the_same_metrics_as_plain_steps():
   # per-epoch metrics, callbacks' view of them and the weights must be those
   # of Keras' plain one step per call. 200 rows in batches of 32 make 7
   # steps per epoch, so an epoch ends inside a 32-step execution.
+  # The fast loop traces each step once (Keras' traced train_step four
+  # times per fit and test_step twice).
   assert model_lib.STEPS_PER_EXECUTION > 1
   x = small_data(n=200)
   histories, weights = [], []
   for steps in (None, 1):
     tf_keras.utils.set_random_seed(0)
     model = helpers.vae(input_dim=4, seed=0)
+    traces = []
+    for kind in ("train", "test"):
+      step = getattr(model, f"{kind}_step")
+      setattr(model, f"{kind}_step", lambda data, kind=kind, step=step: (
+          traces.append(kind), step(data))[1])
     model.adapt(x)
     model.compile(**({} if steps is None else {"steps_per_execution": steps}))
     epochs_seen = []
@@ -170,6 +177,8 @@ def test_fast_default_steps_report_the_same_metrics_as_plain_steps():
     history = model.fit(x, epochs=3, batch_size=32, validation_split=0.2,
                         shuffle=False, verbose=0, callbacks=[callback])
     assert epochs_seen == [0, 1, 2]
+    if steps is None:
+      assert sorted(traces) == ["test", "train"], traces
     histories.append(history.history)
     weights.append(model.get_weights())
   fast, plain = histories

@@ -578,3 +578,26 @@ def test_numeric_columns_are_typed_on_mixed_tables_and_when_asked():
     inputs.column_types_for(training.TrainConfig(), bad, numeric, names,
                             "t.csv", data_lib.ReadOptions(
                                 column_types={"visits": "count"}))
+
+
+def test_run_steps_runs_each_step_in_order_and_traces_it_once():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tfvae.training import steps  # pylint: disable=g-import-not-at-top
+  done = tf.Variable(0, dtype=tf.int64)
+  num_steps = tf.Variable(5, dtype=tf.int64)
+  traced = []
+
+  def step():
+    traced.append(1)
+    done.assign_add(1)
+    return {"done": tf.cast(done, tf.float32), "twice": tf.cast(2 * done,
+                                                                tf.float32)}
+
+  run = tf.function(lambda: steps.run_steps(step, num_steps,
+                                            steps.zero_logs(["done", "twice"])))
+  assert {k: float(v) for k, v in run().items()} == {"done": 5.0, "twice": 10.0}
+  # The count is read when the loop runs, as Keras lowers it for an
+  # epoch's last steps; no retrace.
+  num_steps.assign(2)
+  assert float(run()["done"]) == 7.0
+  assert len(traced) == 1

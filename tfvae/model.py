@@ -34,6 +34,7 @@ from tfvae.inference import levels as levels_lib
 from tfvae.inference import methods
 from tfvae import validation
 from tfvae.training import recipe
+from tfvae.training import steps as steps_lib
 
 tfd = tfp.distributions
 
@@ -586,6 +587,62 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     return tf.stack([tf.constant(self.seed, tf.int64),
                      tf.cast(counter, tf.int64) * 4 + salt])
 
+  def log_names(self, training):
+    """The keys of `train_step`'s (training=True) or `test_step`'s logs,
+    each a float32 scalar."""
+    names = [self.loss_tracker.name, self.distortion_tracker.name,
+             self.rate_tracker.name]
+    if training and self.objective_differs:
+      names.append(self.objective_tracker.name)
+      if self.kl_warmup_steps:
+        names.append("beta")
+    if training:
+      names.append(self.gradient_norm_tracker.name)
+    return names
+
+  def make_train_function(self, force=False):
+    """Keras' training function, with the steps of one call in a loop
+    that traces `train_step` once (`tfvae.training.steps`)."""
+    return self._make_step_loop(super().make_train_function, "train", force)
+
+  def make_test_function(self, force=False):
+    """Keras' evaluation function, `test_step` traced once."""
+    return self._make_step_loop(super().make_test_function, "test", force)
+
+  def _make_step_loop(self, make, kind, force):
+    """Keras' `make_<kind>_function`, its steps run by `steps.run_steps`.
+
+    Keras' single-step function (built with `steps_per_execution` set to 1
+    for the moment, so the step, its distribution and its counters are
+    Keras' own) is looped over `steps_per_execution` steps. Keras' own
+    function where it runs one step a call, eagerly or under a cluster
+    coordinator.
+    """
+    current = getattr(self, f"{kind}_function")
+    if current is not None and not force:
+      return current
+    steps = self._steps_per_execution
+    if (steps is None or self.run_eagerly or self._cluster_coordinator or
+        self.autotune_steps_per_execution or int(steps.numpy()) == 1):
+      return make(force)
+    count = int(steps.numpy())
+    steps.assign(1)
+    try:
+      one_step = make(force=True).python_function
+    finally:
+      steps.assign(count)
+    names = self.log_names(kind == "train")
+
+    def function(iterator):
+      return steps_lib.run_steps(lambda: one_step(iterator), steps,
+                                 steps_lib.zero_logs(names))
+
+    function = tf.function(function, reduce_retracing=True)
+    setattr(self, f"{kind}_function", function)
+    if kind == "train":
+      self.train_tf_function = function
+    return function
+
   def _update_metrics(self, terms, sample_weight, objective=None):
     updates = [(self.loss_tracker, terms["loss"]),
                (self.distortion_tracker, terms["distortion"]),
@@ -700,6 +757,12 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     validation_data = validation.fit_validation_data(
         validation_data, self.input_dim, self.feature_names)
     self._note_gaps(x, validation_data)
+    # The optimizer's slots now, not in the first step: a step that
+    # creates variables makes tf.function trace the training function
+    # twice. (Keras' legacy optimizers have no `build`; they trace twice.)
+    if hasattr(getattr(self, "optimizer", None), "build"):
+      with self.distribute_strategy.scope():
+        self.optimizer.build(self.trainable_variables)
     return super().fit(
         x, validation.placeholder_targets(x, sample_weight),
         batch_size=batch_size, epochs=epochs, verbose=verbose,
