@@ -21,6 +21,9 @@ are shared and noisy: medians of the rounds are compared, side by side):
 - `fit_k10`, `fit_k50`: `fit_default` on the importance-weighted bound with
   K = 10 (the recipe below 10,000 training rows) and K = 50 (from 10,000):
   what the large-table recipe's K costs per example.
+- `fit_no_indicator`: `fit_default` without the encoder's missing-value
+  indicator input (`missing_indicator=False`): what that input's first-layer
+  kernel costs on complete data.
 
 Configurations: `wide` (64 features, hidden 256-256, latent 16, batch
 256, 60,000 rows), `wine` (the embedded default's shape and
@@ -56,7 +59,8 @@ CONFIGS = {
                    rows=16000),
 }
 CONTENDERS = ("loop", "loop_xla32", "fit_plain", "fit_spe32", "fit_spe32_xla",
-              "fit_default", "fit_atoms8", "fit_k10", "fit_k50")
+              "fit_default", "fit_atoms8", "fit_k10", "fit_k50",
+              "fit_no_indicator")
 EPOCHS = 3  # the first is a warm-up (tracing, XLA compilation)
 
 
@@ -195,6 +199,8 @@ def worker(config_name, contender):
                     dict(steps_per_execution=32, jit_compile=True))
   elif contender == "fit_atoms8":
     speed = run_fit(x, hidden, latent, batch, {}, num_atoms=8)
+  elif contender == "fit_no_indicator":
+    speed = run_fit(x, hidden, latent, batch, {}, missing_indicator=False)
   elif contender in ("fit_k10", "fit_k50"):
     speed = run_fit(x, hidden, latent, batch, {},
                     num_train_samples=int(contender[len("fit_k"):]))
