@@ -390,6 +390,11 @@ def test_unset_settings_are_chosen_from_the_data_as_tfvae_train_chooses():
                       num_train_samples=3, num_atoms=0, df_transform="exp")
   assert (snippet.hidden_units, snippet.latent_dim) == ((6,), 5)
   assert not snippet.unresolved_settings and snippet.num_train_samples == 3
+  # Rows with gaps get at least 20 draws, within the epoch's budget too.
+  small = tfvae.VAE(input_dim=256, seed=0).resolve(500)
+  huge = tfvae.VAE(input_dim=256, seed=0).resolve(2_000_000)
+  assert (small.num_train_samples, small.missing_train_samples) == (10, 20)
+  assert (huge.num_train_samples, huge.missing_train_samples) == (5, 5)
   # Free bits need the single-sample ELBO, which "auto" then gives.
   assert tfvae.VAE(input_dim=6, free_bits=0.5).num_train_samples == 1
   with pytest.raises(ValueError, match="hidden_units"):
@@ -445,6 +450,28 @@ def test_the_recipe_follows_the_tables_shape():
     batch = training.default_recipe(rows, 8)["batch_size"]
     assert 32 <= batch <= 1024 and batch & (batch - 1) == 0
     assert batch in (32, 1024) or 128 <= rows / batch <= 512
+  # K is lowered only where an epoch would outgrow the budget: 2 million
+  # rows of 256 columns train with K = 5 (the largest choice whose work,
+  # at the measured rate, fits), tables of the benchmarks keep 10 and 50.
+  from tfvae.training import recipe  # pylint: disable=g-import-not-at-top
+  assert recipe.multiply_adds_per_row(3, (4,), 2, 2) == (6 * 4 + 4 * 4) + 2 * (
+      2 * 4 + 4 * 6)
+  huge = training.default_recipe(2_000_000, 256)
+  assert huge["num_train_samples"] == 5
+
+  def epoch_seconds(rows, k):
+    return rows * recipe.multiply_adds_per_row(
+        256, huge["hidden_units"], huge["latent_dim"],
+        k) / recipe.MULTIPLY_ADDS_PER_SECOND
+
+  assert epoch_seconds(2_000_000, 5) <= recipe.EPOCH_BUDGET_SECONDS
+  assert epoch_seconds(2_000_000, 10) > recipe.EPOCH_BUDGET_SECONDS
+  assert [training.default_recipe(rows, d)["num_train_samples"] for rows, d in
+          ((500, 13), (16000, 4), (284_807, 30), (10**9, 256))] == [
+              10, 50, 50, 1]
+  ks = [training.default_recipe(rows, 256)["num_train_samples"]
+        for rows in (10**4, 10**5, 10**6, 10**7)]
+  assert ks == sorted(ks, reverse=True) and ks[0] == 50
   # --search offers the other width, never the defaults' own a second time.
   for rows, other in ((500, (256, 256)), (training.LARGE_FROM_ROWS, (128, 128))):
     widths = [c["hidden_units"] for _, c in training.search_candidates(rows, 4)

@@ -118,9 +118,12 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       batch-mean KL gets no gradient (K = 1 only). Default value: `0.0`.
     num_train_samples: Python int K >= 1; K > 1 trains on the
       importance-weighted bound; `"auto"`: 10, 50 from `LARGE_FROM_ROWS`
-      training rows (1 with `free_bits`). Default value: `"auto"`.
+      training rows (1 with `free_bits`), lowered where an epoch would
+      outgrow the recipe's budget (`recipe.train_samples_within_budget`:
+      K = 5 for 2 million rows of 256 columns). Default value: `"auto"`.
     missing_train_samples: K for batches with missing values (MIWAE; see
-      docs/missing-values.md). Default: `None`, `max(20, num_train_samples)`.
+      docs/missing-values.md). Default: `None`, `max(20, num_train_samples)`
+      (within the same budget when `num_train_samples` is `"auto"`).
     min_df: Student's t degrees-of-freedom floor (>= 1). Default: `1.0`.
     df_transform: Student's t's raw_df -> df map, "softplus" or "exp"
       (`heads.StudentTLikelihood`); `"auto"`: "exp" from `LARGE_FROM_ROWS`
@@ -263,9 +266,12 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       # A categorical column's levels are its atoms: slots for them all.
       settings["num_atoms"] = max(min(int(atoms_found), settings["num_atoms"]),
                                   max(self.num_levels))
-    if self.missing_train_samples is None:
-      settings["missing_train_samples"] = max(20,
-                                              settings["num_train_samples"])
+    if self.missing_train_samples is None:  # within the epoch's budget
+      settings["missing_train_samples"] = recipe.train_samples_within_budget(
+          num_rows, self.input_dim,
+          settings.get("hidden_units", self.hidden_units),
+          settings.get("latent_dim", self.latent_dim),
+          max(20, settings["num_train_samples"]))
     for name, value in settings.items():
       setattr(self, name, value)
     self._build()

@@ -28,6 +28,19 @@ FULL_LATENT_COLUMNS = 8
 # K = 50 importance samples.
 LARGE_FROM_ROWS = 10000
 
+# The work of one epoch is kept within this many seconds on two cores: on
+# tables so large that the recipe's K draws per row would take longer, K
+# is lowered to the largest of `TRAIN_SAMPLE_CHOICES` that fits
+# (`train_samples_within_budget`).
+EPOCH_BUDGET_SECONDS = 240
+TRAIN_SAMPLE_CHOICES = (50, 20, 10, 5, 2, 1)
+# Forward multiply-adds per second of a training step (its backward pass
+# included in the time) on these 2-core machines: 13.1e9 to 14.3e9
+# measured with `scripts/bench_large_epoch.py --calibrate` (256 columns,
+# 256-256 units, batches of 1024, K = 1, 5 and 50; an earlier run of K = 1
+# and 5, 17.2e9 and 18.5e9); the lowest figure, rounded down.
+MULTIPLY_ADDS_PER_SECOND = 1.3e10
+
 
 def default_recipe(num_rows, num_features):
   """The defaults of `tfvae-train` for a table of this shape.
@@ -45,6 +58,8 @@ def default_recipe(num_rows, num_features):
   density, at about twice the training time), while on real tables of a
   few hundred to a few thousand rows the log scale lost (df followed the
   training rows too closely) and the width gained nothing.
+  On tables so large that K draws per row would make an epoch outgrow
+  `EPOCH_BUDGET_SECONDS`, K is lowered (`train_samples_within_budget`).
 
   Args:
     num_rows: training rows.
@@ -54,18 +69,76 @@ def default_recipe(num_rows, num_features):
     dict of `TrainConfig` fields.
   """
   large = num_rows >= LARGE_FROM_ROWS
+  hidden_units = (256, 256) if large else (128, 128)
+  latent_dim = latent_width(num_features)
   return {
-      "hidden_units": (256, 256) if large else (128, 128),
-      "latent_dim": latent_width(num_features),
+      "hidden_units": hidden_units,
+      "latent_dim": latent_dim,
       "batch_size": int(min(1024, max(32, 2 ** round(math.log2(
           max(num_rows, 1) / 256))))),
       "learning_rate": 1e-3,
       "patience": 50,
       "lr_patience": 10,
-      "num_train_samples": 50 if large else 10,
+      "num_train_samples": train_samples_within_budget(
+          num_rows, num_features, hidden_units, latent_dim,
+          50 if large else 10),
       "num_atoms": 8,
       "df_transform": "exp" if large else "softplus",
   }
+
+
+def multiply_adds_per_row(num_features, hidden_units, latent_dim,
+                          num_samples):
+  """Forward multiply-adds of one training row: the encoder once (values
+  and missing-value indicator in, a location and a scale per latent out),
+  the decoder once per draw (a location and a scale per column out).
+
+  Args:
+    num_features: columns D.
+    hidden_units: sequence of hidden widths.
+    latent_dim: latents.
+    num_samples: K, the posterior draws per row.
+
+  Returns:
+    Python int.
+  """
+  def network(inputs, outputs):
+    widths = [inputs, *hidden_units, outputs]
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+  return (network(2 * num_features, 2 * latent_dim) +
+          num_samples * network(latent_dim, 2 * num_features))
+
+
+def train_samples_within_budget(num_rows, num_features, hidden_units,
+                                latent_dim, most):
+  """The largest K of `TRAIN_SAMPLE_CHOICES`, at most `most`, whose epoch
+  of `num_rows` rows takes at most `EPOCH_BUDGET_SECONDS` on two cores
+  (`MULTIPLY_ADDS_PER_SECOND`); 1 if none does.
+
+  The recipe's K = 50 (10 on small tables) stays up to about 265,000
+  training rows of 256 columns or 570,000 of 64; a file of 2 million rows
+  and 256 columns trains with K = 5 (measured:
+  `scripts/bench_large_epoch.py`).
+  A shape-only rule, so every machine chooses the same model.
+
+  Args:
+    num_rows: training rows.
+    num_features: columns D.
+    hidden_units: sequence of hidden widths.
+    latent_dim: latents.
+    most: the K wanted where time allows.
+
+  Returns:
+    Python int K >= 1.
+  """
+  for num_samples in TRAIN_SAMPLE_CHOICES:
+    seconds = num_rows * multiply_adds_per_row(
+        num_features, hidden_units, latent_dim,
+        num_samples) / MULTIPLY_ADDS_PER_SECOND
+    if num_samples <= most and seconds <= EPOCH_BUDGET_SECONDS:
+      return num_samples
+  return 1
 
 
 def latent_width(num_features):
