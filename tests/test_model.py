@@ -747,6 +747,26 @@ def test_on_complete_data_the_missing_value_machinery_changes_nothing():
   np.testing.assert_array_equal(results[0][1], results[1][1])
   for a, b in zip(results[0][2], results[1][2]):
     np.testing.assert_array_equal(a, b)
+  # Training on data known to be complete skips the indicator's product:
+  # the same bound and gradients, to the bit, as through the indicator
+  # (whose kernel gets a zero gradient either way).
+  from tfvae import bounds  # pylint: disable=g-import-not-at-top
+  model = fitted_model(x, epochs=1, seed=9, missing_indicator=True)
+  model.encoder_net.indicator_layer.kernel.assign(tf.random.normal(
+      model.encoder_net.indicator_layer.kernel.shape))
+  outcomes = []
+  for known_complete in (False, True):
+    with tf.GradientTape() as tape:
+      terms = bounds.batch_terms(model, tf.constant(x), tf.constant([1, 2]),
+                                 {"loss": 1.0}, None, known_complete)
+      loss = tf.reduce_mean(terms["objective"])
+    outcomes.append((terms["loss"].numpy(), [
+        g.numpy() for g in tape.gradient(
+            loss, model.trainable_variables,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO)]))
+  np.testing.assert_array_equal(outcomes[0][0], outcomes[1][0])
+  for a, b in zip(outcomes[0][1], outcomes[1][1]):
+    np.testing.assert_array_equal(a, b)
 
 
 def test_gaps_in_training_scoring_and_the_per_feature_score():

@@ -12,7 +12,8 @@ import tensorflow as tf
 from tfvae import objectives
 
 
-def per_example_terms(model, x, seed, betas, num_samples):
+def per_example_terms(model, x, seed, betas, num_samples,
+                      known_complete=False):
   """The objective's terms per example, in nats.
 
   Args:
@@ -21,6 +22,8 @@ def per_example_terms(model, x, seed, betas, num_samples):
     seed: stateless seed [2] for the posterior draws.
     betas: dict name -> KL weight; a negative bound is returned per name.
     num_samples: K, the posterior draws per example (1: the ELBO).
+    known_complete: Python bool; True promises that x has no gaps, which
+      spares the encoder's all-zero missing-value indicator.
 
   Returns:
     dict of Tensors: `distortion` [B] (mean over the K draws of
@@ -28,7 +31,7 @@ def per_example_terms(model, x, seed, betas, num_samples):
     and per name in `betas` the negative bound [B] with that weight.
   """
   u, observed = model.standardize(x)
-  posterior = model.posterior_from_standard(u, observed)
+  posterior = model.posterior_from_standard(u, observed, known_complete)
   loc, scale = posterior["loc"], posterior["scale"]
   noise = tf.random.stateless_normal(
       tf.concat([[num_samples], tf.shape(loc)], 0), seed=seed)
@@ -67,7 +70,8 @@ def batch_terms(model, x, seed, betas, sample_weight, known_complete=False):
     betas: dict name -> KL weight (`per_example_terms`).
     sample_weight: optional float [batch_size].
     known_complete: Python bool; True promises that no batch has gaps,
-      which spares tracing the MIWAE branch.
+      which spares tracing the MIWAE branch and the encoder's all-zero
+      missing-value indicator.
 
   Returns:
     dict of Tensors [batch_size]: `distortion`, `kl`, one negative bound
@@ -75,7 +79,8 @@ def batch_terms(model, x, seed, betas, sample_weight, known_complete=False):
   """
 
   def terms_with(num_samples):
-    terms = per_example_terms(model, x, seed, betas, num_samples)
+    terms = per_example_terms(model, x, seed, betas, num_samples,
+                              known_complete)
     if not model.objective_differs:
       terms["objective"] = terms["loss"]
     elif model.free_bits and num_samples == 1:

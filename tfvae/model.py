@@ -353,13 +353,16 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     u = self.standardization(x)
     return u, tf.logical_not(tf.math.is_nan(u))
 
-  def _network_inputs(self, u, observed):
+  def _network_inputs(self, u, observed, known_complete=False):
     """The encoder's inputs, float32: values (missing set to 0), the
-    indicator, and with categorical columns their levels one-hot (all 0
-    where missing; the column's own value input is 0)."""
+    indicator (None where `known_complete` promises it is all 0: its
+    product with the indicator's kernel is then exactly 0), and with
+    categorical columns their levels one-hot (all 0 where missing; the
+    column's own value input is 0)."""
     limit = preprocessing.ENCODER_INPUT_LIMIT
     values = tf.clip_by_value(tf.where(observed, u, 0.0), -limit, limit)
     inputs = [tf.cast(values, tf.float32),
+              None if known_complete else
               tf.cast(tf.logical_not(observed), tf.float32)]
     if self.categories is None:
       return inputs
@@ -373,9 +376,12 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     inputs.append(tf.concat(one_hot, -1))
     return inputs
 
-  def posterior_from_standard(self, u, observed):
+  def posterior_from_standard(self, u, observed, known_complete=False):
+    """q(z|x)'s `loc` and `scale` [B, latent_dim] from standardised values;
+    `known_complete=True` (training on data without gaps) skips the
+    missing-value indicator's all-zero product."""
     return self.posterior_head.distribution_parameters(
-        self.encoder_net(*self._network_inputs(u, observed)))
+        self.encoder_net(*self._network_inputs(u, observed, known_complete)))
 
   def posterior_parameters(self, x):
     """The parameters of q(z|x): plain tensors, no sampling.
@@ -679,7 +685,11 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       # size, so gradients summed over replicas are those of the batch mean.
       scaled = tf.nn.compute_average_loss(terms["objective"],
                                           sample_weight=sample_weight)
-    gradients = tape.gradient(scaled, self.trainable_variables)
+    # Zero, not None, for the indicator's kernel on data without gaps: the
+    # gradient it always had there.
+    gradients = tape.gradient(
+        scaled, self.trainable_variables,
+        unconnected_gradients=tf.UnconnectedGradients.ZERO)
     self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
     self.gradient_norm_tracker.update_state(tf.linalg.global_norm(gradients))
     logs = self._update_metrics(

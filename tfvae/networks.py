@@ -95,11 +95,11 @@ class EncoderNetwork(tf_keras.layers.Layer):
     self._activation_fn = tf_keras.activations.get(activation)
 
   def call(self, values, missing, levels=None):
-    """values, missing: float32 [batch_size, input_dim]; levels: float32
-    [batch_size, level_inputs] one-hot (with categorical columns) ->
-    [batch_size, output_size]."""
+    """values, missing: float32 [batch_size, input_dim] (missing None: all
+    observed); levels: float32 [batch_size, level_inputs] one-hot (with
+    categorical columns) -> [batch_size, output_size]."""
     h = self.dense_layers[0](values)
-    if self.indicator_layer is not None:
+    if self.indicator_layer is not None and missing is not None:
       h = h + self.indicator_layer(missing)
     if self.level_layer is not None:
       h = h + self.level_layer(levels)
