@@ -28,3 +28,17 @@ def run_cells(cells, run_cell, jobs, results_path, initializer=None,
       with open(results_path, "a") as out:
         out.write(json.dumps(result) + "\n")
       yield cell, result
+
+
+def worker_result(script, *args):
+  """Runs `python script --worker *args` in a fresh process and returns the
+  JSON object on its last line of output; exits with the worker's error
+  output if it fails."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  out = subprocess.run([sys.executable, script, "--worker", *map(str, args)],
+                       capture_output=True, text=True, check=False)
+  if out.returncode:
+    print(out.stderr[-3000:])
+    raise SystemExit(f"worker {' '.join(map(str, args))} failed")
+  return json.loads(out.stdout.splitlines()[-1])

@@ -29,7 +29,6 @@ fresh processes:
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -37,6 +36,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import _bench  # noqa: E402  (scripts/_bench.py, next to this file)
 
 COLUMNS = 256
 SURFACE = 16
@@ -134,12 +135,7 @@ def worker_density(num_train_samples, epochs, num_rows):
 
 
 def run_worker(*args):
-  out = subprocess.run([sys.executable, __file__, "--worker", *map(str, args)],
-                       capture_output=True, text=True, check=False)
-  if out.returncode:
-    print(out.stderr[-3000:])
-    raise SystemExit(f"worker {args} failed")
-  return json.loads(out.stdout.splitlines()[-1])
+  return _bench.worker_result(__file__, *args)
 
 
 def main():

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -34,6 +33,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import _bench  # noqa: E402  (scripts/_bench.py, next to this file)
 
 CONTENDERS = ("tfvae", "keras_loop")
 
@@ -114,13 +115,8 @@ def main():
     results = {c: [] for c in CONTENDERS}
     for _ in range(args.rounds):
       for contender in CONTENDERS:  # alternating, in fresh processes
-        out = subprocess.run(
-            [sys.executable, __file__, "--worker", table, contender],
-            capture_output=True, text=True, check=False)
-        if out.returncode:
-          print(out.stderr[-2000:])
-          raise SystemExit(f"{table} {contender} failed")
-        results[contender].append(json.loads(out.stdout.splitlines()[-1]))
+        results[contender].append(
+            _bench.worker_result(__file__, table, contender))
     print(f"\n## {table}: first fit of one epoch (median of {args.rounds} "
           "alternating rounds)")
     print(f"{'contender':<12} {'seconds':>8} {'min':>7} {'max':>7} "

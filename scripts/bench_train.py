@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -48,6 +47,8 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+import _bench  # noqa: E402  (scripts/_bench.py, next to this file)
 
 CONFIGS = {
     "wide": dict(features=64, hidden=(256, 256), latent=16, batch=256,
@@ -249,13 +250,8 @@ def main():
     speeds = {c: [] for c in contenders}
     for round_index in range(args.rounds):
       for contender in contenders:  # alternating, in fresh processes
-        out = subprocess.run(
-            [sys.executable, __file__, "--worker", config_name, contender],
-            capture_output=True, text=True, check=False)
-        if out.returncode:
-          print(out.stderr[-2000:])
-          raise SystemExit(f"{contender} failed")
-        speeds[contender].append(json.loads(out.stdout.splitlines()[-1])["speed"])
+        speeds[contender].append(_bench.worker_result(
+            __file__, config_name, contender)["speed"])
       print(f"  {config_name} round {round_index + 1}/{args.rounds} done",
             flush=True)
     baseline = "loop" if "loop" in speeds else contenders[0]
