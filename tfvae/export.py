@@ -321,6 +321,12 @@ class ScorerModule(tf.Module):
         1, importance.decoding_budget(self.num_samples, MAX_DECODED_ROWS)
         // self.num_samples)
     width = model.input_dim
+    # The proposal of `score` and `impute`, traced once for both.
+    self._proposal = tf.function(
+        lambda u, observed: importance.proposal(self._model, u, observed),
+        autograph=False, input_signature=[
+            tf.TensorSpec([None, width], tf.float64),
+            tf.TensorSpec([None, width], tf.bool)])
     x_spec = tf.TensorSpec([None, width], tf.float64, name="x")
     seed_spec = tf.TensorSpec([2], tf.int64, name="seed")
     score_specs = {"log_likelihood": tf.TensorSpec([None], tf.float64),
@@ -331,16 +337,23 @@ class ScorerModule(tf.Module):
                    "percentile": tf.TensorSpec([None], tf.float64)}
     impute_specs = {"x_imputed": tf.TensorSpec([None, width], tf.float64),
                     "x_stddev": tf.TensorSpec([None, width], tf.float64)}
-    self.score = tf.function(
-        lambda x, seed: self._in_chunks(
-            lambda rows, s: self._score(rows, s, self.num_samples), x, seed,
-            score_specs, self.rows_per_chunk),
-        autograph=False, input_signature=[x_spec, seed_spec])
-    # `score` with the request's K (1 to MAX_REQUEST_SAMPLES).
-    self.score_k = tf.function(
+    # One graph scores with any K (rows per chunk computed from it): `score`
+    # calls it with the export's K, `score_k` with the request's, so the
+    # importance sampler is traced once for both.
+    self._score_any_k = tf.function(
         lambda x, seed, num_samples: self._in_chunks(
             lambda rows, s: self._score(rows, s, num_samples), x, seed,
             score_specs, self._rows_per_chunk_for(num_samples)),
+        autograph=False, input_signature=[
+            x_spec, seed_spec, tf.TensorSpec([], tf.int32, name="num_samples")])
+    self.score = tf.function(
+        lambda x, seed: self._score_any_k(
+            x, seed, tf.constant(self.num_samples, tf.int32)),
+        autograph=False, input_signature=[x_spec, seed_spec])
+    # `score` with the request's K (1 to MAX_REQUEST_SAMPLES).
+    self.score_k = tf.function(
+        lambda x, seed, num_samples: self._score_any_k(
+            x, seed, self._checked_request_samples(num_samples)),
         autograph=False, input_signature=[
             x_spec, seed_spec, tf.TensorSpec([], tf.int32, name="num_samples")])
     # `score` with seed [0, 0]: a call of score's graph, traced once.
@@ -375,21 +388,27 @@ class ScorerModule(tf.Module):
     filled["unseen_levels"] = unseen
     return filled
 
-  def _rows_per_chunk_for(self, num_samples):
-    """Rows per chunk at a request's K, after checking 1 <= K <=
-    MAX_REQUEST_SAMPLES (an InvalidArgument error naming the limits)."""
-    checked = tf.debugging.assert_less_equal(
-        num_samples, MAX_REQUEST_SAMPLES,
-        message=f"num_samples must be between 1 and {MAX_REQUEST_SAMPLES}")
-    with tf.control_dependencies([checked, tf.debugging.assert_positive(
-        num_samples, message=f"num_samples must be between 1 and "
-        f"{MAX_REQUEST_SAMPLES}")]):
-      samples = tf.cast(tf.identity(num_samples), tf.int64)
-      pilots = importance.PILOT_SAMPLES * importance.ADAPTATION_ROUNDS
-      budget = tf.maximum(tf.constant(1, tf.int64), MAX_DECODED_ROWS * samples
-                          // (samples + pilots))  # `decoding_budget`
-      return tf.cast(tf.maximum(tf.constant(1, tf.int64), budget // samples),
-                     num_samples.dtype)
+  @staticmethod
+  def _checked_request_samples(num_samples):
+    """A request's K after checking 1 <= K <= MAX_REQUEST_SAMPLES (an
+    InvalidArgument error naming the limits)."""
+    message = f"num_samples must be between 1 and {MAX_REQUEST_SAMPLES}"
+    with tf.control_dependencies([
+        tf.debugging.assert_less_equal(num_samples, MAX_REQUEST_SAMPLES,
+                                       message=message),
+        tf.debugging.assert_positive(num_samples, message=message)]):
+      return tf.identity(num_samples)
+
+  @staticmethod
+  def _rows_per_chunk_for(num_samples):
+    """Rows per chunk at K = `num_samples` (int32 scalar tensor):
+    `decoding_budget(K, MAX_DECODED_ROWS) // K`, at least 1."""
+    samples = tf.cast(num_samples, tf.int64)
+    pilots = importance.PILOT_SAMPLES * importance.ADAPTATION_ROUNDS
+    budget = tf.maximum(tf.constant(1, tf.int64), MAX_DECODED_ROWS * samples
+                        // (samples + pilots))  # `decoding_budget`
+    return tf.cast(tf.maximum(tf.constant(1, tf.int64), budget // samples),
+                   num_samples.dtype)
 
   def _in_chunks(self, function, x, seed, specs, rows_per_chunk):
     """`function(rows, seed)` over a request, a chunk of at most
@@ -419,7 +438,8 @@ class ScorerModule(tf.Module):
     else:  # `score`: draws keyed by each row, as in marginal_log_likelihood
       noise = importance.keyed_noise(self._model, x, seed, 0, num_samples)
     return importance.importance_sample(self._model, x, noise,
-                                        with_moments=with_moments)
+                                        with_moments=with_moments,
+                                        propose=self._proposal)
 
   def _score(self, x, seed, num_samples):
     out = self._sample(x, seed, with_moments=False, num_samples=num_samples)

@@ -89,13 +89,18 @@ def proposal(model, u, observed, gaps=True):
   complete = tf.ones_like(observed)
 
   def refine():
-    posterior = trained
-    for _ in range(REFINE_STEPS):
+    # A graph loop rather than a Python one: the step is traced once, not
+    # REFINE_STEPS times (the same operations, the same numbers).
+    def step(index, loc, unused_scale):
       predicted, _ = model.likelihood_head.mean_and_variance(
-          model.standard_likelihood_parameters(posterior["loc"]))
+          model.standard_likelihood_parameters(loc))
       filled = tf.where(observed, u, tf.cast(predicted, u.dtype))
       posterior = model.posterior_from_standard(filled, complete)
-    return posterior["loc"], posterior["scale"]
+      return index + 1, posterior["loc"], posterior["scale"]
+    _, loc, scale = tf.while_loop(
+        lambda index, *_: index < REFINE_STEPS, step,
+        (tf.constant(0), trained["loc"], trained["scale"]))
+    return loc, scale
 
   if not gaps:  # known complete: no refinement to trace
     return (tf.stack([trained["loc"]] * 7), tf.stack([trained["scale"]] * 7))
@@ -137,10 +142,14 @@ def proposal(model, u, observed, gaps=True):
                       adapted_scale, adapted_wide, prior_scale]))
 
   def adapt():
-    components = first
-    for _ in range(ADAPTATION_ROUNDS):
-      components = mixture(*_pilot_moments(model, u, observed, *components))
-    return components
+    # Traced once, run ADAPTATION_ROUNDS times (as `refine`).
+    def step(index, locs, scales):
+      return (index + 1,) + mixture(*_pilot_moments(model, u, observed, locs,
+                                                    scales))
+    _, locs, scales = tf.while_loop(
+        lambda index, *_: index < ADAPTATION_ROUNDS, step,
+        (tf.constant(0),) + first)
+    return locs, scales
 
   return tf.cond(tf.reduce_any(has_gap), adapt,
                  lambda: mixture(trained["loc"], trained["scale"]))
@@ -193,7 +202,7 @@ def _draw_and_weigh(model, u, observed, locs, scales, noise, first_sample):
 
 
 def importance_sample(model, x, noise, first_sample=0, with_moments=False,
-                      gaps=True, with_column_log_prob=False):
+                      gaps=True, with_column_log_prob=False, propose=None):
   """Importance samples z_k for estimating p(x_obs), with their log weights.
 
   Draw k uses the proposal component `(first_sample + k) % C` (see
@@ -214,6 +223,9 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
     with_column_log_prob: also return each observed value's log p(x_d|z_k)
       in standardised units (`VAE.column_log_prob`), float64 [k,
       batch_size, D], as `column_log_prob`.
+    propose: optional callable(u, observed) -> (locs, scales) computing
+      `proposal(model, u, observed)` (a `tf.function` that several graphs
+      share, so the proposal is traced once); with gaps=True only.
 
   Returns:
     dict: `z` float32 [k, batch_size, latent_dim], `log_weights` float64
@@ -225,7 +237,10 @@ def importance_sample(model, x, noise, first_sample=0, with_moments=False,
     probabilities (level i in slot i; 0 past its levels).
   """
   u, observed = model.standardize(x)
-  locs, scales = proposal(model, u, observed, gaps)
+  if propose is not None and gaps:
+    locs, scales = propose(u, observed)
+  else:
+    locs, scales = proposal(model, u, observed, gaps)
   z, log_weights, standard, atom_index = _draw_and_weigh(
       model, u, observed, locs, scales, noise, first_sample)
   out = {"z": z, "log_weights": log_weights,
