@@ -184,7 +184,7 @@ def test_the_real_tensorboard_serves_what_the_run_logged(tmp_path):
   bin_dir = os.path.dirname(sys.executable)
   logdir = tmp_path / "runs" / "first"
   result = subprocess.run(
-      [os.path.join(bin_dir, "tfvae-train"), "--epochs", "30", "--latent-dim",
+      [os.path.join(bin_dir, "tfvae-train"), "--epochs", "10", "--latent-dim",
        "3", "--hidden-units", "16,16", "--likelihood", "student_t",
        "--logdir", str(logdir), "--checkpoint-dir", str(tmp_path / "ckpt"),
        "--num-samples", "50"], capture_output=True, text=True, timeout=600)
