@@ -83,6 +83,7 @@ def test_hidden_units_parsing():
     (["--patience", "-1"], "--patience: expected an integer >= 0"),
     (["--seed", "-1"], "--seed: expected an integer in [0, 2**63)"),
     (["--num-samples", "0"], "--num-samples: expected a positive integer"),
+    (["--trim", "0.5"], "--trim: expected a share in [0, 0.5), got 0.5"),
     (["--delimiter", "ab"], "--delimiter: delimiter must be one character"),
     (["--encoding", "klingon"], "--encoding: unknown encoding"),
 ])
@@ -556,8 +557,9 @@ def test_train_flags_map_onto_the_config_fields(monkeypatch, tmp_path):
       "--likelihood", "laplace", "--beta", "2", "--epochs", "7",
       "--num-train-samples", "4", "--no-adapt", "--no-monitor", "--logdir", "",
       "--seed", "5", "--checkpoint-dir", str(tmp_path / "ck"), "--overwrite",
-      "--delimiter", ";", "--verbose", "0"]) == 0
+      "--delimiter", ";", "--trim", "0.1", "--verbose", "0"]) == 0
   config = seen[0]
+  assert config.trim == 0.1
   assert (config.data, config.latent_dim, config.hidden_units) == (
       "x.csv", 3, (16, 8))
   assert (config.likelihood, config.beta, config.epochs) == ("laplace", 2.0, 7)

@@ -105,6 +105,7 @@ _version = _checked(int, validation.check_version,
 _num_samples = _checked(int, validation.check_num_samples, "a positive integer")
 _seed = _checked(int, validation.check_seed, "an integer in [0, 2**63)")
 _fraction = _checked(float, validation.check_fraction, "a fraction in [0, 1)")
+_trim_fraction = _checked(float, validation.check_trim, "a share in [0, 0.5)")
 _contamination = _checked(float, validation.check_contamination,
                           "a share in (0, 0.5]")
 
@@ -327,6 +328,10 @@ def build_train_parser():
                    help="importance samples for the summary's marginal "
                    "log-likelihood")
   fit.add_argument("--seed", type=_seed, default=0)
+  fit.add_argument("--trim", type=_trim_fraction, default=0.0,
+                   help="for anomaly detection: leave out this share of rows "
+                   "(e.g. 0.1) that a first fit finds least likely, then "
+                   "train the model on the rest (default 0: none)")
   fit.add_argument("--search", action="store_true",
                    help="try a few configurations on the validation split "
                    "within --time-budget and keep the best")

@@ -403,6 +403,14 @@ def check_fraction(value, name="validation_split"):
   return value
 
 
+def check_trim(value, name="trim"):
+  """Returns a share of rows to leave out in [0, 0.5) as a float."""
+  value = check_finite(value, name)
+  if not 0 <= value < 0.5:
+    raise ValueError(f"{name} must be a share in [0, 0.5), got {value!r}")
+  return value
+
+
 def check_contamination(value, name="contamination"):
   """Returns an expected share of anomalies in (0, 0.5] as a float."""
   value = check_finite(value, name)

@@ -40,6 +40,10 @@ class TrainConfig:
   lr_patience: int = None  # 0: a constant learning rate
   likelihood_scale_floor: float = 1e-3
   refit: bool = False  # retrain on all rows for the best epoch count
+  # Anomaly detection: the share of rows that a first fit scores as least
+  # likely, left out of both splits before the run's model is trained
+  # (`tfvae.training.loop.trim_rows`); 0: none.
+  trim: float = 0.0
   adapt: bool = True
   num_samples: int = 1000
   seed: int = 0

@@ -116,6 +116,25 @@ def prepare_data(config, table=None):
       ignored_columns=table.ignored_columns, column_types=column_types)
 
 
+def keep_rows(data, keep_train, keep_validation, seed):
+  """`data` (in memory) with only the rows the masks keep in each split.
+
+  Args:
+    data: an in-memory `TrainingData`.
+    keep_train, keep_validation: bool numpy arrays, one per split's row.
+    seed: the summary samples' seed.
+
+  Returns:
+    A new `TrainingData`.
+  """
+  train, held_out = data.train[keep_train], data.validation[keep_validation]
+  return dataclasses.replace(
+      data, train=train, validation=held_out, num_train=len(train),
+      num_validation=len(held_out),
+      train_sample=subset(train, MAX_SUMMARY_ROWS, seed),
+      validation_sample=subset(held_out, MAX_SUMMARY_ROWS, seed))
+
+
 def column_types_for(config, values, categories, names, source,
                      options=None):
   """The run's column types (`TrainConfig.numeric_types`, the

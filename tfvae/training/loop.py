@@ -20,6 +20,7 @@ from tfvae import atomic
 from tfvae import checkpoint
 from tfvae import data as data_lib
 from tfvae import runtime
+from tfvae import validation
 from tfvae.data import columns
 from tfvae.inference import calibration
 from tfvae.training import inputs
@@ -104,6 +105,8 @@ class _Job:
   monitor: object = None
   # `fit_epochs` (run by this process), `fit_seconds`, `evaluation_seconds`.
   timing: dict = dataclasses.field(default_factory=dict)
+  # What `trim_rows` left out, for the summary.
+  trimmed: dict = None
 
   @property
   def has_validation(self):
@@ -150,6 +153,8 @@ def train(config, data=None, model_options=None, on_resume=None,
   strategy = strategy or inputs.make_strategy(config.strategy)
   job = _Job(config, data, strategy, inputs.is_chief(strategy),
              dict(model_options or {}))
+  if config.trim:
+    trim_rows(job)
   model = _build_model_with_room_for_its_atoms(job)
   started = time.monotonic()
   history = _fit(job, model, on_resume)
@@ -172,6 +177,43 @@ def train(config, data=None, model_options=None, on_resume=None,
         "validation_log_likelihood": evaluation["validation_log_likelihood"]})
   write_outputs(summary, model, job.config, evaluation["reported"], job.chief)
   return summary
+
+
+def trim_rows(job):
+  """Leaves out of both splits the `config.trim` share of rows least likely
+  under a first fit (a trimmed likelihood, as robust statistics trims
+  outliers: the run's model then is not pulled towards the anomalies that
+  the rows it is given hold). Updates `job.data` and `job.trimmed`.
+
+  A first model of the run's settings is fitted on all rows (no backups,
+  logs or outputs); the rows whose anomaly score (`VAE.anomaly_score`, the
+  run's seed) lies above the (1 - trim) quantile of the training rows'
+  scores are left out, in the training and the validation split alike.
+
+  Raises:
+    ValueError: the data are streamed, or trim is not in [0, 0.5).
+  """
+  config, data = job.config, job.data
+  validation.check_trim(config.trim)
+  if data.streamed:
+    raise ValueError(f"{data.source}: trim needs the table in memory; it is "
+                     "streamed (a file over 512 MiB, or stream='on')")
+  pilot = _Job(dataclasses.replace(config, trim=0.0, checkpoint_dir=None,
+                                   logdir=None, export_dir=None),
+               data, job.strategy, job.chief, dict(job.model_options))
+  model = _build_model_with_room_for_its_atoms(pilot)
+  _fit(pilot, model, None)
+  scores = model.anomaly_score(data.train, seed=config.seed)
+  threshold = float(np.quantile(scores, 1.0 - config.trim))
+  keep_train = scores <= threshold
+  keep_validation = np.ones(data.num_validation, bool)
+  if data.num_validation:
+    keep_validation = model.anomaly_score(data.validation,
+                                          seed=config.seed) <= threshold
+  job.trimmed = {"fraction": config.trim, "threshold": threshold,
+                 "train": int(np.sum(~keep_train)),
+                 "validation": int(np.sum(~keep_validation))}
+  job.data = inputs.keep_rows(data, keep_train, keep_validation, config.seed)
 
 
 def _build_model(job, adapt_rows):
@@ -447,6 +489,7 @@ def _summarize(job, model, history, best_epoch, evaluation):
       missing_fraction=(dict(zip(names, data.missing_fraction.tolist()))
                         if data.missing_fraction.any() else None),
       dropped_rows=data.dropped_rows,
+      trimmed=job.trimmed,
       column_lines=(columns.describe(data.categories, data.feature_names,
                                      data.train_sample, data.column_types)
                     if data.categories or data.column_types else None),

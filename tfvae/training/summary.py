@@ -41,6 +41,9 @@ class TrainSummary:
   num_train_samples: int = 1
   missing_fraction: dict = None
   dropped_rows: int = 0
+  # Rows a first fit found least likely, left out (`loop.trim_rows`):
+  # fraction, threshold (anomaly score) and the count of each split.
+  trimmed: dict = None
   # One line per column (name, type, levels or range) when the table has
   # categorical columns (`tfvae.data.columns.describe`), and the file's
   # columns left out.
@@ -82,6 +85,13 @@ class TrainSummary:
     if self.dropped_rows:
       lines.append(f"  {self.dropped_rows} rows with every value missing were "
                    "left out")
+    if self.trimmed:
+      trimmed = self.trimmed
+      lines.append(
+          f"  trimmed: {trimmed['train']} training and "
+          f"{trimmed['validation']} validation rows left out, scoring above "
+          f"{trimmed['threshold']:.4f} (the least likely "
+          f"{trimmed['fraction']:.0%} of a first fit's training rows)")
     if self.ignored_columns:
       lines.append("  columns not used: " + ", ".join(self.ignored_columns))
     if self.column_lines:
