@@ -17,3 +17,9 @@ def _seed():
 @pytest.fixture
 def rng():
   return np.random.default_rng(0)
+
+
+def pytest_collection_modifyitems(items):
+  """The end-to-end tests (marked slow: they start processes and train)
+  first, so that the two workers do not wait on one of them at the end."""
+  items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -225,6 +225,7 @@ def test_default_output_is_a_progress_line_and_the_summary(tmp_path):
   assert (tmp_path / "runs" / "tfvae").is_dir()  # the default log directory
 
 
+@pytest.mark.slow
 def test_train_export_then_encode(tmp_path, capsys):
   assert cli.train_main([
       "--epochs", "3", "--num-samples", "10", "--logdir", str(tmp_path / "runs"),
@@ -351,6 +352,7 @@ def test_help_does_not_import_tensorflow():
   assert "--latent-dim" in result.stdout
 
 
+@pytest.mark.slow
 def test_impute_trains_then_fills_a_file_with_gaps(tmp_path, few_epochs,
                                                    capsys):
   # With text: an identifier (left out, and written back as it was), a

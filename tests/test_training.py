@@ -630,6 +630,7 @@ def test_run_steps_runs_each_step_in_order_and_traces_it_once():
   assert len(traced) == 1
 
 
+@pytest.mark.slow
 def test_trim_leaves_out_the_least_likely_rows_and_fits_the_rest_better():
   # Normal rows near a plane in 4 dimensions and 8% anomalies spread over a
   # wide box. Trimmed, the run's model is fitted to the normal rows only:
