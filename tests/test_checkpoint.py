@@ -103,3 +103,16 @@ def test_why_a_folder_is_not_a_checkpoint(tmp_path):
       json.dumps({"format": checkpoint.FORMAT}))
   assert checkpoint.why_not_a_checkpoint(tmp_path).endswith(
       "its model.keras is missing")
+
+
+def test_a_trimmed_runs_rows_are_kept_with_its_backup(tmp_path):
+  assert checkpoint.read_trim(tmp_path) is None
+  keep_train = np.array([True, False, True, True])
+  keep_validation = np.array([False, True])
+  checkpoint.write_trim(tmp_path, keep_train, keep_validation, 3.25)
+  assert os.listdir(tmp_path) == [checkpoint.BACKUP_DIR]
+  train, held_out, threshold = checkpoint.read_trim(tmp_path)
+  np.testing.assert_array_equal(train, keep_train)
+  np.testing.assert_array_equal(held_out, keep_validation)
+  assert threshold == 3.25 and train.dtype == bool
+  assert not checkpoint.has_backup(tmp_path)  # rows alone are no backup

@@ -674,3 +674,74 @@ def test_trim_leaves_out_the_least_likely_rows_and_fits_the_rest_better():
   with pytest.raises(ValueError, match=r"trim must be a share in \[0, 0.5\)"):
     training.train(training.TrainConfig(trim=0.5, **settings),
                    data_lib.Table(table, None, "table"))
+
+
+def _small_trimmed_config(tmp_path, **overrides):
+  return training.TrainConfig(**{
+      "trim": 0.1, "epochs": 2, "hidden_units": (8,), "latent_dim": 1,
+      "num_samples": 10, "patience": 0, "lr_patience": 0, "verbose": 0,
+      "logdir": None, "checkpoint_dir": str(tmp_path / "ck"), **overrides})
+
+
+def test_a_trimmed_run_resumes_on_the_rows_its_start_kept(tmp_path,
+                                                          monkeypatch):
+  from tfvae.training import loop  # pylint: disable=g-import-not-at-top
+  x = np.random.default_rng(1).normal(size=(300, 3))
+  table = data_lib.Table(x, None, "table")
+  config = _small_trimmed_config(tmp_path)
+  n, n_validation = (len(rows) for rows in data_lib.split(x, 0.2, seed=0))
+
+  def crash(*unused_args, **unused_kwargs):
+    raise RuntimeError("the machine went down")
+
+  # The run dies after its last epoch's backup, before it finishes.
+  with monkeypatch.context() as patched:
+    patched.setattr(loop, "_closing_evaluation", crash)
+    with pytest.raises(RuntimeError, match="went down"):
+      training.train(config, table)
+  keep_train, keep_validation, threshold = checkpoint.read_trim(
+      tmp_path / "ck")
+  assert (len(keep_train), len(keep_validation)) == (n, n_validation)
+  left_out = n - 1 - math.floor(0.9 * (n - 1))
+  assert np.sum(~keep_train) == left_out
+  # Resumed with another share, the run is refused before any work.
+  with pytest.raises(ValueError, match="unfinished run with other settings"):
+    training.train(_small_trimmed_config(tmp_path, trim=0.2), table)
+  # Resumed as it was, it fits no first model again and keeps its rows.
+  fitted = []
+  fit = loop._fit  # pylint: disable=protected-access
+  monkeypatch.setattr(loop, "_fit", lambda job, model, on_resume: (
+      fitted.append(job.config.checkpoint_dir), fit(job, model, on_resume))[1])
+  resumed = training.train(config, table)
+  assert fitted == [config.checkpoint_dir]
+  assert resumed.epochs_run == 2
+  assert resumed.num_train == int(np.sum(keep_train)) == n - left_out
+  assert resumed.num_validation == int(np.sum(keep_validation))
+  assert resumed.trimmed == {"fraction": 0.1, "threshold": threshold,
+                             "train": left_out,
+                             "validation": int(np.sum(~keep_validation))}
+  # A finished run keeps no backup, and so no rows.
+  assert checkpoint.read_trim(tmp_path / "ck") is None
+  assert checkpoint.read_metadata(tmp_path / "ck")["training"]["trim"] == 0.1
+
+
+def test_search_trims_once_and_compares_its_candidates_on_the_same_rows(
+    tmp_path, monkeypatch):
+  from tfvae.training import loop  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(training.recipe, "search_candidates", lambda n, d: [
+      ("defaults", {}), ("linear", {"hidden_units": ()})])
+  rows = []
+  train = loop.train
+  monkeypatch.setattr(loop, "train", lambda config, data: (
+      rows.append((config.trim, data.num_train, data.num_validation)),
+      train(config, data))[1])
+  summary = training.run(_small_trimmed_config(tmp_path, search=True,
+                                               time_budget=5))
+  n, n_validation = (len(part) for part in data_lib.split(
+      data_lib.load_default().values, 0.2, seed=0))
+  left_out = n - 1 - math.floor(0.9 * (n - 1))
+  assert summary.trimmed["train"] == left_out
+  kept = (0.0, n - left_out, n_validation - summary.trimmed["validation"])
+  assert rows == [kept, kept]
+  assert f"trimmed: {left_out} training and" in summary.format()
+  assert checkpoint.read_metadata(tmp_path / "ck")["training"]["trim"] == 0.1

@@ -10,7 +10,8 @@ A checkpoint folder holds
                             finished, the training settings and results
     backup/                 while a run is on: its state at the end of the
                             last epoch (`Backup`), from which the same
-                            command resumes after a crash
+                            command resumes after a crash, and, for a
+                            trimmed run, the rows it kept (`write_trim`)
 
 Only these three names are tfvae's: `overwrite=True` replaces the model
 and the marker (each written to a temporary file and renamed into place,
@@ -238,6 +239,7 @@ def load_checkpoint(directory):
 BACKUP_DIR = "backup"
 STATE_FILE = "state.json"
 BEST_WEIGHTS_FILE = "best_weights.npz"
+TRIM_FILE = "trimmed_rows.npz"
 
 
 def write_marker(directory, **fields):
@@ -247,6 +249,42 @@ def write_marker(directory, **fields):
   path = os.path.join(directory, MARKER_FILE)
   with atomic.atomic_file(path, overwrite=True) as f:
     json.dump({"format": FORMAT, **fields}, f, indent=2, default=str)
+
+
+def write_trim(directory, keep_train, keep_validation, threshold):
+  """Stores (atomically, in `directory/backup/`) which rows a trimmed run
+  kept (`TrainConfig.trim`), so that it resumes on the same rows.
+
+  Args:
+    directory: the checkpoint folder.
+    keep_train, keep_validation: bool numpy arrays, one per split's row.
+    threshold: the score above which rows were left out.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  path = os.path.join(directory, BACKUP_DIR, TRIM_FILE)
+  atomic.make_parent(path)
+  with atomic.atomic_file(path, overwrite=True, mode="wb", newline=None) as f:
+    np.savez(f, keep_train=np.asarray(keep_train, bool),
+             keep_validation=np.asarray(keep_validation, bool),
+             threshold=np.float64(threshold))
+
+
+def read_trim(directory):
+  """(keep_train, keep_validation, threshold) as `write_trim` stored them,
+  or None if the folder's backup holds none."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  path = os.path.join(directory, BACKUP_DIR, TRIM_FILE)
+  if not os.path.isfile(path):
+    return None
+  with np.load(path) as stored:
+    return (stored["keep_train"].astype(bool),
+            stored["keep_validation"].astype(bool),
+            float(stored["threshold"]))
+
+
+def has_backup(directory):
+  """Whether `directory` holds a backup a run can resume from."""
+  return os.path.isfile(os.path.join(directory, BACKUP_DIR, STATE_FILE))
 
 
 def is_unfinished(directory):
@@ -296,7 +334,7 @@ class Backup:
         self._checkpoint, self._save_directory, max_to_keep=2)
 
   def exists(self):
-    return os.path.isfile(os.path.join(self.directory, STATE_FILE))
+    return has_backup(os.path.dirname(self.directory))
 
   def save(self, state, best_weights=None):
     """Saves the variables, the best weights and `state` (a JSON-able dict)."""

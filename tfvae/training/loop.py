@@ -105,8 +105,10 @@ class _Job:
   monitor: object = None
   # `fit_epochs` (run by this process), `fit_seconds`, `evaluation_seconds`.
   timing: dict = dataclasses.field(default_factory=dict)
-  # What `trim_rows` left out, for the summary.
+  # What `trim_rows` left out, for the summary, and its masks of the rows
+  # kept (training, validation), for the backup.
   trimmed: dict = None
+  kept_rows: tuple = None
 
   @property
   def has_validation(self):
@@ -189,31 +191,80 @@ def trim_rows(job):
   logs or outputs); the rows whose anomaly score (`VAE.anomaly_score`, the
   run's seed) lies above the (1 - trim) quantile of the training rows'
   scores are left out, in the training and the validation split alike.
+  A run that resumes keeps the rows its start kept (stored with its
+  backup, `checkpoint.TRIM_FILE`) instead of fitting a first model again.
 
   Raises:
-    ValueError: the data are streamed, or trim is not in [0, 0.5).
+    ValueError: the data are streamed, trim is not in [0, 0.5), or the
+      checkpoint folder holds an unfinished run trimmed otherwise.
   """
   config, data = job.config, job.data
   validation.check_trim(config.trim)
   if data.streamed:
     raise ValueError(f"{data.source}: trim needs the table in memory; it is "
                      "streamed (a file over 512 MiB, or stream='on')")
-  pilot = _Job(dataclasses.replace(config, trim=0.0, checkpoint_dir=None,
-                                   logdir=None, export_dir=None),
-               data, job.strategy, job.chief, dict(job.model_options))
-  model = _build_model_with_room_for_its_atoms(pilot)
-  _fit(pilot, model, None)
-  scores = model.anomaly_score(data.train, seed=config.seed)
-  threshold = float(np.quantile(scores, 1.0 - config.trim))
-  keep_train = scores <= threshold
-  keep_validation = np.ones(data.num_validation, bool)
-  if data.num_validation:
-    keep_validation = model.anomaly_score(data.validation,
-                                          seed=config.seed) <= threshold
+  stored = _stored_trim(job)
+  if stored is not None:
+    keep_train, keep_validation, threshold = stored
+  else:
+    pilot = _Job(dataclasses.replace(config, trim=0.0, checkpoint_dir=None,
+                                     logdir=None, export_dir=None),
+                 data, job.strategy, job.chief, dict(job.model_options))
+    model = _build_model_with_room_for_its_atoms(pilot)
+    _fit(pilot, model, None)
+    scores = model.anomaly_score(data.train, seed=config.seed)
+    threshold = float(np.quantile(scores, 1.0 - config.trim))
+    keep_train = scores <= threshold
+    keep_validation = np.ones(data.num_validation, bool)
+    if data.num_validation:
+      keep_validation = model.anomaly_score(data.validation,
+                                            seed=config.seed) <= threshold
   job.trimmed = {"fraction": config.trim, "threshold": threshold,
                  "train": int(np.sum(~keep_train)),
                  "validation": int(np.sum(~keep_validation))}
+  job.kept_rows = (keep_train, keep_validation)
   job.data = inputs.keep_rows(data, keep_train, keep_validation, config.seed)
+
+
+def trimmed_data(config, data):
+  """`data` without the rows `trim_rows` leaves out, for runs that share
+  one trimming (`tuning.search`'s candidates).
+
+  Returns:
+    (a new `TrainingData`, the summary's dict of what was left out).
+  """
+  config = config.resolve(data.num_train, data.width)
+  strategy = inputs.make_strategy(config.strategy)
+  job = _Job(dataclasses.replace(config, checkpoint_dir=None), data, strategy,
+             inputs.is_chief(strategy), {})
+  trim_rows(job)
+  return job.data, job.trimmed
+
+
+def _stored_trim(job):
+  """The rows an unfinished run of this checkpoint folder kept when it
+  started (`checkpoint.read_trim`), if the run will resume; else None.
+
+  Raises:
+    ValueError: the unfinished run was trimmed by another share, or its
+      rows do not match the data's.
+  """
+  config, data = job.config, job.data
+  if (not config.checkpoint_dir or config.overwrite or
+      not checkpoint.is_unfinished(config.checkpoint_dir) or
+      not checkpoint.has_backup(config.checkpoint_dir)):
+    return None
+  training_settings = checkpoint.read_metadata(config.checkpoint_dir).get(
+      "training") or {}
+  stored = checkpoint.read_trim(config.checkpoint_dir)
+  if (training_settings.get("trim", 0.0) != config.trim or stored is None or
+      len(stored[0]) != data.num_train or
+      len(stored[1]) != data.num_validation):
+    raise ValueError(
+        f"{config.checkpoint_dir} holds an unfinished run with other "
+        "settings or rows; pass overwrite=True to start over, or run the "
+        "same command as before")
+  return stored
 
 
 def _build_model(job, adapt_rows):
@@ -314,8 +365,11 @@ def _fit(job, model, on_resume):
     if logdir != config.logdir:
       import shutil  # pylint: disable=g-import-not-at-top
       shutil.rmtree(logdir, ignore_errors=True)
-  return {name: list(past.get(name, [])) + list(values)
-          for name, values in history.history.items()}
+  # A run killed after its last epoch (in its closing evaluation) resumes
+  # with no epoch left to run: its history is the backup's.
+  names = list(past) + [name for name in history.history if name not in past]
+  return {name: list(past.get(name, [])) + list(history.history.get(name, []))
+          for name in names}
 
 
 def _resume_or_start(job, model, backup, early_stopping, plateau, on_resume):
@@ -334,9 +388,13 @@ def _resume_or_start(job, model, backup, early_stopping, plateau, on_resume):
           config.checkpoint_dir, complete=False,
           model=_model_settings(model),
           training=_jsonable(dataclasses.asdict(config)))
+      if job.kept_rows is not None:  # before the first backup
+        checkpoint.write_trim(config.checkpoint_dir, *job.kept_rows,
+                              job.trimmed["threshold"])
     return 0, {}
   marker = checkpoint.read_metadata(config.checkpoint_dir)
-  if marker.get("model") != _model_settings(model):
+  if (marker.get("model") != _model_settings(model) or
+      (marker.get("training") or {}).get("trim", 0.0) != config.trim):
     raise ValueError(
         f"{config.checkpoint_dir} holds an unfinished run with other "
         "settings; pass overwrite=True to start over, or run the same "

@@ -22,6 +22,10 @@ def search(config, data=None):
   With a log directory, candidate c logs under `LOGDIR/search/c`, so the
   HParams dashboard compares them.
 
+  With `config.trim`, the rows are trimmed once (`loop.trimmed_data`, a
+  first fit of the default settings), and every candidate trains and is
+  scored on the same rows kept.
+
   Args:
     config: a `TrainConfig` (its `search` flag is ignored here).
     data: a `TrainingData` or `tfvae.data.Table`; default `prepare_data`.
@@ -38,6 +42,9 @@ def search(config, data=None):
     raise ValueError("--search needs a validation split (validation_split > 0)")
   start = time.monotonic()
   deadline = start + 60.0 * config.time_budget
+  trimmed = None
+  if config.trim:
+    data, trimmed = loop.trimmed_data(config, data)
   table, best = [], None
   for name, overrides in recipe.search_candidates(data.num_train,
                                                    data.width):
@@ -45,7 +52,7 @@ def search(config, data=None):
     if table and remaining < 0.05 * 60.0 * config.time_budget:
       break
     trial = dataclasses.replace(
-        config, search=False, checkpoint_dir=None, export_dir=None,
+        config, search=False, trim=0.0, checkpoint_dir=None, export_dir=None,
         deadline=deadline, verbose=min(config.verbose, 1),
         logdir=(os.path.join(config.logdir, "search", name)
                 if config.logdir else None), **overrides)
@@ -62,7 +69,9 @@ def search(config, data=None):
   row["chosen"] = True
   summary.search_table = table
   summary.logdir = config.logdir
-  chosen = dataclasses.replace(trial, checkpoint_dir=config.checkpoint_dir,
+  summary.trimmed = trimmed
+  chosen = dataclasses.replace(trial, trim=config.trim,
+                               checkpoint_dir=config.checkpoint_dir,
                                export_dir=config.export_dir,
                                logdir=config.logdir, deadline=None)
   reported = {**summary.train,
