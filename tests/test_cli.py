@@ -559,9 +559,9 @@ def test_train_flags_map_onto_the_config_fields(monkeypatch, tmp_path):
       "--likelihood", "laplace", "--beta", "2", "--epochs", "7",
       "--num-train-samples", "4", "--no-adapt", "--no-monitor", "--logdir", "",
       "--seed", "5", "--checkpoint-dir", str(tmp_path / "ck"), "--overwrite",
-      "--delimiter", ";", "--trim", "0.1", "--verbose", "0"]) == 0
+      "--delimiter", ";", "--trim", "0.1", "--refit", "--verbose", "0"]) == 0
   config = seen[0]
-  assert config.trim == 0.1
+  assert config.trim == 0.1 and config.refit
   assert (config.data, config.latent_dim, config.hidden_units) == (
       "x.csv", 3, (16, 8))
   assert (config.likelihood, config.beta, config.epochs) == ("laplace", 2.0, 7)
@@ -583,4 +583,4 @@ def test_train_flags_map_onto_the_config_fields(monkeypatch, tmp_path):
   dests = {action.dest for action in cli.build_train_parser()._actions}  # pylint: disable=protected-access
   fields = {field.name for field in dataclasses.fields(training.TrainConfig)}
   assert fields - dests == {"read_options", "adapt", "monitor", "deadline",
-                            "refit", "likelihood_scale_floor"}
+                            "likelihood_scale_floor"}

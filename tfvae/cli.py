@@ -332,6 +332,11 @@ def build_train_parser():
                    help="for anomaly detection: leave out this share of rows "
                    "(e.g. 0.1) that a first fit finds least likely, then "
                    "train the model on the rest (default 0: none)")
+  fit.add_argument("--refit", action="store_true",
+                   help="after early stopping, train a fresh model on every "
+                   "row (training and validation) for the best epoch count; "
+                   "costs a second fit, and its percentiles have no held-out "
+                   "rows")
   fit.add_argument("--search", action="store_true",
                    help="try a few configurations on the validation split "
                    "within --time-budget and keep the best")
