@@ -33,8 +33,10 @@ def few_epochs(monkeypatch):
   import dataclasses  # pylint: disable=g-import-not-at-top
   from tfvae import training  # pylint: disable=g-import-not-at-top
   real_run = training.run
-  monkeypatch.setattr(training, "run", lambda config: real_run(
-      dataclasses.replace(config, epochs=5)))
+  seen = []  # the configurations the commands ran
+  monkeypatch.setattr(training, "run", lambda config: seen.append(config) or
+                      real_run(dataclasses.replace(config, epochs=5)))
+  return seen
 
 
 def assert_one_line_before_tensorflow(main, argv, message):
@@ -84,6 +86,7 @@ def test_hidden_units_parsing():
     (["--seed", "-1"], "--seed: expected an integer in [0, 2**63)"),
     (["--num-samples", "0"], "--num-samples: expected a positive integer"),
     (["--trim", "0.5"], "--trim: expected a share in [0, 0.5), got 0.5"),
+    (["--epoch-budget", "0"], "--epoch-budget: expected a number > 0"),
     (["--delimiter", "ab"], "--delimiter: delimiter must be one character"),
     (["--encoding", "klingon"], "--encoding: unknown encoding"),
 ])
@@ -330,6 +333,8 @@ def test_score_without_a_checkpoint_trains_first(tmp_path, few_epochs,
                          str(tmp_path / "s.csv"), "--num-samples", "20",
                          "--per-feature"]) == 0
   assert "scored 178 rows" in capsys.readouterr().out
+  # No refit: the percentiles need the held-out rows.
+  assert [config.refit for config in few_epochs] == [False]
   with open(tmp_path / "s.csv") as f:
     assert f.readline().strip() == "row,score,score_per_feature,percentile"
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
@@ -381,6 +386,8 @@ def test_impute_trains_then_fills_a_file_with_gaps(tmp_path, few_epochs,
                           "50"]) == 0
   printed = capsys.readouterr()
   assert "imputed" in printed.out
+  # The model that fills the file's gaps is refitted on every row.
+  assert [config.refit for config in few_epochs] == [True]
   out = printed.out + printed.err
   assert "grade: categorical, 3 levels (high, low, mid)" in out
   assert "ok: binary, 2 levels (no, yes)" in out
@@ -559,9 +566,10 @@ def test_train_flags_map_onto_the_config_fields(monkeypatch, tmp_path):
       "--likelihood", "laplace", "--beta", "2", "--epochs", "7",
       "--num-train-samples", "4", "--no-adapt", "--no-monitor", "--logdir", "",
       "--seed", "5", "--checkpoint-dir", str(tmp_path / "ck"), "--overwrite",
-      "--delimiter", ";", "--trim", "0.1", "--refit", "--verbose", "0"]) == 0
+      "--delimiter", ";", "--trim", "0.1", "--refit", "--epoch-budget", "30",
+      "--verbose", "0"]) == 0
   config = seen[0]
-  assert config.trim == 0.1 and config.refit
+  assert config.trim == 0.1 and config.refit and config.epoch_budget == 30.0
   assert (config.data, config.latent_dim, config.hidden_units) == (
       "x.csv", 3, (16, 8))
   assert (config.likelihood, config.beta, config.epochs) == ("laplace", 2.0, 7)
@@ -583,4 +591,4 @@ def test_train_flags_map_onto_the_config_fields(monkeypatch, tmp_path):
   dests = {action.dest for action in cli.build_train_parser()._actions}  # pylint: disable=protected-access
   fields = {field.name for field in dataclasses.fields(training.TrainConfig)}
   assert fields - dests == {"read_options", "adapt", "monitor", "deadline",
-                            "likelihood_scale_floor"}
+                            "likelihood_scale_floor", "missing_train_samples"}

@@ -466,6 +466,25 @@ def test_the_recipe_follows_the_tables_shape():
 
   assert epoch_seconds(2_000_000, 5) <= recipe.EPOCH_BUDGET_SECONDS
   assert epoch_seconds(2_000_000, 10) > recipe.EPOCH_BUDGET_SECONDS
+  assert recipe.epoch_seconds(2_000_000, 256, huge["hidden_units"],
+                              huge["latent_dim"], 5) == epoch_seconds(
+                                  2_000_000, 5)
+  # A budget of the user's (`--epoch-budget`, minutes) moves K with it: an
+  # hour fits K = 50 (the recipe's), 13 minutes K = 20, the default 4 K = 5.
+  assert 20 * 60 < epoch_seconds(2_000_000, 50) <= 60 * 60
+  for minutes, k in ((60, 50), (13, 20), (4, 5), (1e-6, 1)):
+    config = training.TrainConfig(epoch_budget=minutes).resolve(2_000_000,
+                                                                256)
+    assert config.num_train_samples == k
+    assert config.lowered_train_samples(2_000_000) == (None if k == 50
+                                                       else 50)
+  # Batches with gaps: as the model's rule chooses, within the same budget.
+  assert training.TrainConfig(epoch_budget=1e-6).resolve(
+      2_000_000, 256).missing_train_samples == 1
+  assert training.TrainConfig().resolve(2_000_000,
+                                        256).missing_train_samples is None
+  with pytest.raises(ValueError, match="epoch_budget must be a positive"):
+    training.TrainConfig(epoch_budget=0.0).resolve(100, 3)
   assert [training.default_recipe(rows, d)["num_train_samples"] for rows, d in
           ((500, 13), (16000, 4), (284_807, 30), (10**9, 256))] == [
               10, 50, 50, 1]
@@ -745,3 +764,21 @@ def test_search_trims_once_and_compares_its_candidates_on_the_same_rows(
   assert rows == [kept, kept]
   assert f"trimmed: {left_out} training and" in summary.format()
   assert checkpoint.read_metadata(tmp_path / "ck")["training"]["trim"] == 0.1
+
+
+def test_the_summary_says_when_the_epoch_budget_lowered_k():
+  summary = training.train(training.TrainConfig(
+      epoch_budget=1e-7, epochs=1, hidden_units=(8,), num_samples=10,
+      verbose=0, logdir=None))
+  # The default data's 118 training rows: K = 10 wanted, and no choice's
+  # epoch fits 6 microseconds.
+  assert summary.num_train_samples == 1
+  assert summary.model.missing_train_samples == 1
+  assert ("K = 1 (num_train_samples) keeps an epoch within 1e-07 minutes on "
+          "2 cores; the recipe's K = 10 fits a denser model") in (
+              summary.format())
+  given = training.train(training.TrainConfig(
+      epoch_budget=1e-7, num_train_samples=2, epochs=1, hidden_units=(8,),
+      num_samples=10, verbose=0, logdir=None))
+  assert given.num_train_samples == 2 and "keeps an epoch" not in (
+      given.format())

@@ -259,6 +259,7 @@ def _add_verbose(parser, default=1):
 
 
 def build_train_parser():
+  from tfvae.training import recipe as recipe_defaults  # pylint: disable=g-import-not-at-top
   parser = argparse.ArgumentParser(
       prog="tfvae-train",
       description="Train a VAE on real-valued data (a .csv, .npy or .parquet "
@@ -332,6 +333,13 @@ def build_train_parser():
                    help="for anomaly detection: leave out this share of rows "
                    "(e.g. 0.1) that a first fit finds least likely, then "
                    "train the model on the rest (default 0: none)")
+  fit.add_argument("--epoch-budget", type=_finite(0.0, exclusive=True),
+                   default=recipe_defaults.EPOCH_BUDGET_SECONDS / 60.0,
+                   metavar="MIN",
+                   help="minutes an epoch may take on 2 cores (default 4): on "
+                   "very large tables the recipe lowers K, the importance "
+                   "samples per training row, to stay within it; the summary "
+                   "says when it did")
   fit.add_argument("--refit", action="store_true",
                    help="after early stopping, train a fresh model on every "
                    "row (training and validation) for the best epoch count; "
@@ -565,9 +573,13 @@ def _run_with_model(args, module_name, function_name, **options):
                                      name="--num-imputations")
   if args.checkpoint_dir is None:
     from tfvae import training  # pylint: disable=g-import-not-at-top
+    # To fill a file's own gaps, the model that fills them is trained on
+    # every row (`refit`): rows it held out for early stopping are filled
+    # better by a model that saw their observed cells (docs/missing-values.md).
     trained = training.run(training.TrainConfig(
         data=args.data, read_options=read, seed=args.seed,
-        verbose=min(args.verbose, 1), logdir=None))
+        verbose=min(args.verbose, 1), logdir=None,
+        refit=module_name == "imputation"))
     model = trained.model
     if args.verbose and (trained.column_lines or trained.ignored_columns):
       # What the model took each column for (tfvae-train's summary says it).
@@ -600,7 +612,9 @@ def build_impute_parser():
       "E[x_mis | x_obs] (or draws from p(x_mis | x_obs)), by importance "
       "sampling. The output keeps the header, the row order and the text of "
       "every observed cell. Without --checkpoint-dir a model is first trained "
-      "on the file itself with tfvae-train's defaults.")
+      "on the file itself with tfvae-train's defaults and --refit (early "
+      "stopping on held-out rows, then a second fit on every row for the "
+      "best epoch count).")
   _add_model_file_arguments(parser, "a .csv, .npy or .parquet file with gaps",
                             1000)
   parser.add_argument("--num-imputations", type=_positive_int,

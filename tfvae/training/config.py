@@ -30,9 +30,15 @@ class TrainConfig:
   kl_warmup_steps: int = 0
   free_bits: float = 0.0
   num_train_samples: int = None
+  # K for batches with gaps (`VAE(missing_train_samples=)`); None: the
+  # model's rule, within the epoch budget.
+  missing_train_samples: int = None
   num_atoms: int = None
   df_transform: str = None  # Student's t: "softplus" or "exp"
   epochs: int = recipe_lib.MAX_EPOCHS
+  # Minutes an epoch's work may take on two cores: on very large tables the
+  # recipe lowers K (importance samples per training row) to stay within it.
+  epoch_budget: float = recipe_lib.EPOCH_BUDGET_SECONDS / 60.0
   batch_size: int = None
   learning_rate: float = None
   validation_split: float = 0.2
@@ -66,8 +72,27 @@ class TrainConfig:
     one hidden layer as wide as the data and (unless given) 5 latents.
     """
     fields = {name: getattr(self, name) for name in recipe_lib.RECIPE_FIELDS}
-    return dataclasses.replace(self, **recipe_lib.resolve(
-        fields, num_rows, num_features))
+    if not 0.0 < self.epoch_budget < float("inf"):
+      raise ValueError("epoch_budget must be a positive number of minutes, "
+                       f"got {self.epoch_budget}")
+    budget = 60.0 * self.epoch_budget
+    resolved = recipe_lib.resolve(fields, num_rows, num_features, budget)
+    if self.missing_train_samples is None and (
+        budget != recipe_lib.EPOCH_BUDGET_SECONDS):
+      # As `VAE.resolve` chooses it, within this budget.
+      resolved["missing_train_samples"] = (
+          recipe_lib.train_samples_within_budget(
+              num_rows, num_features, resolved["hidden_units"],
+              resolved["latent_dim"],
+              max(20, resolved["num_train_samples"]), budget))
+    return dataclasses.replace(self, **resolved)
+
+  def lowered_train_samples(self, num_rows):
+    """The K the recipe wanted, if it chose a lower one to keep an epoch of
+    `num_rows` rows within `epoch_budget` (a resolved config whose K was
+    not given); else None."""
+    wanted = recipe_lib.wanted_train_samples(num_rows)
+    return wanted if self.num_train_samples < wanted else None
 
   def model_options(self):
     """The `VAE` constructor arguments these settings give."""
@@ -76,6 +101,8 @@ class TrainConfig:
                 kl_warmup_steps=self.kl_warmup_steps,
                 free_bits=self.free_bits,
                 num_train_samples=self.num_train_samples,
+                **({"missing_train_samples": self.missing_train_samples}
+                   if self.missing_train_samples is not None else {}),
                 num_atoms=self.num_atoms,
                 df_transform=self.df_transform or "softplus",
                 likelihood_scale_floor=self.likelihood_scale_floor)

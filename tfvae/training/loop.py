@@ -109,6 +109,8 @@ class _Job:
   # kept (training, validation), for the backup.
   trimmed: dict = None
   kept_rows: tuple = None
+  # The K the recipe wanted, if the epoch budget made it choose a lower one.
+  train_samples_lowered_from: int = None
 
   @property
   def has_validation(self):
@@ -151,10 +153,14 @@ def train(config, data=None, model_options=None, on_resume=None,
   check_outputs(config)
   if data is None or isinstance(data, data_lib.Table):
     data = inputs.prepare_data(config, table=data)
+  k_given = config.num_train_samples is not None
   config = config.resolve(data.num_train, data.width)
   strategy = strategy or inputs.make_strategy(config.strategy)
   job = _Job(config, data, strategy, inputs.is_chief(strategy),
              dict(model_options or {}))
+  if not k_given:
+    job.train_samples_lowered_from = config.lowered_train_samples(
+        data.num_train)
   if config.trim:
     trim_rows(job)
   model = _build_model_with_room_for_its_atoms(job)
@@ -548,6 +554,8 @@ def _summarize(job, model, history, best_epoch, evaluation):
                         if data.missing_fraction.any() else None),
       dropped_rows=data.dropped_rows,
       trimmed=job.trimmed,
+      train_samples_lowered=(_lowered_train_samples(job)
+                             if job.train_samples_lowered_from else None),
       column_lines=(columns.describe(data.categories, data.feature_names,
                                      data.train_sample, data.column_types)
                     if data.categories or data.column_types else None),
@@ -559,6 +567,16 @@ def _summarize(job, model, history, best_epoch, evaluation):
           job.timing.get("fit_epochs", 0) * data.num_train /
           job.timing["fit_seconds"] if job.timing.get("fit_seconds") else None),
       model=model)
+
+
+def _lowered_train_samples(job):
+  """What the summary says of a K the epoch budget lowered: the K wanted,
+  the budget, and the minutes an epoch of the wanted K would take."""
+  config, wanted = job.config, job.train_samples_lowered_from
+  return {"wanted": wanted, "budget_minutes": config.epoch_budget,
+          "wanted_minutes": recipe_lib.epoch_seconds(
+              job.data.num_train, job.data.width, config.hidden_units,
+              config.latent_dim, wanted) / 60.0}
 
 
 def _atoms_needed(model):

@@ -42,7 +42,8 @@ TRAIN_SAMPLE_CHOICES = (50, 20, 10, 5, 2, 1)
 MULTIPLY_ADDS_PER_SECOND = 1.3e10
 
 
-def default_recipe(num_rows, num_features):
+def default_recipe(num_rows, num_features,
+                   epoch_budget_seconds=EPOCH_BUDGET_SECONDS):
   """The defaults of `tfvae-train` for a table of this shape.
 
   Chosen with `scripts/bench_quality.py` over many real tables (see the
@@ -59,11 +60,13 @@ def default_recipe(num_rows, num_features):
   few hundred to a few thousand rows the log scale lost (df followed the
   training rows too closely) and the width gained nothing.
   On tables so large that K draws per row would make an epoch outgrow
-  `EPOCH_BUDGET_SECONDS`, K is lowered (`train_samples_within_budget`).
+  `epoch_budget_seconds`, K is lowered (`train_samples_within_budget`).
 
   Args:
     num_rows: training rows.
     num_features: columns D.
+    epoch_budget_seconds: the most an epoch's work may take on two cores
+      (`TrainConfig.epoch_budget`, `--epoch-budget`).
 
   Returns:
     dict of `TrainConfig` fields.
@@ -81,10 +84,16 @@ def default_recipe(num_rows, num_features):
       "lr_patience": 10,
       "num_train_samples": train_samples_within_budget(
           num_rows, num_features, hidden_units, latent_dim,
-          50 if large else 10),
+          wanted_train_samples(num_rows), epoch_budget_seconds),
       "num_atoms": 8,
       "df_transform": "exp" if large else "softplus",
   }
+
+
+def wanted_train_samples(num_rows):
+  """The recipe's K where time allows: 50 from `LARGE_FROM_ROWS` training
+  rows, 10 below."""
+  return 50 if num_rows >= LARGE_FROM_ROWS else 10
 
 
 def multiply_adds_per_row(num_features, hidden_units, latent_dim,
@@ -111,9 +120,10 @@ def multiply_adds_per_row(num_features, hidden_units, latent_dim,
 
 
 def train_samples_within_budget(num_rows, num_features, hidden_units,
-                                latent_dim, most):
+                                latent_dim, most,
+                                budget_seconds=EPOCH_BUDGET_SECONDS):
   """The largest K of `TRAIN_SAMPLE_CHOICES`, at most `most`, whose epoch
-  of `num_rows` rows takes at most `EPOCH_BUDGET_SECONDS` on two cores
+  of `num_rows` rows takes at most `budget_seconds` on two cores
   (`MULTIPLY_ADDS_PER_SECOND`); 1 if none does.
 
   The recipe's K = 50 (10 on small tables) stays up to about 265,000
@@ -128,17 +138,26 @@ def train_samples_within_budget(num_rows, num_features, hidden_units,
     hidden_units: sequence of hidden widths.
     latent_dim: latents.
     most: the K wanted where time allows.
+    budget_seconds: the most an epoch may take.
 
   Returns:
     Python int K >= 1.
   """
   for num_samples in TRAIN_SAMPLE_CHOICES:
-    seconds = num_rows * multiply_adds_per_row(
-        num_features, hidden_units, latent_dim,
-        num_samples) / MULTIPLY_ADDS_PER_SECOND
-    if num_samples <= most and seconds <= EPOCH_BUDGET_SECONDS:
+    if num_samples <= most and epoch_seconds(
+        num_rows, num_features, hidden_units, latent_dim,
+        num_samples) <= budget_seconds:
       return num_samples
   return 1
+
+
+def epoch_seconds(num_rows, num_features, hidden_units, latent_dim,
+                  num_samples):
+  """The seconds an epoch of `num_rows` training rows takes on two cores
+  by `MULTIPLY_ADDS_PER_SECOND` (Python float)."""
+  return num_rows * multiply_adds_per_row(
+      num_features, hidden_units, latent_dim,
+      num_samples) / MULTIPLY_ADDS_PER_SECOND
 
 
 def latent_width(num_features):
@@ -163,7 +182,8 @@ def latent_width(num_features):
                                       num_features // 2)))
 
 
-def resolve(settings, num_rows, num_features):
+def resolve(settings, num_rows, num_features,
+            epoch_budget_seconds=EPOCH_BUDGET_SECONDS):
   """Recipe fields left unset (None or `AUTO`) chosen by `default_recipe`.
 
   The one place where both `tfvae-train` (`TrainConfig.resolve`) and the
@@ -176,11 +196,12 @@ def resolve(settings, num_rows, num_features):
     settings: dict of some `RECIPE_FIELDS` (others are left alone).
     num_rows: training rows.
     num_features: columns D.
+    epoch_budget_seconds: as for `default_recipe`.
 
   Returns:
     A copy of `settings` with every unset recipe field in it filled.
   """
-  recipe = default_recipe(num_rows, num_features)
+  recipe = default_recipe(num_rows, num_features, epoch_budget_seconds)
   if settings.get("hidden_units") == SNIPPET:
     recipe.update(hidden_units=(num_features,), latent_dim=5)
     settings = {**settings, "hidden_units": None}

@@ -44,6 +44,10 @@ class TrainSummary:
   # Rows a first fit found least likely, left out (`loop.trim_rows`):
   # fraction, threshold (anomaly score) and the count of each split.
   trimmed: dict = None
+  # The recipe's K lowered to keep an epoch within the budget
+  # (`TrainConfig.epoch_budget`): {"wanted", "budget_minutes",
+  # "wanted_minutes"}.
+  train_samples_lowered: dict = None
   # One line per column (name, type, levels or range) when the table has
   # categorical columns (`tfvae.data.columns.describe`), and the file's
   # columns left out.
@@ -117,6 +121,15 @@ class TrainSummary:
     if self.recipe:
       lines.append("  settings: " + ", ".join(
           f"{name} {_show(value)}" for name, value in self.recipe.items()))
+    if self.train_samples_lowered:
+      lowered = self.train_samples_lowered
+      lines.append(
+          f"  K = {self.num_train_samples} (num_train_samples) keeps an epoch "
+          f"within {lowered['budget_minutes']:g} minutes on 2 cores; the "
+          f"recipe's K = {lowered['wanted']} fits a denser model, about "
+          f"{lowered['wanted_minutes']:.0f} minutes an epoch "
+          f"(--epoch-budget {math.ceil(lowered['wanted_minutes'])} or "
+          f"--num-train-samples {lowered['wanted']})")
     timing = ""
     if self.fit_seconds is not None:
       timing = f"; training {self.fit_seconds:.1f} s"
