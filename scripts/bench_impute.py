@@ -12,11 +12,14 @@ random, the gaps depending on an observed value.
 
 Methods: column means, scikit-learn's `KNNImputer` (5 neighbours,
 standardised columns), `IterativeImputer` with `BayesianRidge` (MICE) and
-with `ExtraTreesRegressor` (the missForest stand-in), and tfvae twice with
-its defaults: `tfvae` is what `tfvae-impute --data gappy.csv` runs
-(`tfvae.training.train` with `tfvae-train`'s defaults, then `VAE.impute`),
+with `ExtraTreesRegressor` (the missForest stand-in), and tfvae with its
+defaults: `tfvae` is what `tfvae-impute --data gappy.csv` runs
+(`tfvae.training.train` with `tfvae-train`'s defaults and `refit=True`,
+then `VAE.impute`; since tfvae 0.11), `tfvae_train` the model
+`tfvae-train` keeps (no refit; before 0.11 `tfvae-impute` used it), and
 `tfvae_api` the README's Python route (`VAE(input_dim=D)`, `adapt`,
-`compile`, `fit` with a validation split, `impute`). Variants measure
+`compile`, `fit` with a validation split, `impute`), which gives
+`tfvae_train`'s numbers. Variants measure
 design choices (`tfvae_k1`: the single-sample ELBO on batches with gaps).
 `likelihood_complete` / `likelihood_with_gaps` measure what gaps cost the
 density (held-out log-likelihood of complete rows).
@@ -49,7 +52,8 @@ PATTERNS = ("mcar20", "mcar50", "mar20")
 BASELINES = ("column_mean", "knn", "iterative_bayesian_ridge",
              "iterative_extra_trees")
 VARIANTS = {
-    "tfvae": {},
+    "tfvae": {"refit": True},
+    "tfvae_train": {},
     "tfvae_k1": {"model_options": {"missing_train_samples": 1}},
     "tfvae_gaussian": {"likelihood": "gaussian"},
     "tfvae_latent_full": lambda columns: {"latent_dim": columns},
@@ -60,7 +64,6 @@ VARIANTS = {
     "tfvae_no_atoms": {"num_atoms": 0},
     "tfvae_snippet": {"hidden_units": "snippet"},
     "tfvae_epochs300": {"patience": 0, "epochs": 300},
-    "tfvae_refit": {"refit": True},
     "tfvae_atoms16": {"num_atoms": 16},
     "tfvae_atoms32": {"num_atoms": 32},
     "tfvae_refit_latent_full": lambda columns: {"refit": True,
@@ -167,7 +170,7 @@ def run_cell(cell):
     train_rows, test_rows = x[order[:cut]], x[order[cut:]]
     if method == "likelihood_with_gaps":
       train_rows, _ = hide(train_rows, pattern, seed)
-    model = train(train_rows, seed, "tfvae")
+    model = train(train_rows, seed, "tfvae_train")
     result["log_likelihood"] = float(np.mean(
         model.marginal_log_likelihood(test_rows, 1000, seed=seed)))
   else:
