@@ -707,17 +707,20 @@ def test_a_trimmed_run_resumes_on_the_rows_its_start_kept(tmp_path,
   from tfvae.training import loop  # pylint: disable=g-import-not-at-top
   x = np.random.default_rng(1).normal(size=(300, 3))
   table = data_lib.Table(x, None, "table")
-  config = _small_trimmed_config(tmp_path)
+  config = _small_trimmed_config(tmp_path, export_dir=str(tmp_path / "sm"))
   n, n_validation = (len(rows) for rows in data_lib.split(x, 0.2, seed=0))
 
   def crash(*unused_args, **unused_kwargs):
     raise RuntimeError("the machine went down")
 
-  # The run dies after its last epoch's backup, before it finishes.
+  # The run dies after its last epoch, writing its outputs: the export is
+  # written, the checkpoint is not, and the run is still unfinished.
   with monkeypatch.context() as patched:
-    patched.setattr(loop, "_closing_evaluation", crash)
+    patched.setattr(checkpoint, "save_checkpoint", crash)
     with pytest.raises(RuntimeError, match="went down"):
       training.train(config, table)
+  assert sorted(os.listdir(tmp_path / "sm" / "scorer")) == ["1"]
+  assert checkpoint.is_unfinished(tmp_path / "ck")
   keep_train, keep_validation, threshold = checkpoint.read_trim(
       tmp_path / "ck")
   assert (len(keep_train), len(keep_validation)) == (n, n_validation)
@@ -739,7 +742,10 @@ def test_a_trimmed_run_resumes_on_the_rows_its_start_kept(tmp_path,
   assert resumed.trimmed == {"fraction": 0.1, "threshold": threshold,
                              "train": left_out,
                              "validation": int(np.sum(~keep_validation))}
-  # A finished run keeps no backup, and so no rows.
+  # Resumed to no epoch left, it wrote both outputs (the export again, as
+  # the next version); a finished run keeps no backup, and so no rows.
+  assert sorted(os.listdir(tmp_path / "sm" / "scorer")) == ["1", "2"]
+  assert not checkpoint.is_unfinished(tmp_path / "ck")
   assert checkpoint.read_trim(tmp_path / "ck") is None
   assert checkpoint.read_metadata(tmp_path / "ck")["training"]["trim"] == 0.1
 

@@ -621,11 +621,16 @@ def _hparams(config, data):
 
 
 def write_outputs(summary, model, config, reported, chief):
-  """The final checkpoint and export: the chief's to their places; every
+  """The final export and checkpoint: the chief's to their places; every
   other worker saves too (multi-worker saving is collective) into a
-  temporary folder that is then deleted, as TensorFlow's guide prescribes."""
+  temporary folder that is then deleted, as TensorFlow's guide prescribes.
+
+  The export comes first: the checkpoint's marker saying the run finished
+  is the last thing written, so a run killed while writing its outputs is
+  still unfinished, and the same command resumes it (to no epoch left),
+  evaluates and writes both again (the export as a new version)."""
   import shutil  # pylint: disable=g-import-not-at-top
-  for target in ("checkpoint", "export"):
+  for target in ("export", "checkpoint"):
     destination = getattr(config, f"{target}_dir")
     if not destination:
       continue
