@@ -267,11 +267,11 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       settings["num_atoms"] = max(min(int(atoms_found), settings["num_atoms"]),
                                   max(self.num_levels))
     if self.missing_train_samples is None:  # within the epoch's budget
-      settings["missing_train_samples"] = recipe.train_samples_within_budget(
+      settings["missing_train_samples"] = recipe.missing_train_samples(
           num_rows, self.input_dim,
           settings.get("hidden_units", self.hidden_units),
           settings.get("latent_dim", self.latent_dim),
-          max(20, settings["num_train_samples"]))
+          settings["num_train_samples"])
     for name, value in settings.items():
       setattr(self, name, value)
     self._build()

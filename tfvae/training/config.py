@@ -80,11 +80,9 @@ class TrainConfig:
     if self.missing_train_samples is None and (
         budget != recipe_lib.EPOCH_BUDGET_SECONDS):
       # As `VAE.resolve` chooses it, within this budget.
-      resolved["missing_train_samples"] = (
-          recipe_lib.train_samples_within_budget(
-              num_rows, num_features, resolved["hidden_units"],
-              resolved["latent_dim"],
-              max(20, resolved["num_train_samples"]), budget))
+      resolved["missing_train_samples"] = recipe_lib.missing_train_samples(
+          num_rows, num_features, resolved["hidden_units"],
+          resolved["latent_dim"], resolved["num_train_samples"], budget)
     return dataclasses.replace(self, **resolved)
 
   def lowered_train_samples(self, num_rows):

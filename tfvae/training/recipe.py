@@ -151,6 +151,16 @@ def train_samples_within_budget(num_rows, num_features, hidden_units,
   return 1
 
 
+def missing_train_samples(num_rows, num_features, hidden_units, latent_dim,
+                          num_train_samples,
+                          budget_seconds=EPOCH_BUDGET_SECONDS):
+  """K for batches with gaps (`VAE(missing_train_samples=)`): at least 20,
+  within the epoch budget (`train_samples_within_budget`)."""
+  return train_samples_within_budget(num_rows, num_features, hidden_units,
+                                     latent_dim, max(20, num_train_samples),
+                                     budget_seconds)
+
+
 def epoch_seconds(num_rows, num_features, hidden_units, latent_dim,
                   num_samples):
   """The seconds an epoch of `num_rows` training rows takes on two cores
