@@ -15,8 +15,8 @@ standardised columns), `IterativeImputer` with `BayesianRidge` (MICE) and
 with `ExtraTreesRegressor` (the missForest stand-in), and tfvae with its
 defaults: `tfvae` is what `tfvae-impute --data gappy.csv` runs
 (`tfvae.training.train` with `tfvae-train`'s defaults and `refit=True`,
-then `VAE.impute`; since tfvae 0.11), `tfvae_train` the model
-`tfvae-train` keeps (no refit; before 0.11 `tfvae-impute` used it), and
+then `VAE.impute`; since tfvae 0.12), `tfvae_train` the model
+`tfvae-train` keeps (no refit; before 0.12 `tfvae-impute` used it), and
 `tfvae_api` the README's Python route (`VAE(input_dim=D)`, `adapt`,
 `compile`, `fit` with a validation split, `impute`), which gives
 `tfvae_train`'s numbers. Variants measure
