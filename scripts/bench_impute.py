@@ -20,7 +20,10 @@ then `VAE.impute`; since tfvae 0.12), `tfvae_train` the model
 `tfvae_api` the README's Python route (`VAE(input_dim=D)`, `adapt`,
 `compile`, `fit` with a validation split, `impute`), which gives
 `tfvae_train`'s numbers. Variants measure
-design choices (`tfvae_k1`: the single-sample ELBO on batches with gaps).
+design choices (`tfvae_k1`: the single-sample ELBO on batches with gaps;
+`tfvae_ens3`: three refitted models of different seeds, their conditional
+means averaged, with each member's own error kept for a paired
+comparison).
 `likelihood_complete` / `likelihood_with_gaps` measure what gaps cost the
 density (held-out log-likelihood of complete rows).
 
@@ -179,15 +182,30 @@ def run_cell(cell):
       filled = impute_baseline(method, hidden, seed)
     elif method == "tfvae_api":
       filled = train_api(hidden, seed).impute(hidden, seed=seed)
+    elif method.startswith("tfvae_ens"):
+      # M refitted models of seeds seed, seed + 1000, ...; their
+      # conditional means averaged. Each member's own error is kept, so
+      # the gain over one model is paired on the same mask.
+      members = [train(hidden, seed + 1000 * m, "tfvae").impute(
+          hidden, seed=seed) for m in range(int(method[len("tfvae_ens"):]))]
+      result["member_rmse"] = [_rmse(member, x, mask) for member in members]
+      filled = np.mean(members, axis=0)
     else:
       filled = train(hidden, seed, method).impute(hidden, seed=seed)
-    std = x.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    error = ((filled - x) / std)[mask]
-    result["rmse"] = float(np.sqrt(np.mean(error**2)))
-    result["mae"] = float(np.mean(np.abs(error)))
+    result["rmse"] = _rmse(filled, x, mask)
+    result["mae"] = float(np.mean(np.abs(_errors(filled, x, mask))))
   result["seconds"] = time.perf_counter() - start
   return result
+
+
+def _errors(filled, x, mask):
+  """The hidden cells' errors in units of each column's standard deviation."""
+  std = x.std(axis=0)
+  return ((filled - x) / np.where(std > 0, std, 1.0))[mask]
+
+
+def _rmse(filled, x, mask):
+  return float(np.sqrt(np.mean(_errors(filled, x, mask)**2)))
 
 
 def _init_worker():
@@ -231,6 +249,16 @@ def summarise(results, tables, patterns, methods):
                and r["table"] in tables and r["pattern"] in patterns]
     if seconds:
       print(f"  {m:<26} {np.mean(seconds):8.1f} s (max {np.max(seconds):.0f})")
+  for m in shown:
+    runs = [r for r in results if r["method"] == m and "member_rmse" in r
+            and r["table"] in tables and r["pattern"] in patterns]
+    for name, of in (("its first member", lambda r: r["member_rmse"][0]),
+                     ("its members' mean", lambda r: np.mean(r["member_rmse"]))):
+      if len(runs) > 1:  # the ensemble against one model, paired
+        gains = np.array([r["rmse"] - of(r) for r in runs])
+        print(f"{m} minus {name}: {gains.mean():+.4f} RMSE (SE "
+              f"{gains.std(ddof=1) / np.sqrt(len(gains)):.4f}, lower in "
+              f"{int((gains < 0).sum())} of {len(gains)} runs)")
   for mine in ("tfvae", "tfvae_api"):
     for anchor in ("iterative_bayesian_ridge", "iterative_extra_trees"):
       pairs = [(row[mine][0], row[anchor][0]) for _, _, row in cells
