@@ -217,14 +217,14 @@ def test_train_end_to_end_writes_logs_and_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_default_output_is_a_progress_line_and_the_summary(tmp_path):
-  result = run_tool("tfvae-train", "--epochs", "10", "--num-samples", "20",
+  result = run_tool("tfvae-train", "--epochs", "3", "--num-samples", "20",
                     cwd=tmp_path)
   assert result.returncode == 0, result.stderr
   assert len(result.stdout.splitlines()) < 15
   assert "Epoch" not in result.stdout
   progress = [line for line in result.stderr.splitlines() if line]
   assert progress and all(line.startswith("training:") for line in progress)
-  assert "training: 100% (10/10 epochs)" in progress[-1]
+  assert "training: 100% (3/3 epochs)" in progress[-1]
   assert (tmp_path / "runs" / "tfvae").is_dir()  # the default log directory
 
 
