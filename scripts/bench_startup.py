@@ -9,6 +9,8 @@ rounds:
 - `tfvae`: `VAE.fit` as shipped (since 0.10.1): the optimizer's slots are
   built before the first step and the steps of one call run in
   `tfvae.training.steps.run_steps`, so each step is traced once;
+- `autograph`: `VAE.fit` with its step functions traced through autograph
+  (`VAE.step_functions_autograph = True`), as up to 0.12.0;
 - `keras_loop`: the same model with Keras' own `make_train_function` /
   `make_test_function` and the slots built in the first step, as up to
   0.10.0: autograph traces a step once more to learn what its loop
@@ -20,6 +22,16 @@ and `mixed` (2,000 rows: four real columns, a count, a positive column, a
 3-level category and a boolean, all driven by one latent).
 
     .venv/bin/python scripts/bench_startup.py [--rounds 3] [--tables demo,mixed]
+
+With `--imports`, what every command pays before it reads its data: a
+fresh process that starts TensorFlow as the commands do
+(`runtime.prefer_tf_keras`, `runtime.import_tensorflow`) and imports
+`tfvae.model`, timed from outside, wall and CPU seconds, in alternating
+rounds: `tf_keras_only` (the commands since 0.12.1) against `keras3_too`
+(`TF_USE_LEGACY_KERAS=0`: `import tensorflow` loads Keras 3 as well, as
+before).
+
+    .venv/bin/python scripts/bench_startup.py --imports [--rounds 7]
 """
 
 import argparse
@@ -36,7 +48,7 @@ sys.path.insert(0, ROOT)
 
 import _bench  # noqa: E402  (scripts/_bench.py, next to this file)
 
-CONTENDERS = ("tfvae", "keras_loop")
+CONTENDERS = ("tfvae", "autograph", "keras_loop")
 
 
 def make_table(name):
@@ -78,6 +90,8 @@ def worker(table, contender):
       return step(data)
 
     setattr(model, f"{kind}_step", counted)
+  if contender == "autograph":
+    model.step_functions_autograph = True
   if contender == "keras_loop":
     model.make_train_function = (
         lambda force=False: tf_keras.Model.make_train_function(model, force))
@@ -102,12 +116,53 @@ def worker(table, contender):
                     "val_loss": history.history["val_loss"][-1]}))
 
 
+IMPORT_CODE = ("from tfvae import runtime\n"
+               "runtime.prefer_tf_keras()\n"
+               "runtime.import_tensorflow()\n"
+               "import tfvae.model\n")
+
+
+def time_imports(rounds):
+  """Prints the start-up of a command's process, both ways, side by side."""
+  import resource  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  contenders = {"tf_keras_only": {}, "keras3_too": {"TF_USE_LEGACY_KERAS": "0"}}
+  results = {name: {"wall": [], "cpu": []} for name in contenders}
+  for _ in range(rounds):
+    for name, extra in contenders.items():
+      env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+      env.update(extra, TF_CPP_MIN_LOG_LEVEL="3")
+      before = resource.getrusage(resource.RUSAGE_CHILDREN)
+      start = time.perf_counter()
+      subprocess.run([sys.executable, "-c", IMPORT_CODE], env=env, check=True,
+                     cwd=ROOT)
+      results[name]["wall"].append(time.perf_counter() - start)
+      after = resource.getrusage(resource.RUSAGE_CHILDREN)
+      results[name]["cpu"].append(after.ru_utime + after.ru_stime
+                                  - before.ru_utime - before.ru_stime)
+  print(f"## a command's start-up: TensorFlow, TFP, tf-keras and tfvae.model "
+        f"(median of {rounds} alternating rounds, fresh processes)")
+  print(f"{'contender':<14} {'wall s':>7} {'min':>6} {'max':>6} {'cpu s':>6}")
+  medians = {}
+  for name, runs in results.items():
+    medians[name] = statistics.median(runs["wall"])
+    print(f"{name:<14} {medians[name]:>7.2f} {min(runs['wall']):>6.2f} "
+          f"{max(runs['wall']):>6.2f} {statistics.median(runs['cpu']):>6.2f}")
+  print(f"keras3_too / tf_keras_only: "
+        f"{medians['keras3_too'] / medians['tf_keras_only']:.2f}x the time")
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--tables", default="demo,mixed")
+  parser.add_argument("--imports", action="store_true",
+                      help="time a command's start-up instead")
   parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
   args = parser.parse_args()
+  if args.imports:
+    time_imports(args.rounds)
+    return
   if args.worker:
     worker(*args.worker)
     return
@@ -128,8 +183,9 @@ def main():
       print(f"{contender:<12} {medians[contender]:>8.2f} {min(seconds):>7.2f} "
             f"{max(seconds):>7.2f} {runs[0]['train']:>18} {runs[0]['test']:>17} "
             f"{runs[0]['val_loss']:>10.4f}")
-    print(f"keras_loop / tfvae: "
-          f"{medians['keras_loop'] / medians['tfvae']:.2f}x the time")
+    for other in CONTENDERS[1:]:
+      print(f"{other} / tfvae: "
+            f"{medians[other] / medians['tfvae']:.2f}x the time")
 
 
 if __name__ == "__main__":

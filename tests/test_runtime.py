@@ -10,17 +10,39 @@ import pytest
 from tfvae import runtime
 
 
-def test_tensorflow_starts_without_its_cuda_noise():
+def test_tensorflow_starts_without_its_cuda_noise_or_keras_3():
+  # As the commands start: tf-keras and TFP's layers work, Keras 3 (which
+  # tfvae never uses) is not loaded.
   code = ("from tfvae import runtime\n"
+          "runtime.prefer_tf_keras()\n"
           "tf = runtime.import_tensorflow()\n"
           "import sys\n"
+          "import tfvae\n"
+          "model = tfvae.VAE(input_dim=2)\n"
+          "model.adapt(tf.random.normal([16, 2]).numpy())\n"
           "print('real error line', file=sys.stderr)\n"
-          "print(tf.reduce_sum(tf.ones([3])).numpy())\n")
+          "print(tf.reduce_sum(tf.ones([3])).numpy(), model(tf.ones([1, 2])).shape,"
+          " 'keras' in sys.modules)\n")
+  env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
   result = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env=env)
   assert result.returncode == 0, result.stderr
-  assert result.stdout.strip() == "3.0"
+  assert result.stdout.strip() == "3.0 (1, 2) False"
   assert result.stderr.strip() == "real error line"
+
+
+def test_tf_keras_is_preferred_only_before_tensorflow_and_if_unset(
+    monkeypatch):
+  monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
+  runtime.prefer_tf_keras()  # this process has imported TensorFlow
+  assert "TF_USE_LEGACY_KERAS" not in os.environ
+  monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
+  monkeypatch.setenv("TF_USE_LEGACY_KERAS", "0")
+  runtime.prefer_tf_keras()
+  assert os.environ["TF_USE_LEGACY_KERAS"] == "0"
+  monkeypatch.delenv("TF_USE_LEGACY_KERAS")
+  runtime.prefer_tf_keras()
+  assert os.environ["TF_USE_LEGACY_KERAS"] == "1"
 
 
 def test_progress_writes_lines_off_a_terminal():

@@ -39,6 +39,7 @@ def _fail_cleanly(main):
 
     previous = warnings.showwarning
     warnings.showwarning = show_warning
+    runtime.prefer_tf_keras()
     try:
       with runtime.filtered_stderr():
         return main(argv)

@@ -166,6 +166,13 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     **kwargs: forwarded to `tf_keras.Model` (e.g. `name`).
   """
 
+  # The training and evaluation functions are traced without autograph:
+  # the steps hold no Python control flow on tensors (the loop over a
+  # call's steps is `steps.run_steps`' explicit `tf.while_loop`), and
+  # converting them took a third of a first one-epoch `fit`
+  # (`scripts/bench_startup.py`, contender `autograph`, as up to 0.12.0).
+  step_functions_autograph = False
+
   def __init__(self,
                input_dim,
                latent_dim=recipe.AUTO,
@@ -649,7 +656,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
       return steps_lib.run_steps(lambda: one_step(iterator), steps,
                                  steps_lib.zero_logs(names))
 
-    function = tf.function(function, reduce_retracing=True)
+    function = tf.function(function, reduce_retracing=True,
+                           autograph=self.step_functions_autograph)
     setattr(self, f"{kind}_function", function)
     if kind == "train":
       self.train_tf_function = function

@@ -114,6 +114,21 @@ def _forward_lines(read_end, target):
         return
 
 
+def prefer_tf_keras():
+  """Lets `import tensorflow` load tf-keras instead of Keras 3, in a process
+  that has not imported TensorFlow yet and whose user has not chosen.
+
+  tfvae imports `tf_keras` directly and never uses `tf.keras`; without this,
+  `import tensorflow` also imports Keras 3 (and scikit-learn, if installed,
+  through Keras 3's wrappers), about 1.3 s of every command's start-up on 2
+  cores (`scripts/bench_startup.py --imports`). The commands call it for
+  their own processes; `import tfvae` does not, so a program that imports
+  tfvae keeps the `tf.keras` it expects.
+  """
+  if "tensorflow" not in sys.modules:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
 def stderr_is_terminal(stream):
   """Whether `stream` shows on a terminal (seen through `filtered_stderr`)."""
   if stream is sys.stderr and _stderr_was_terminal is not None:
