@@ -320,6 +320,10 @@ def test_score_with_a_checkpoint_flags_the_outlier(tmp_path, capsys):
       "score_main", ["--data", "x.npy", "--output", "o.csv",
                      "--contamination", "0.7"],
       "--contamination: expected a share in (0, 0.5]")
+  assert_one_line_before_tensorflow(
+      "score_main", ["--data", "x.npy", "--output", "o.csv",
+                     "--checkpoint-dir", "ck", "--trim", "0.1"],
+      "--trim applies to the model tfvae-score trains first")
 
 
 @pytest.mark.slow
@@ -332,9 +336,14 @@ def test_score_without_a_checkpoint_trains_first(tmp_path, few_epochs,
   assert cli.score_main(["--data", str(tmp_path / "gaps.npy"), "--output",
                          str(tmp_path / "s.csv"), "--num-samples", "20",
                          "--per-feature"]) == 0
-  assert "scored 178 rows" in capsys.readouterr().out
-  # No refit: the percentiles need the held-out rows.
-  assert [config.refit for config in few_epochs] == [False]
+  printed = capsys.readouterr()
+  assert "scored 178 rows" in printed.out
+  # No refit: the percentiles need the held-out rows. The model that scores
+  # is fitted to the rows a first fit finds typical (`cli.SCORE_TRIM`).
+  assert [(config.refit, config.trim) for config in few_epochs] == [
+      (False, cli.SCORE_TRIM)]
+  assert "trained without the 10% of rows a first fit found least likely (" \
+      in printed.err, printed.err
   with open(tmp_path / "s.csv") as f:
     assert f.readline().strip() == "row,score,score_per_feature,percentile"
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)

@@ -51,8 +51,15 @@ def test_progress_writes_lines_off_a_terminal():
   progress.update(5, "half")
   progress.close(10)
   lines = stream.getvalue().splitlines()
+  assert len(lines) == 2
   assert lines[0].startswith("scoring:  50% (5/10 rows)") and "half" in lines[0]
   assert lines[-1].startswith("scoring: 100% (10/10 rows)")
+  # A final state already shown (a fast job's first update) is not repeated.
+  once = io.StringIO()
+  fast = runtime.Progress("scoring", 3, "rows", stream=once, interval=10)
+  fast.update(3)
+  fast.close(3)
+  assert once.getvalue() == "scoring: 100% (3/3 rows), 0 s\n"
   silent = io.StringIO()
   runtime.Progress("x", 3, stream=silent, enabled=False).update(1)
   assert silent.getvalue() == ""

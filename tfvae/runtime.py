@@ -203,6 +203,7 @@ class Progress:
     self.interval = 0.2 if self.tty else interval
     self._start = time.monotonic()
     self._last = -float("inf")
+    self._last_line = None  # off a terminal, the last line written
     self._width = 0
 
   def update(self, done, message="", force=False):
@@ -224,8 +225,11 @@ class Progress:
       pad = max(self._width - len(text), 0)
       self.stream.write("\r" + text + " " * pad)
       self._width = len(text)
+    elif text == self._last_line:  # a log need not say it twice
+      return
     else:
       self.stream.write(text + "\n")
+      self._last_line = text
     self.stream.flush()
 
   def close(self, done=None, message=""):
