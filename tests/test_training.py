@@ -366,6 +366,45 @@ def test_the_python_route_with_its_defaults_trains_what_tfvae_train_trains():
   assert not clone.unresolved_settings and clone.num_atoms == model.num_atoms
 
 
+def test_refit_in_python_is_tfvae_train_refit():
+  # The imputation route of the Python API: fit with validation rows, then
+  # `refit` on every row, is `TrainConfig(refit=True)` (`tfvae-impute`'s
+  # model): the same epoch count, learning rates, batches and weights.
+  import tf_keras  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(5)
+  x = rng.normal(size=(120, 2)) @ rng.normal(size=(2, 4))
+  summary = training.train(
+      training.TrainConfig(seed=6, verbose=0, logdir=None, patience=5,
+                           lr_patience=2, epochs=40, num_samples=20,
+                           refit=True),
+      data_lib.Table(x, None, "table"))
+  tf_keras.utils.set_random_seed(6)
+  train_rows, held_out = data_lib.split(x, 0.2, seed=6)
+  model = tfvae.VAE(input_dim=4, seed=6)
+  model.adapt(train_rows)
+  model.compile()
+  history = model.fit(train_rows, validation_data=held_out, patience=5,
+                      lr_patience=2, epochs=40, verbose=0)
+  assert len(set(history.history["lr"])) > 1  # the schedule to replay
+  with pytest.raises(ValueError, match="refit needs the history of a fit "
+                     "with validation rows"):
+    model.refit(x, history={"loss": [1.0]})
+  tf_keras.utils.set_random_seed(6)
+  everything = np.concatenate([train_rows, held_out])
+  full = model.refit(everything)
+  assert full is not model and model.history is history
+  best = int(np.argmin(history.history["val_loss"])) + 1
+  assert len(full.history.history["loss"]) == best
+  assert best == summary.best_epoch
+  np.testing.assert_allclose(
+      full.marginal_log_likelihood(x[:20], 100, seed=0),
+      summary.model.marginal_log_likelihood(x[:20], 100, seed=0), rtol=1e-6)
+  gappy = x[:20].copy()
+  gappy[np.arange(20), np.arange(20) % 4] = np.nan
+  np.testing.assert_allclose(full.impute(gappy, seed=0),
+                             summary.model.impute(gappy, seed=0), rtol=1e-6)
+
+
 def test_unset_settings_are_chosen_from_the_data_as_tfvae_train_chooses():
   model = tfvae.VAE(input_dim=6, seed=0)
   # The latent width needs only D; the rest waits for the rows.

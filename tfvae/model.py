@@ -760,6 +760,7 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
     if batch_size is None and num_rows is not None and not hasattr(
         x, "element_spec"):
       batch_size = settings["batch_size"]
+    self._fit_batch_size = batch_size  # for `refit`
     if epochs is None:
       epochs = recipe.MAX_EPOCHS
     has_validation = bool(validation_split) or validation_data is not None
@@ -793,6 +794,57 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
         callbacks=callbacks, validation_split=validation_split,
         validation_data=validation_data,
         shuffle=shuffle, sample_weight=sample_weight, **kwargs)
+
+  def refit(self, x, history=None, batch_size=None, verbose=0):
+    """A fresh model of this one's settings trained on every row of `x` for
+    the epoch count that early stopping chose, replaying that run's
+    learning rates: what `tfvae-train --refit` (`TrainConfig(refit=True)`)
+    trains and `tfvae-impute` fills a table's gaps with (0.012 column
+    standard deviations lower RMSE on the imputation benchmark's 20% cells,
+    docs/missing-values.md). With `tf_keras.utils.set_random_seed(s)` just
+    before, the same model as `TrainConfig(seed=s, refit=True)` on the same
+    rows (the training rows, then the validation rows).
+
+    Args:
+      x: numpy array [N, input_dim] (or a table the model reads), every
+        row to train on: typically the training and validation rows of the
+        first fit, concatenated.
+      history: the first fit's `History` (what `fit` returned) or its
+        `.history` dict, which must hold `val_loss` (and `lr`, if the
+        learning rate changed); default this model's last `fit`.
+      batch_size: default the first fit's.
+      verbose: Keras' verbosity for the new fit.
+
+    Returns:
+      The new, adapted, compiled and fitted `VAE`; this model is unchanged.
+
+    Raises:
+      ValueError: no history with validation losses.
+    """
+    history = self.history if history is None else history
+    logs = getattr(history, "history", history) or {}
+    losses = np.asarray(logs.get("val_loss") or [], np.float64)
+    if not np.isfinite(losses).any():
+      raise ValueError(
+          "refit needs the history of a fit with validation rows, to know "
+          "how many epochs to train: fit(x_train, validation_data=x_val) "
+          "first, or pass history=")
+    best_epoch = int(np.nanargmin(losses)) + 1
+    rates = list(logs.get("lr") or [self._starting_learning_rate()])
+    fresh = type(self).from_config(self.get_config())
+    fresh.adapt(x)
+    fresh.compile(
+        tf_keras.optimizers.deserialize(
+            tf_keras.optimizers.serialize(self.optimizer)),
+        steps_per_execution=int(self._steps_per_execution.numpy()),
+        jit_compile=self._jit_compile)
+    schedule = tf_keras.callbacks.LearningRateScheduler(
+        lambda epoch, _: float(rates[min(epoch, len(rates) - 1)]))
+    fresh.fit(x, epochs=best_epoch,
+              batch_size=batch_size or getattr(self, "_fit_batch_size", None),
+              shuffle=True, callbacks=[schedule], patience=0, lr_patience=0,
+              verbose=verbose)
+    return fresh
 
   def _starting_learning_rate(self):
     """The optimizer's learning rate as a float (None: a schedule, or not

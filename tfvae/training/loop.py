@@ -170,7 +170,7 @@ def train(config, data=None, model_options=None, on_resume=None,
   best_epoch = int(np.nanargmin(history[job.monitored])) + 1
   refit = job.config.refit and job.has_validation and not data.streamed
   if refit:
-    model = _refit(job, history, best_epoch)
+    model = _refit(job, model, history)
   # A refit model trained on the validation rows too: their scores are no
   # held-out reference for percentiles.
   started = time.monotonic()
@@ -654,20 +654,16 @@ def write_outputs(summary, model, config, reported, chief):
       shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _refit(job, history, best_epoch):
-  """A fresh model trained on all rows for the best epoch count, replaying
-  the learning-rate schedule of the run with the validation split."""
+def _refit(job, model, history):
+  """A fresh model trained on all rows (the training rows, then the
+  validation rows) for the best epoch count, replaying the learning-rate
+  schedule of the run with the validation split (`VAE.refit`)."""
   import tf_keras  # pylint: disable=g-import-not-at-top
   config, data = job.config, job.data
-  everything = np.concatenate([data.train, data.validation])
-  model = _build_model(job, everything)
-  rates = history.get("lr", [config.learning_rate] * best_epoch)
-  schedule = tf_keras.callbacks.LearningRateScheduler(
-      lambda epoch, _: float(rates[min(epoch, len(rates) - 1)]))
-  model.fit(everything, epochs=best_epoch, batch_size=config.batch_size,
-            shuffle=True, callbacks=[schedule], patience=0, lr_patience=0,
-            verbose=0)
-  return model
+  tf_keras.utils.set_random_seed(config.seed)
+  with job.strategy.scope():
+    return model.refit(np.concatenate([data.train, data.validation]),
+                       history=history, batch_size=config.batch_size)
 
 
 def _is_slow(x, config):
