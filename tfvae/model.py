@@ -169,8 +169,8 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
   # The training and evaluation functions are traced without autograph:
   # the steps hold no Python control flow on tensors (the loop over a
   # call's steps is `steps.run_steps`' explicit `tf.while_loop`), and
-  # converting them took a third of a first one-epoch `fit`
-  # (`scripts/bench_startup.py`, contender `autograph`, as up to 0.12.0).
+  # converting them took a fifth of a first one-epoch `fit` on the demo's
+  # table (`scripts/bench_startup.py`, contender `autograph`: 0.12.0's).
   step_functions_autograph = False
 
   def __init__(self,
