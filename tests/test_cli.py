@@ -34,8 +34,9 @@ def few_epochs(monkeypatch):
   from tfvae import training  # pylint: disable=g-import-not-at-top
   real_run = training.run
   seen = []  # the configurations the commands ran
-  monkeypatch.setattr(training, "run", lambda config: seen.append(config) or
-                      real_run(dataclasses.replace(config, epochs=5)))
+  monkeypatch.setattr(
+      training, "run", lambda config, data=None: seen.append(config) or
+      real_run(dataclasses.replace(config, epochs=5), data=data))
   return seen
 
 
@@ -344,6 +345,12 @@ def test_score_without_a_checkpoint_trains_first(tmp_path, few_epochs,
       (False, cli.SCORE_TRIM)]
   assert "trained without the 10% of rows a first fit found least likely (" \
       in printed.err, printed.err
+  # A table of a few dozen rows is not trimmed unless asked.
+  np.save(tmp_path / "few.npy", x[:40])
+  assert cli.score_main(["--data", str(tmp_path / "few.npy"), "--output",
+                         str(tmp_path / "f.csv"), "--num-samples", "20"]) == 0
+  assert few_epochs[-1].trim == 0.0
+  assert "least likely" not in capsys.readouterr().err
   with open(tmp_path / "s.csv") as f:
     assert f.readline().strip() == "row,score,score_per_feature,percentile"
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)

@@ -212,8 +212,12 @@ def add_read_options(parser):
 # The share of rows `tfvae-score` leaves out of the model it trains first
 # (`TrainConfig.trim`): on the anomaly benchmark's eight tables, three seeds,
 # mean AUROC 0.711 against 0.695 for a model of every row
-# (docs/benchmarks.md), at the cost of a second fit.
+# (docs/benchmarks.md), at the cost of a second fit. Tables of fewer
+# training rows than `SCORE_TRIM_FROM_ROWS` are not trimmed by default: the
+# benchmark's smallest has 78, and on a few dozen rows a first fit cannot
+# tell which are atypical.
 SCORE_TRIM = 0.1
+SCORE_TRIM_FROM_ROWS = 50
 
 # Files up to this size are read through once before TensorFlow starts, so
 # that a bad cell is reported at once; beyond it a full pass costs more than
@@ -535,7 +539,8 @@ def build_score_parser():
                       "a first fit finds least likely, left out of the "
                       "training of the model that scores (default "
                       f"{SCORE_TRIM}; 0 trains on every row; files that are "
-                      "streamed are not trimmed)")
+                      f"streamed, or of fewer than {SCORE_TRIM_FROM_ROWS} "
+                      "training rows, are not trimmed)")
   flags = parser.add_mutually_exclusive_group()
   flags.add_argument("--contamination", type=_contamination,
                      help="the expected share of anomalies, e.g. 0.01: add an "
@@ -599,15 +604,18 @@ def _run_with_model(args, module_name, function_name, **options):
         data=args.data, read_options=read, seed=args.seed,
         verbose=min(args.verbose, 1), logdir=None,
         refit=module_name == "imputation")
+    data = None
     if module_name == "scoring":
       # A model that scores a table's own anomalies is fitted to its typical
-      # rows (`--trim`): mean AUROC 0.695 -> 0.711 on the anomaly benchmark
-      # (docs/benchmarks.md). Trimming needs the table in memory.
-      from tfvae.training import inputs  # pylint: disable=g-import-not-at-top
-      trim = args.trim if args.trim is not None else (
-          0.0 if inputs.will_stream(config) else SCORE_TRIM)
+      # rows (`--trim`, `SCORE_TRIM`). Trimming needs the table in memory.
+      training.check_outputs(config)
+      data = training.prepare_data(config)
+      trim = args.trim
+      if trim is None:
+        trim = (SCORE_TRIM if not data.streamed and
+                data.num_train >= SCORE_TRIM_FROM_ROWS else 0.0)
       config = dataclasses.replace(config, trim=trim)
-    trained = training.run(config)
+    trained = training.run(config, data=data)
     model = trained.model
     notes = []
     if trained.trimmed:

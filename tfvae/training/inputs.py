@@ -53,9 +53,7 @@ class TrainingData(input_pipeline.Scan):
         options=self.read_options, expected_width=self.width)
 
 
-def will_stream(config):
-  """Whether `prepare_data` will stream `config.data` (`stream`, or a file
-  over `STREAM_BYTES` with `stream="auto"`) rather than read it."""
+def _should_stream(config):
   if config.data is None or config.stream == "off":
     return False
   if config.stream == "on":
@@ -79,7 +77,7 @@ def prepare_data(config, table=None):
     # Fails early; finds the column types once (the levels of text columns
     # read through), which every later read then uses.
     options = typed_options(config.data, options)
-  if table is None and will_stream(config):
+  if table is None and _should_stream(config):
     scan = input_pipeline.scan(config.data, config.validation_split,
                                config.seed, options)
     categories = options.categories or None

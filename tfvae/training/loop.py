@@ -55,17 +55,19 @@ def check_outputs(config):
     atomic.check_writable_folder(config.export_dir)
 
 
-def run(config):
+def run(config, data=None):
   """Checks outputs, reads the data, then starts TensorFlow and trains.
 
   Args:
     config: a `TrainConfig`.
+    data: optional `TrainingData` already read (`inputs.prepare_data`).
 
   Returns:
     A `TrainSummary` (its `model` field holds the trained `VAE`).
   """
   check_outputs(config)
-  data = inputs.prepare_data(config)
+  if data is None:
+    data = inputs.prepare_data(config)
   strategies = []
   runtime.import_tensorflow(
       verbose=config.verbose >= 3,
