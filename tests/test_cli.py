@@ -345,12 +345,6 @@ def test_score_without_a_checkpoint_trains_first(tmp_path, few_epochs,
       (False, cli.SCORE_TRIM)]
   assert "trained without the 10% of rows a first fit found least likely (" \
       in printed.err, printed.err
-  # A table of a few dozen rows is not trimmed unless asked.
-  np.save(tmp_path / "few.npy", x[:40])
-  assert cli.score_main(["--data", str(tmp_path / "few.npy"), "--output",
-                         str(tmp_path / "f.csv"), "--num-samples", "20"]) == 0
-  assert few_epochs[-1].trim == 0.0
-  assert "least likely" not in capsys.readouterr().err
   with open(tmp_path / "s.csv") as f:
     assert f.readline().strip() == "row,score,score_per_feature,percentile"
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
@@ -362,6 +356,17 @@ def test_score_without_a_checkpoint_trains_first(tmp_path, few_epochs,
   assert 0 <= scores[:, 3].min() and scores[:, 3].max() <= 100
   assert not (tmp_path / "runs").exists()  # the run inside writes no logs
 
+
+def test_score_trims_tables_in_memory_of_enough_rows_unless_told():
+  import types  # pylint: disable=g-import-not-at-top
+  def data(rows, streamed=False):
+    return types.SimpleNamespace(num_train=rows, streamed=streamed)
+  enough = cli.SCORE_TRIM_FROM_ROWS
+  assert cli.score_trim(None, data(enough)) == cli.SCORE_TRIM == 0.1
+  assert cli.score_trim(None, data(enough - 1)) == 0.0  # a few dozen rows
+  assert cli.score_trim(None, data(10**7, streamed=True)) == 0.0
+  assert cli.score_trim(0.0, data(enough)) == 0.0
+  assert cli.score_trim(0.2, data(10)) == 0.2  # asked for: done
 
 def test_help_does_not_import_tensorflow():
   code = ("import sys\nfrom tfvae import cli\n"

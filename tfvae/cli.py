@@ -562,6 +562,18 @@ def _add_model_file_arguments(parser, data_help, num_samples):
   parser.add_argument("--seed", type=_seed, default=0)
 
 
+def score_trim(requested, data):
+  """The share of rows `tfvae-score` trims before it trains on `data` (a
+  `training.TrainingData`): `requested` if given (`--trim`), else
+  `SCORE_TRIM` for a table in memory of at least `SCORE_TRIM_FROM_ROWS`
+  training rows, else 0."""
+  if requested is not None:
+    return requested
+  if data.streamed or data.num_train < SCORE_TRIM_FROM_ROWS:
+    return 0.0
+  return SCORE_TRIM
+
+
 @_fail_cleanly
 def score_main(argv=None):
   """`tfvae-score`: rows -> -log p(x_obs)."""
@@ -610,11 +622,7 @@ def _run_with_model(args, module_name, function_name, **options):
       # rows (`--trim`, `SCORE_TRIM`). Trimming needs the table in memory.
       training.check_outputs(config)
       data = training.prepare_data(config)
-      trim = args.trim
-      if trim is None:
-        trim = (SCORE_TRIM if not data.streamed and
-                data.num_train >= SCORE_TRIM_FROM_ROWS else 0.0)
-      config = dataclasses.replace(config, trim=trim)
+      config = dataclasses.replace(config, trim=score_trim(args.trim, data))
     trained = training.run(config, data=data)
     model = trained.model
     notes = []
