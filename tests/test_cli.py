@@ -368,6 +368,7 @@ def test_score_trims_tables_in_memory_of_enough_rows_unless_told():
   assert cli.score_trim(0.0, data(enough)) == 0.0
   assert cli.score_trim(0.2, data(10)) == 0.2  # asked for: done
 
+
 def test_help_does_not_import_tensorflow():
   code = ("import sys\nfrom tfvae import cli\n"
           "try:\n  cli.train_main(['--help'])\nexcept SystemExit:\n  pass\n"
