@@ -343,8 +343,8 @@ def test_score_without_a_checkpoint_trains_first(tmp_path, few_epochs,
   # is fitted to the rows a first fit finds typical (`cli.SCORE_TRIM`).
   assert [(config.refit, config.trim) for config in few_epochs] == [
       (False, cli.SCORE_TRIM)]
-  assert "trained without the 10% of rows a first fit found least likely (" \
-      in printed.err, printed.err
+  assert "(the least likely 10% of a first fit's training rows); --trim 0 " \
+      "keeps them" in printed.err, printed.err
   with open(tmp_path / "s.csv") as f:
     assert f.readline().strip() == "row,score,score_per_feature,percentile"
   scores = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)

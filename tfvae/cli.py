@@ -620,19 +620,14 @@ def _run_with_model(args, module_name, function_name, **options):
     if module_name == "scoring":
       # A model that scores a table's own anomalies is fitted to its typical
       # rows (`--trim`, `SCORE_TRIM`). Trimming needs the table in memory.
-      training.check_outputs(config)
       data = training.prepare_data(config)
       config = dataclasses.replace(config, trim=score_trim(args.trim, data))
     trained = training.run(config, data=data)
     model = trained.model
     notes = []
     if trained.trimmed:
-      left_out = trained.trimmed
-      notes.append(
-          f"trained without the {left_out['fraction']:.0%} of rows a first "
-          f"fit found least likely ({left_out['train']} training and "
-          f"{left_out['validation']} validation rows; --trim 0 keeps them): "
-          "percentiles are among the kept held-out rows")
+      notes.append(f"{trained.trimmed_line()}; --trim 0 keeps them, and "
+                   "percentiles are among the kept held-out rows")
     if trained.ignored_columns:
       notes.append(f"columns not used: {', '.join(trained.ignored_columns)}")
     if args.verbose and (notes or trained.column_lines):

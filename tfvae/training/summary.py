@@ -63,6 +63,15 @@ class TrainSummary:
   rows_per_second: float = None
   model: object = dataclasses.field(default=None, repr=False)
 
+  def trimmed_line(self):
+    """What `trim` left out, one line (the summary's; `tfvae-score` says it
+    too)."""
+    trimmed = self.trimmed
+    return (f"trimmed: {trimmed['train']} training and "
+            f"{trimmed['validation']} validation rows left out, scoring above "
+            f"{trimmed['threshold']:.4f} (the least likely "
+            f"{trimmed['fraction']:.0%} of a first fit's training rows)")
+
   def format(self):
     def row(name, metrics, rows):
       if not metrics:
@@ -90,12 +99,7 @@ class TrainSummary:
       lines.append(f"  {self.dropped_rows} rows with every value missing were "
                    "left out")
     if self.trimmed:
-      trimmed = self.trimmed
-      lines.append(
-          f"  trimmed: {trimmed['train']} training and "
-          f"{trimmed['validation']} validation rows left out, scoring above "
-          f"{trimmed['threshold']:.4f} (the least likely "
-          f"{trimmed['fraction']:.0%} of a first fit's training rows)")
+      lines.append("  " + self.trimmed_line())
     if self.ignored_columns:
       lines.append("  columns not used: " + ", ".join(self.ignored_columns))
     if self.column_lines:
