@@ -11,17 +11,22 @@ rounds:
   `tfvae.training.steps.run_steps`, so each step is traced once;
 - `autograph`: `VAE.fit` with its step functions traced through autograph
   (`VAE.step_functions_autograph = True`), as up to 0.12.0;
+- `gap_cond`: `VAE.fit` with the bounds of batches with and without gaps
+  under a `tf.cond` (`VAE.gap_bound_in_one_graph = False`), as up to
+  0.12.1; on a table without gaps it is `tfvae`;
 - `keras_loop`: the same model with Keras' own `make_train_function` /
   `make_test_function` and the slots built in the first step, as up to
   0.10.0: autograph traces a step once more to learn what its loop
   carries, and tf.function traces the training function again after the
   step that created the slots.
 
-Tables: `demo` (the embedded default data, 178 x 13, the recipe's model)
-and `mixed` (2,000 rows: four real columns, a count, a positive column, a
-3-level category and a boolean, all driven by one latent).
+Tables: `demo` (the embedded default data, 178 x 13, the recipe's model),
+`mixed` (2,000 rows: four real columns, a count, a positive column, a
+3-level category and a boolean, all driven by one latent) and `gappy`
+(`mixed` with 10% of its cells missing).
 
-    .venv/bin/python scripts/bench_startup.py [--rounds 3] [--tables demo,mixed]
+    .venv/bin/python scripts/bench_startup.py [--rounds 3]
+        [--tables demo,mixed,gappy] [--contenders tfvae,gap_cond,...]
 
 With `--imports`, what every command pays before it reads its data: a
 fresh process that starts TensorFlow as the commands do
@@ -48,7 +53,7 @@ sys.path.insert(0, ROOT)
 
 import _bench  # noqa: E402  (scripts/_bench.py, next to this file)
 
-CONTENDERS = ("tfvae", "autograph", "keras_loop")
+CONTENDERS = ("tfvae", "autograph", "gap_cond", "keras_loop")
 
 
 def make_table(name):
@@ -65,6 +70,8 @@ def make_table(name):
   level = np.digitize(z + 0.3 * rng.normal(size=n), [-0.6, 0.6])
   flag = rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-3.0 * z))
   x = np.column_stack([real, count, positive, level, flag]).astype(np.float64)
+  if name == "gappy":
+    x[rng.uniform(size=x.shape) < 0.1] = np.nan
   kwargs = dict(
       categories=[None] * 6 + [["lo", "mid", "hi"], ["false", "true"]],
       column_types=["real"] * 4 + ["count", "positive", "categorical",
@@ -92,6 +99,8 @@ def worker(table, contender):
     setattr(model, f"{kind}_step", counted)
   if contender == "autograph":
     model.step_functions_autograph = True
+  if contender == "gap_cond":
+    model.gap_bound_in_one_graph = False
   if contender == "keras_loop":
     model.make_train_function = (
         lambda force=False: tf_keras.Model.make_train_function(model, force))
@@ -155,7 +164,8 @@ def time_imports(rounds):
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--rounds", type=int, default=3)
-  parser.add_argument("--tables", default="demo,mixed")
+  parser.add_argument("--tables", default="demo,mixed,gappy")
+  parser.add_argument("--contenders", default=",".join(CONTENDERS))
   parser.add_argument("--imports", action="store_true",
                       help="time a command's start-up instead")
   parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
@@ -166,10 +176,11 @@ def main():
   if args.worker:
     worker(*args.worker)
     return
+  contenders = args.contenders.split(",")
   for table in args.tables.split(","):
-    results = {c: [] for c in CONTENDERS}
+    results = {c: [] for c in contenders}
     for _ in range(args.rounds):
-      for contender in CONTENDERS:  # alternating, in fresh processes
+      for contender in contenders:  # alternating, in fresh processes
         results[contender].append(
             _bench.worker_result(__file__, table, contender))
     print(f"\n## {table}: first fit of one epoch (median of {args.rounds} "
@@ -183,9 +194,9 @@ def main():
       print(f"{contender:<12} {medians[contender]:>8.2f} {min(seconds):>7.2f} "
             f"{max(seconds):>7.2f} {runs[0]['train']:>18} {runs[0]['test']:>17} "
             f"{runs[0]['val_loss']:>10.4f}")
-    for other in CONTENDERS[1:]:
-      print(f"{other} / tfvae: "
-            f"{medians[other] / medians['tfvae']:.2f}x the time")
+    for other in contenders[1:]:
+      print(f"{other} / {contenders[0]}: "
+            f"{medians[other] / medians[contenders[0]]:.2f}x the time")
 
 
 if __name__ == "__main__":

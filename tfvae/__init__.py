@@ -11,7 +11,7 @@
   (`tfvae.checkpoint`).
 """
 
-__version__ = "0.12.1"
+__version__ = "0.12.2"
 
 __all__ = ["VAE", "export_model", "load_checkpoint", "save_checkpoint",
            "__version__"]

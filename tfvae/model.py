@@ -172,6 +172,12 @@ class VAE(methods.InferenceMethods, tf_keras.Model):
   # converting them took a fifth of a first one-epoch `fit` on the demo's
   # table (`scripts/bench_startup.py`, contender `autograph`: 0.12.0's).
   step_functions_autograph = False
+  # On data with gaps the training and evaluation steps draw K for the
+  # batch (`missing_train_samples` with gaps, else `num_train_samples`) in
+  # one graph when both bounds are importance-weighted
+  # (`bounds.batch_terms`); False traces both bounds under a `tf.cond`, as
+  # up to 0.12.1 (`scripts/bench_startup.py`, contender `gap_cond`).
+  gap_bound_in_one_graph = True
 
   def __init__(self,
                input_dim,
